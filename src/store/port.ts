@@ -1,0 +1,70 @@
+/**
+ * The store port: the only thing the agent needs from persistence. It is
+ * deliberately tiny (reserve / release / list / usage), in the spirit of
+ * host-local's store, so that memory, SQLite and Kubernetes adapters can all
+ * pass one contract suite (src/store/contract.ts).
+ */
+
+/** Who holds an IP. A release must name the holder it expects. */
+export interface OwnerRef {
+  readonly containerId: string;
+  readonly ifname: string;
+  /** When set, the holder's podUid must match too (Kubernetes mode). */
+  readonly podUid?: string | undefined;
+}
+
+/** One IP held by one attachment. `ip` is canonical text (see formatAddress). */
+export interface AllocationRecord {
+  readonly pool: string;
+  readonly ip: string;
+  readonly containerId: string;
+  readonly ifname: string;
+  /** Network namespace path given by the runtime (CNI_NETNS); empty when unknown. */
+  readonly netns: string;
+  /** `dev:ino` of the netns at ADD time, so a reused path is not mistaken for the same namespace. */
+  readonly netnsId?: string | undefined;
+  readonly node: string;
+  readonly podNamespace?: string | undefined;
+  readonly podName?: string | undefined;
+  readonly podUid?: string | undefined;
+  /** Milliseconds since the epoch, from the caller's clock. */
+  readonly allocatedAt: number;
+}
+
+/** What the allocator needs to plan the next IP of a pool. */
+export interface PoolUsage {
+  /** IPs currently held. */
+  readonly allocated: readonly string[];
+  /** IPs that were held once and are free now, with the time of their last release. */
+  readonly released: ReadonlyArray<readonly [ip: string, releasedAt: number]>;
+}
+
+export interface ListFilter {
+  readonly pool?: string;
+  readonly containerId?: string;
+  readonly ifname?: string;
+  readonly node?: string;
+}
+
+export interface AllocationStore {
+  /**
+   * Records `record` if (pool, ip) is free. Exactly one of any number of
+   * concurrent reserves of the same (pool, ip) resolves `true`; the others
+   * resolve `false`. A `true` is durable: it survives a crash of the process
+   * that received it.
+   */
+  reserve(record: AllocationRecord): Promise<boolean>;
+  /**
+   * Frees (pool, ip) if and only if it is held by `owner` (every field given
+   * must match), and remembers `releasedAt` for least-recently-released
+   * ordering. Resolves `true` when it freed the IP, `false` when the IP was
+   * free or held by someone else; it never frees another holder's IP.
+   */
+  release(pool: string, ip: string, owner: OwnerRef, releasedAt: number): Promise<boolean>;
+  /** Allocation records matching every given field of `filter`, ordered by pool then IP text. */
+  list(filter?: ListFilter): Promise<AllocationRecord[]>;
+  /** Current holders and release history of one pool. */
+  usage(pool: string): Promise<PoolUsage>;
+  /** Releases resources; further calls reject. */
+  close(): Promise<void>;
+}
