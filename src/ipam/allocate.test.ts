@@ -1,0 +1,314 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { formatAddress, parseAddress } from './address.ts';
+import type { UsageView } from './allocate.ts';
+import { planFreeCount, planNextIp, planUsage } from './allocate.ts';
+import type { Pool } from './pool.ts';
+import { POOL_API_VERSION, planPool } from './pool.ts';
+import { normalizeRanges, rangesContain, rangesSize } from './range.ts';
+import type { IPRange } from './range.ts';
+
+function v4Pool(ips: string[], subnet = '10.0.0.0/24'): Pool {
+  return planPool({ apiVersion: POOL_API_VERSION, kind: 'IPPool', metadata: { name: 'test' }, spec: { subnet, ips } });
+}
+
+function value(text: string): bigint {
+  const a = parseAddress(text);
+  assert.ok(a, text);
+  return a.value;
+}
+
+describe('planNextIp (table)', () => {
+  const cases: {
+    name: string;
+    ips: string[];
+    allocated?: string[];
+    released?: [string, number][];
+    skip?: string[];
+    now?: number;
+    cooldownMs?: number;
+    want: string | undefined;
+  }[] = [
+    { name: 'empty usage gives the first IP', ips: ['10.0.0.10-10.0.0.20'], want: '10.0.0.10' },
+    { name: 'all allocated', ips: ['10.0.0.1-10.0.0.3'], allocated: ['10.0.0.1', '10.0.0.2', '10.0.0.3'], want: undefined },
+    { name: 'first gap', ips: ['10.0.0.1-10.0.0.9'], allocated: ['10.0.0.1', '10.0.0.2', '10.0.0.4'], want: '10.0.0.3' },
+    { name: 'allocated out of order', ips: ['10.0.0.1-10.0.0.9'], allocated: ['10.0.0.3', '10.0.0.1', '10.0.0.2'], want: '10.0.0.4' },
+    {
+      name: 'next range when the first is full',
+      ips: ['10.0.0.1-10.0.0.2', '10.0.0.50-10.0.0.60'],
+      allocated: ['10.0.0.1', '10.0.0.2', '10.0.0.50'],
+      want: '10.0.0.51',
+    },
+    {
+      name: 'allocated IPs outside the ranges do not matter',
+      ips: ['10.0.0.5-10.0.0.6'],
+      allocated: ['10.0.0.1', '10.0.0.2', '10.0.0.4', '10.0.0.200'],
+      want: '10.0.0.5',
+    },
+    { name: 'skip', ips: ['10.0.0.1-10.0.0.9'], allocated: ['10.0.0.1'], skip: ['10.0.0.2', '10.0.0.3'], want: '10.0.0.4' },
+    { name: 'skip everything', ips: ['10.0.0.1-10.0.0.2'], skip: ['10.0.0.1', '10.0.0.2'], want: undefined },
+    {
+      name: 'never-released IPs come before released ones, even higher ones',
+      ips: ['10.0.0.1-10.0.0.9'],
+      allocated: ['10.0.0.2'],
+      released: [['10.0.0.1', 100]],
+      want: '10.0.0.3',
+    },
+    {
+      name: 'least recently released first',
+      ips: ['10.0.0.1-10.0.0.3'],
+      allocated: ['10.0.0.2'],
+      released: [
+        ['10.0.0.1', 300],
+        ['10.0.0.3', 200],
+      ],
+      now: 1000,
+      want: '10.0.0.3',
+    },
+    {
+      name: 'equal release times: lowest IP',
+      ips: ['10.0.0.1-10.0.0.3'],
+      released: [
+        ['10.0.0.3', 200],
+        ['10.0.0.2', 200],
+        ['10.0.0.1', 300],
+      ],
+      now: 1000,
+      want: '10.0.0.2',
+    },
+    {
+      name: 'released IP that is skipped is passed over',
+      ips: ['10.0.0.1-10.0.0.2'],
+      released: [
+        ['10.0.0.1', 100],
+        ['10.0.0.2', 200],
+      ],
+      skip: ['10.0.0.1'],
+      now: 1000,
+      want: '10.0.0.2',
+    },
+    {
+      name: 'released IP no longer in the ranges is not handed out',
+      ips: ['10.0.0.1-10.0.0.2'],
+      allocated: ['10.0.0.2'],
+      released: [
+        ['10.0.0.9', 100],
+        ['10.0.0.1', 500],
+      ],
+      now: 1000,
+      want: '10.0.0.1',
+    },
+    {
+      name: 'cooldown: every released IP too recent',
+      ips: ['10.0.0.1-10.0.0.2'],
+      released: [
+        ['10.0.0.1', 950],
+        ['10.0.0.2', 960],
+      ],
+      now: 1000,
+      cooldownMs: 100,
+      want: undefined,
+    },
+    {
+      name: 'cooldown: exactly cooldownMs ago is eligible',
+      ips: ['10.0.0.1-10.0.0.2'],
+      released: [
+        ['10.0.0.1', 900],
+        ['10.0.0.2', 950],
+      ],
+      now: 1000,
+      cooldownMs: 100,
+      want: '10.0.0.1',
+    },
+    {
+      name: 'cooldown does not delay never-released IPs',
+      ips: ['10.0.0.1-10.0.0.3'],
+      released: [['10.0.0.1', 999]],
+      now: 1000,
+      cooldownMs: 60_000,
+      want: '10.0.0.2',
+    },
+    {
+      name: 'cooldown: a release in the future is not cooled down',
+      ips: ['10.0.0.1'],
+      released: [['10.0.0.1', 5000]],
+      now: 1000,
+      cooldownMs: 10,
+      want: undefined,
+    },
+    {
+      name: 'no cooldown: a release time after now is still eligible (clock skew between nodes)',
+      ips: ['10.0.0.1'],
+      released: [['10.0.0.1', 5000]],
+      now: 1000,
+      want: '10.0.0.1',
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const pool = v4Pool(c.ips);
+      const usage = planUsage(4, c.allocated ?? [], c.released ?? []);
+      const skip = c.skip ? new Set(c.skip.map(value)) : undefined;
+      const got = planNextIp(pool, usage, { now: c.now ?? 0, ...(c.cooldownMs === undefined ? {} : { cooldownMs: c.cooldownMs }), ...(skip ? { skip } : {}) });
+      assert.equal(got === undefined ? undefined : formatAddress(got), c.want);
+      if (got) assert.equal(got.family, 4);
+    });
+  }
+
+  test('IPv6 /64 with a few used IPs', () => {
+    const pool = planPool({ apiVersion: POOL_API_VERSION, kind: 'IPPool', metadata: { name: 'v6' }, spec: { subnet: 'fd00::/64', gateway: 'fd00::1' } });
+    const usage = planUsage(6, ['fd00::2', 'fd00::3', 'fd00::5', 'fd00::ffff:ffff:ffff:ffff'], [['fd00::4', 10]]);
+    const got = planNextIp(pool, usage, { now: 100 });
+    assert.ok(got);
+    assert.equal(formatAddress(got), 'fd00::6');
+    assert.equal(planFreeCount(pool, usage), (1n << 64n) - 2n - 4n);
+  });
+
+  test('IPv6 /64 with many allocated IPs is fast and finds the first gap', () => {
+    const pool = planPool({ apiVersion: POOL_API_VERSION, kind: 'IPPool', metadata: { name: 'v6' }, spec: { subnet: 'fd00::/64' } });
+    const base = value('fd00::');
+    const allocated = new Set<bigint>();
+    for (let i = 1n; i <= 20_000n; i++) allocated.add(base + i);
+    const started = performance.now();
+    const got = planNextIp(pool, { allocated, releasedAt: new Map() }, { now: 0 });
+    assert.ok(performance.now() - started < 1000, 'must not walk the pool');
+    assert.equal(got?.value, base + 20_001n);
+  });
+
+  test('a released IP that is also in allocated is never handed out', () => {
+    const pool = v4Pool(['10.0.0.1-10.0.0.2']);
+    const usage: UsageView = {
+      allocated: new Set([value('10.0.0.1'), value('10.0.0.2')]),
+      releasedAt: new Map([[value('10.0.0.1'), 5]]),
+    };
+    assert.equal(planNextIp(pool, usage, { now: 100 }), undefined);
+  });
+});
+
+describe('planUsage', () => {
+  test('parses canonical and non-canonical text, ignores junk and the other family', () => {
+    const u = planUsage(6, ['fd00::1', 'FD00:0::2', '10.0.0.1', 'nonsense'], [
+      ['fd00::3', 10],
+      ['10.0.0.2', 10],
+      ['bad', 10],
+    ]);
+    assert.deepEqual([...u.allocated].sort(), [value('fd00::1'), value('fd00::2')]);
+    assert.deepEqual([...u.releasedAt], [[value('fd00::3'), 10]]);
+  });
+
+  test('an allocated IP is not released; the latest release time wins; non-finite times are dropped', () => {
+    const u = planUsage(4, ['10.0.0.1'], [
+      ['10.0.0.1', 10],
+      ['10.0.0.2', 10],
+      ['10.0.0.2', 30],
+      ['10.0.0.2', 20],
+      ['10.0.0.3', Number.NaN],
+    ]);
+    assert.deepEqual([...u.allocated], [value('10.0.0.1')]);
+    assert.deepEqual([...u.releasedAt], [[value('10.0.0.2'), 30]]);
+  });
+});
+
+describe('planFreeCount', () => {
+  const cases: [string, string[], string[], bigint][] = [
+    ['nothing allocated', ['10.0.0.1-10.0.0.10'], [], 10n],
+    ['some allocated', ['10.0.0.1-10.0.0.10'], ['10.0.0.1', '10.0.0.5'], 8n],
+    ['allocated outside the ranges do not count', ['10.0.0.1-10.0.0.10'], ['10.0.0.1', '10.0.0.50'], 9n],
+    ['full', ['10.0.0.1-10.0.0.2'], ['10.0.0.1', '10.0.0.2'], 0n],
+  ];
+  for (const [name, ips, allocated, want] of cases) {
+    test(name, () => {
+      assert.equal(planFreeCount(v4Pool(ips), planUsage(4, allocated, [])), want);
+    });
+  }
+});
+
+describe('planNextIp agrees with a brute-force oracle (property)', () => {
+  const MAX = 30;
+  const rangeArb = fc.tuple(fc.integer({ min: 0, max: MAX }), fc.integer({ min: 0, max: 5 })).map(
+    ([s, len]): IPRange => ({ family: 4, start: BigInt(s), end: BigInt(Math.min(MAX, s + len)) }),
+  );
+  const valueArb = fc.integer({ min: 0, max: MAX + 2 }).map(BigInt);
+  const scenario = fc.record({
+    ranges: fc.array(rangeArb, { minLength: 1, maxLength: 4 }),
+    allocated: fc.uniqueArray(valueArb, { maxLength: 25 }),
+    released: fc.array(fc.tuple(valueArb, fc.integer({ min: 0, max: 50 })), { maxLength: 25 }),
+    skip: fc.uniqueArray(valueArb, { maxLength: 5 }),
+    now: fc.integer({ min: 0, max: 60 }),
+    cooldownMs: fc.option(fc.integer({ min: -5, max: 40 }), { nil: undefined }),
+  });
+
+  test('result is the oracle choice and satisfies every rule', () => {
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const ranges = normalizeRanges(s.ranges);
+        const pool: Pool = {
+          name: 'p',
+          family: 4,
+          subnet: { family: 4, network: 0n, prefix: 24 },
+          routes: [],
+          ranges,
+          total: rangesSize(ranges),
+          isDefault: false,
+          disabled: false,
+        };
+        // Deliberately lets released and allocated overlap: planNextIp must not trust the view to be clean.
+        const usage: UsageView = { allocated: new Set(s.allocated), releasedAt: new Map(s.released) };
+        const skip = new Set(s.skip);
+        const got = planNextIp(pool, usage, { now: s.now, skip, ...(s.cooldownMs === undefined ? {} : { cooldownMs: s.cooldownMs }) });
+
+        const cooldown = s.cooldownMs ?? 0;
+        const candidates: bigint[] = [];
+        for (let v = 0n; v <= BigInt(MAX + 2); v++) {
+          if (rangesContain(ranges, v) && !usage.allocated.has(v) && !skip.has(v)) candidates.push(v);
+        }
+        const fresh = candidates.filter((v) => !usage.releasedAt.has(v));
+        const eligibleReleased = candidates.filter((v) => {
+          const at = usage.releasedAt.get(v);
+          return at !== undefined && (cooldown <= 0 || s.now - at >= cooldown);
+        });
+        let want: bigint | undefined = fresh[0];
+        if (want === undefined) {
+          const byAge = [...eligibleReleased].sort((a, b) => {
+            const d = (usage.releasedAt.get(a) as number) - (usage.releasedAt.get(b) as number);
+            return d !== 0 ? d : a < b ? -1 : 1;
+          });
+          want = byAge[0];
+        }
+
+        assert.equal(got === undefined, fresh.length === 0 && eligibleReleased.length === 0);
+        if (got !== undefined) {
+          assert.ok(rangesContain(ranges, got.value), 'inside ranges');
+          assert.ok(!usage.allocated.has(got.value), 'not allocated');
+          assert.ok(!skip.has(got.value), 'not skipped');
+          if (fresh.length > 0) assert.ok(!usage.releasedAt.has(got.value), 'never-released preferred');
+        }
+        assert.equal(got?.value, want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('planFreeCount matches counting (property)', () => {
+    fc.assert(
+      fc.property(fc.array(rangeArb, { minLength: 1, maxLength: 4 }), fc.uniqueArray(valueArb, { maxLength: 25 }), (rs, allocated) => {
+        const ranges = normalizeRanges(rs);
+        const pool: Pool = {
+          name: 'p',
+          family: 4,
+          subnet: { family: 4, network: 0n, prefix: 24 },
+          routes: [],
+          ranges,
+          total: rangesSize(ranges),
+          isDefault: false,
+          disabled: false,
+        };
+        let free = 0n;
+        for (let v = 0n; v <= BigInt(MAX + 2); v++) if (rangesContain(ranges, v) && !allocated.includes(v)) free++;
+        assert.equal(planFreeCount(pool, { allocated: new Set(allocated), releasedAt: new Map() }), free);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,371 @@
+/**
+ * IPPool objects: validation of the user-written form (the future CRD shape)
+ * into the derived Pool the allocator works on. Pool files are edited by hand
+ * under pressure, so every rejection names the pool and the exact field, and
+ * nothing is silently dropped or guessed.
+ */
+import type { Address, Cidr, Family } from './address.ts';
+import { addressBits, cidrContains, cidrFirst, cidrLast, formatAddress, formatCidr, parseAddress, parseCidr, parseCidrLoose } from './address.ts';
+import { TidepoolError } from './errors.ts';
+import type { IPRange } from './range.ts';
+import { formatRange, intersectRanges, parseRangeSpec, rangesContain, rangesSize, subtractRanges } from './range.ts';
+
+/** The only apiVersion accepted for IPPool objects. */
+export const POOL_API_VERSION = 'tidepool.dev/v1alpha1';
+const POOL_KIND = 'IPPool';
+
+/** One route handed to the container; `dst` is a canonical CIDR, `gw` (when present) a canonical address. */
+export interface RouteEntry {
+  readonly dst: string;
+  readonly gw?: string;
+}
+
+/** The `spec` of an IPPool object as users write it. */
+export interface IPPoolSpec {
+  subnet: string;
+  ips?: string[];
+  excludeIPs?: string[];
+  gateway?: string;
+  routes?: RouteEntry[];
+  default?: boolean;
+  disable?: boolean;
+}
+
+/** An IPPool object as users write it (YAML/JSON, same shape as the CRD). */
+export interface IPPoolObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: IPPoolSpec;
+}
+
+/** A validated pool, with everything the allocator needs already derived. */
+export interface Pool {
+  readonly name: string;
+  readonly family: Family;
+  readonly subnet: Cidr;
+  readonly gateway?: Address;
+  readonly routes: readonly RouteEntry[];
+  /** Allocatable IPs: (spec.ips, or the subnet's default hosts) minus spec.excludeIPs; normalized and never empty. */
+  readonly ranges: readonly IPRange[];
+  /** rangesSize(ranges). */
+  readonly total: bigint;
+  readonly isDefault: boolean;
+  readonly disabled: boolean;
+}
+
+const SPEC_FIELDS = ['subnet', 'ips', 'excludeIPs', 'gateway', 'routes', 'default', 'disable'] as const;
+const ROUTE_FIELDS = ['dst', 'gw'] as const;
+const DNS1123_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+const MAX_NAME_LENGTH = 253;
+const MAX_LISTED_OVERLAPS = 3;
+
+interface Where {
+  /** Message prefix such as `pools.yaml: `, or ''. */
+  readonly prefix: string;
+  /** 1-based position in a list, when validating a list. */
+  readonly index?: number;
+  /** Set once metadata.name is known to be a usable name. */
+  name?: string;
+}
+
+function prefixOf(where: string | undefined): string {
+  if (where === undefined || where === '') return '';
+  // Callers pass either `pools.yaml` or `pools.yaml: `; both give one separator.
+  return `${where.replace(/:\s*$/, '')}: `;
+}
+
+function who(w: Where): string {
+  if (w.name !== undefined) return `pool ${JSON.stringify(w.name)}`;
+  if (w.index !== undefined) return `pool #${w.index}`;
+  return 'pool';
+}
+
+function fail(w: Where, field: string, text: string): never {
+  const details: Record<string, unknown> = {};
+  if (field !== '') details['field'] = field;
+  if (w.name !== undefined) details['pool'] = w.name;
+  if (w.index !== undefined) details['index'] = w.index;
+  throw new TidepoolError('INVALID_POOL', `${w.prefix}${who(w)}: ${text}`, details);
+}
+
+/** Short description of an unexpected value for messages. */
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isValidName(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= MAX_NAME_LENGTH && DNS1123_SUBDOMAIN.test(v);
+}
+
+/** Kubernetes prunes nulls of optional fields, and YAML writes `key:` as null, so null means absent. */
+function field(obj: Record<string, unknown>, key: string): unknown {
+  const v = Object.hasOwn(obj, key) ? obj[key] : undefined;
+  return v === null ? undefined : v;
+}
+
+function familyName(f: Family): string {
+  return f === 4 ? 'IPv4' : 'IPv6';
+}
+
+function rejectUnknownFields(w: Where, obj: Record<string, unknown>, path: string, known: readonly string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    const hint = near === undefined ? '' : ` (did you mean ${path}.${near}?)`;
+    fail(w, `${path}.${key}`, `${path}.${key} is not a known field${hint}`);
+  }
+}
+
+interface ListedRange {
+  readonly range: IPRange;
+  readonly path: string;
+  readonly text: string;
+}
+
+function parseRangeList(w: Where, spec: Record<string, unknown>, key: 'ips' | 'excludeIPs', subnet: Cidr): ListedRange[] | undefined {
+  const list = field(spec, key);
+  if (list === undefined) return undefined;
+  const path = `spec.${key}`;
+  if (!Array.isArray(list)) fail(w, path, `${path} must be a list of IPs or a-b ranges, got ${describe(list)}`);
+  return list.map((item: unknown, i): ListedRange => {
+    const at = `${path}[${i}]`;
+    if (typeof item !== 'string') fail(w, at, `${at} must be a string, got ${describe(item)}`);
+    const range = parseRangeSpec(item);
+    const quoted = JSON.stringify(item);
+    if (range === undefined) fail(w, at, `${at} ${quoted} is not an IP or an a-b range`);
+    if (range.family !== subnet.family) {
+      fail(w, at, `${at} ${quoted} is ${familyName(range.family)} but spec.subnet is ${familyName(subnet.family)}`);
+    }
+    if (range.start < cidrFirst(subnet) || range.end > cidrLast(subnet)) {
+      fail(w, at, `${at} ${quoted} is outside subnet ${formatCidr(subnet)}`);
+    }
+    return { range, path: at, text: item };
+  });
+}
+
+/** Parses an optional in-subnet address field (spec.gateway, spec.routes[i].gw). */
+function parseInSubnetAddress(w: Where, value: unknown, path: string, subnet: Cidr): Address | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') fail(w, path, `${path} must be a string, got ${describe(value)}`);
+  const quoted = JSON.stringify(value);
+  const a = parseAddress(value);
+  if (a === undefined) fail(w, path, `${path} ${quoted} is not an IP address`);
+  if (a.family !== subnet.family) fail(w, path, `${path} ${quoted} is ${familyName(a.family)} but spec.subnet is ${familyName(subnet.family)}`);
+  if (!cidrContains(subnet, a)) fail(w, path, `${path} ${quoted} is outside subnet ${formatCidr(subnet)}`);
+  return a;
+}
+
+function parseBoolean(w: Where, spec: Record<string, unknown>, key: 'default' | 'disable'): boolean {
+  const v = field(spec, key);
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') fail(w, `spec.${key}`, `spec.${key} must be true or false, got ${describe(v)}`);
+  return v;
+}
+
+function parseSubnet(w: Where, spec: Record<string, unknown>): Cidr {
+  const v = field(spec, 'subnet');
+  if (v === undefined) fail(w, 'spec.subnet', 'spec.subnet is required');
+  if (typeof v !== 'string') fail(w, 'spec.subnet', `spec.subnet must be a string, got ${describe(v)}`);
+  const subnet = parseCidr(v);
+  if (subnet !== undefined) return subnet;
+  const loose = parseCidrLoose(v);
+  if (loose === undefined) fail(w, 'spec.subnet', `spec.subnet ${JSON.stringify(v)} is not a CIDR`);
+  const bits = BigInt(addressBits(loose.address.family) - loose.prefix);
+  const network = (loose.address.value >> bits) << bits;
+  const suggestion = formatCidr({ family: loose.address.family, network, prefix: loose.prefix });
+  return fail(w, 'spec.subnet', `spec.subnet ${JSON.stringify(v)} is not a network address (did you mean ${suggestion}?)`);
+}
+
+function parseRoutes(w: Where, spec: Record<string, unknown>, subnet: Cidr): RouteEntry[] {
+  const list = field(spec, 'routes');
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) fail(w, 'spec.routes', `spec.routes must be a list, got ${describe(list)}`);
+  return list.map((item: unknown, i): RouteEntry => {
+    const at = `spec.routes[${i}]`;
+    if (!isRecord(item)) fail(w, at, `${at} must be an object with dst and optional gw, got ${describe(item)}`);
+    rejectUnknownFields(w, item, at, ROUTE_FIELDS);
+    const dstPath = `${at}.dst`;
+    const dstText = field(item, 'dst');
+    if (dstText === undefined) fail(w, dstPath, `${dstPath} is required`);
+    if (typeof dstText !== 'string') fail(w, dstPath, `${dstPath} must be a string, got ${describe(dstText)}`);
+    const dst = parseCidrLoose(dstText);
+    if (dst === undefined) fail(w, dstPath, `${dstPath} ${JSON.stringify(dstText)} is not a CIDR`);
+    if (dst.address.family !== subnet.family) {
+      fail(w, dstPath, `${dstPath} ${JSON.stringify(dstText)} is ${familyName(dst.address.family)} but spec.subnet is ${familyName(subnet.family)}`);
+    }
+    // The kernel only accepts route destinations without host bits, so `10.1.2.3/8` is stored as `10.0.0.0/8`.
+    const bits = BigInt(addressBits(subnet.family) - dst.prefix);
+    const network = (dst.address.value >> bits) << bits;
+    const dstCanonical = formatCidr({ family: subnet.family, network, prefix: dst.prefix });
+    const gw = parseInSubnetAddress(w, field(item, 'gw'), `${at}.gw`, subnet);
+    return gw === undefined ? { dst: dstCanonical } : { dst: dstCanonical, gw: formatAddress(gw) };
+  });
+}
+
+/**
+ * Addresses that must never be handed out even if listed: the IPv4 network
+ * and broadcast addresses, and the IPv6 subnet-router anycast address. Small
+ * subnets (/31, /32, /127, /128) have none, as point-to-point links use every
+ * address.
+ */
+function reservedAddresses(subnet: Cidr): { value: bigint; what: string }[] {
+  if (subnet.family === 4) {
+    if (subnet.prefix > 30) return [];
+    return [
+      { value: cidrFirst(subnet), what: 'the network address' },
+      { value: cidrLast(subnet), what: 'the broadcast address' },
+    ];
+  }
+  if (subnet.prefix > 126) return [];
+  return [{ value: cidrFirst(subnet), what: 'the subnet-router anycast address' }];
+}
+
+function planPoolAt(obj: unknown, w: Where): Pool {
+  if (!isRecord(obj)) fail(w, '', `must be an object with apiVersion, kind, metadata and spec, got ${describe(obj)}`);
+  const metadata = field(obj, 'metadata');
+  const rawName = isRecord(metadata) ? field(metadata, 'name') : undefined;
+  // A usable name makes even apiVersion/kind errors easy to locate.
+  if (isValidName(rawName)) w.name = rawName;
+
+  const apiVersion = field(obj, 'apiVersion');
+  if (apiVersion !== POOL_API_VERSION) {
+    fail(w, 'apiVersion', `apiVersion must be ${JSON.stringify(POOL_API_VERSION)}, got ${describe(apiVersion)}`);
+  }
+  const kind = field(obj, 'kind');
+  if (kind !== POOL_KIND) fail(w, 'kind', `kind must be ${JSON.stringify(POOL_KIND)}, got ${describe(kind)}`);
+  if (!isRecord(metadata)) fail(w, 'metadata', `metadata must be an object, got ${describe(metadata)}`);
+  if (typeof rawName !== 'string' || rawName === '') {
+    fail(w, 'metadata.name', `metadata.name must be a lowercase DNS-1123 name, got ${describe(rawName)}`);
+  }
+  if (!isValidName(rawName)) {
+    w.name = rawName;
+    fail(w, 'metadata.name', 'metadata.name must be a lowercase DNS-1123 name');
+  }
+  const name = rawName;
+
+  const spec = field(obj, 'spec');
+  if (!isRecord(spec)) fail(w, 'spec', `spec must be an object, got ${describe(spec)}`);
+  rejectUnknownFields(w, spec, 'spec', SPEC_FIELDS);
+
+  const subnet = parseSubnet(w, spec);
+  const ips = parseRangeList(w, spec, 'ips', subnet);
+  const excludes = parseRangeList(w, spec, 'excludeIPs', subnet) ?? [];
+  const gateway = parseInSubnetAddress(w, field(spec, 'gateway'), 'spec.gateway', subnet);
+  const routes = parseRoutes(w, spec, subnet);
+  const isDefault = parseBoolean(w, spec, 'default');
+  const disabled = parseBoolean(w, spec, 'disable');
+
+  const reserved = reservedAddresses(subnet);
+  const excluded = excludes.map((e) => e.range);
+  let ranges: IPRange[];
+  if (ips === undefined) {
+    const whole: IPRange = { family: subnet.family, start: cidrFirst(subnet), end: cidrLast(subnet) };
+    const notHosts = reserved.map((r): IPRange => ({ family: subnet.family, start: r.value, end: r.value }));
+    if (gateway !== undefined) notHosts.push({ family: subnet.family, start: gateway.value, end: gateway.value });
+    ranges = subtractRanges([whole], [...notHosts, ...excluded]);
+    if (ranges.length === 0) {
+      fail(w, 'spec.ips', `no allocatable IPs (the host addresses of ${formatCidr(subnet)} minus spec.gateway and spec.excludeIPs is empty)`);
+    }
+  } else {
+    ranges = subtractRanges(
+      ips.map((e) => e.range),
+      excluded,
+    );
+    // Explicit lists are checked rather than trimmed: quietly changing what the user listed would hide their mistake.
+    const source = (value: bigint): ListedRange =>
+      ips.find((e) => value >= e.range.start && value <= e.range.end) as ListedRange;
+    const describeSource = (e: ListedRange): string => `${e.path} ${JSON.stringify(e.text)}`;
+    if (gateway !== undefined && rangesContain(ranges, gateway.value)) {
+      fail(
+        w,
+        'spec.gateway',
+        `spec.gateway ${formatAddress(gateway)} is inside the allocatable IPs (${describeSource(source(gateway.value))}); exclude it or change spec.ips`,
+      );
+    }
+    for (const r of reserved) {
+      if (!rangesContain(ranges, r.value)) continue;
+      const e = source(r.value);
+      fail(
+        w,
+        e.path,
+        `${describeSource(e)} includes ${formatAddress({ family: subnet.family, value: r.value })}, ${r.what} of subnet ${formatCidr(subnet)}; exclude it or change spec.ips`,
+      );
+    }
+    if (ranges.length === 0) fail(w, 'spec.ips', 'no allocatable IPs (spec.ips minus spec.excludeIPs is empty)');
+  }
+
+  const pool: Pool = {
+    name,
+    family: subnet.family,
+    subnet,
+    ...(gateway === undefined ? {} : { gateway }),
+    routes,
+    ranges,
+    total: rangesSize(ranges),
+    isDefault,
+    disabled,
+  };
+  return pool;
+}
+
+/**
+ * Validates one untrusted value (parsed YAML/JSON) as an IPPool object and
+ * derives its Pool. Throws TidepoolError INVALID_POOL whose message starts
+ * with `where` (e.g. a file name) and names the pool and the offending field;
+ * details carry `pool` (when known) and `field`.
+ */
+export function planPool(obj: unknown, where?: string): Pool {
+  return planPoolAt(obj, { prefix: prefixOf(where) });
+}
+
+/**
+ * Validates every value like planPool (unnamed pools are called `pool #N`,
+ * 1-based), then guarantees that names are unique (INVALID_POOL) and that no
+ * two pools share an allocatable IP (POOL_OVERLAP, details.pools names both).
+ * Pools are returned in input order.
+ */
+export function planPools(objs: readonly unknown[], where?: string): Pool[] {
+  const prefix = prefixOf(where);
+  const pools = objs.map((obj, i) => planPoolAt(obj, { prefix, index: i + 1 }));
+
+  const firstIndex = new Map<string, number>();
+  pools.forEach((p, i) => {
+    const seen = firstIndex.get(p.name);
+    if (seen === undefined) {
+      firstIndex.set(p.name, i);
+      return;
+    }
+    throw new TidepoolError('INVALID_POOL', `${prefix}pool ${JSON.stringify(p.name)} is defined twice (#${seen + 1} and #${i + 1})`, {
+      pool: p.name,
+      field: 'metadata.name',
+    });
+  });
+
+  for (let i = 0; i < pools.length; i++) {
+    const a = pools[i] as Pool;
+    for (let j = i + 1; j < pools.length; j++) {
+      const b = pools[j] as Pool;
+      if (a.family !== b.family) continue;
+      const shared = intersectRanges(a.ranges, b.ranges);
+      if (shared.length === 0) continue;
+      const listed = shared.slice(0, MAX_LISTED_OVERLAPS).map(formatRange);
+      if (shared.length > MAX_LISTED_OVERLAPS) listed.push('…');
+      throw new TidepoolError(
+        'POOL_OVERLAP',
+        `${prefix}pools ${JSON.stringify(a.name)} and ${JSON.stringify(b.name)} overlap: both hold ${listed.join(', ')}`,
+        { pools: [a.name, b.name] },
+      );
+    }
+  }
+  return pools;
+}
