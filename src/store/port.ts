@@ -35,7 +35,7 @@ export interface AllocationRecord {
 export interface PoolUsage {
   /** IPs currently held. */
   readonly allocated: readonly string[];
-  /** IPs that were held once and are free now, with the time of their last release. */
+  /** IPs that were held once and are free now, with the time of their last release, oldest release first. */
   readonly released: ReadonlyArray<readonly [ip: string, releasedAt: number]>;
 }
 
@@ -58,7 +58,8 @@ export interface AllocationStore {
    * Frees (pool, ip) if and only if it is held by `owner` (every field given
    * must match), and remembers `releasedAt` for least-recently-released
    * ordering. Resolves `true` when it freed the IP, `false` when the IP was
-   * free or held by someone else; it never frees another holder's IP.
+   * free or held by someone else; it never frees another holder's IP. A
+   * `true` is durable like a reserve's.
    */
   release(pool: string, ip: string, owner: OwnerRef, releasedAt: number): Promise<boolean>;
   /** Allocation records matching every given field of `filter`, ordered by pool then IP text. */

@@ -1,0 +1,117 @@
+/**
+ * In-process store adapter: for tests, benchmarks and `--store memory` runs
+ * where losing every allocation on restart is acceptable.
+ */
+import { TidepoolError } from '../ipam/errors.ts';
+import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolUsage } from './port.ts';
+
+/**
+ * Copies the known fields of `record`, leaving absent optional fields absent,
+ * so neither the caller's object nor a returned one aliases internal state.
+ */
+function copyRecord(record: AllocationRecord): AllocationRecord {
+  const copy: {
+    -readonly [K in keyof AllocationRecord]: AllocationRecord[K];
+  } = {
+    pool: record.pool,
+    ip: record.ip,
+    containerId: record.containerId,
+    ifname: record.ifname,
+    netns: record.netns,
+    node: record.node,
+    allocatedAt: record.allocatedAt,
+  };
+  if (record.netnsId !== undefined) copy.netnsId = record.netnsId;
+  if (record.podNamespace !== undefined) copy.podNamespace = record.podNamespace;
+  if (record.podName !== undefined) copy.podName = record.podName;
+  if (record.podUid !== undefined) copy.podUid = record.podUid;
+  return copy;
+}
+
+/** Code-unit order, not locale order: it must agree with SQLite's BINARY collation. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * A store that lives in this process only. Every operation does its whole
+ * check-and-update synchronously before its promise settles, so no async
+ * interleaving of callers can observe or create a half-done state: of any
+ * number of concurrent reserves of one (pool, ip), exactly one wins. Records
+ * are copied on the way in and out. `usage()` orders like the SQLite store:
+ * allocated by IP text, released oldest first. Durability is trivially "as long as the
+ * process lives", which is weaker than the port's crash promise: use it only
+ * where that is acceptable.
+ */
+export function createMemoryStore(): AllocationStore {
+  // pool -> ip -> record / release time; nested so usage(pool) needs no scan.
+  const held = new Map<string, Map<string, AllocationRecord>>();
+  const released = new Map<string, Map<string, number>>();
+  let closed = false;
+
+  const ensureOpen = (): void => {
+    if (closed) throw new TidepoolError('IO_FAILURE', 'memory store is closed');
+  };
+  const poolMap = <V>(maps: Map<string, Map<string, V>>, pool: string): Map<string, V> => {
+    let m = maps.get(pool);
+    if (!m) {
+      m = new Map();
+      maps.set(pool, m);
+    }
+    return m;
+  };
+
+  return {
+    async reserve(record) {
+      ensureOpen();
+      const pool = poolMap(held, record.pool);
+      if (pool.has(record.ip)) return false;
+      pool.set(record.ip, copyRecord(record));
+      released.get(record.pool)?.delete(record.ip);
+      return true;
+    },
+
+    async release(poolName: string, ip: string, owner: OwnerRef, releasedAt: number) {
+      ensureOpen();
+      const pool = held.get(poolName);
+      const holder = pool?.get(ip);
+      if (!pool || !holder) return false;
+      if (holder.containerId !== owner.containerId || holder.ifname !== owner.ifname) return false;
+      if (owner.podUid !== undefined && holder.podUid !== owner.podUid) return false;
+      pool.delete(ip);
+      poolMap(released, poolName).set(ip, releasedAt);
+      return true;
+    },
+
+    async list(filter: ListFilter = {}) {
+      ensureOpen();
+      const out: AllocationRecord[] = [];
+      const pools = filter.pool !== undefined ? [filter.pool] : [...held.keys()];
+      for (const name of pools) {
+        for (const r of held.get(name)?.values() ?? []) {
+          if (filter.containerId !== undefined && r.containerId !== filter.containerId) continue;
+          if (filter.ifname !== undefined && r.ifname !== filter.ifname) continue;
+          if (filter.node !== undefined && r.node !== filter.node) continue;
+          out.push(copyRecord(r));
+        }
+      }
+      return out.sort((a, b) => compareText(a.pool, b.pool) || compareText(a.ip, b.ip));
+    },
+
+    async usage(poolName: string): Promise<PoolUsage> {
+      ensureOpen();
+      const allocated = [...(held.get(poolName)?.keys() ?? [])].sort(compareText);
+      // Oldest release first, the order the allocator prefers for reuse.
+      const rel = [...(released.get(poolName)?.entries() ?? [])]
+        .sort((a, b) => a[1] - b[1] || compareText(a[0], b[0]))
+        .map(([ip, at]) => [ip, at] as const);
+      return { allocated, released: rel };
+    },
+
+    async close() {
+      closed = true;
+      held.clear();
+      released.clear();
+    },
+  };
+}

@@ -1,0 +1,311 @@
+/**
+ * SQLite store adapter (better-sqlite3): the default store of a node agent.
+ * See docs/adr/0002-sqlite-store.md for why it looks the way it does.
+ */
+import Database from 'better-sqlite3';
+import { TidepoolError } from '../ipam/errors.ts';
+import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolUsage } from './port.ts';
+
+export interface SqliteStoreOptions {
+  /** Database file; created (with its schema) when missing. */
+  readonly path: string;
+  /**
+   * `normal` (default): a resolved reserve/release survives a crash or
+   * SIGKILL of any process, but the last commits may be lost on power loss or
+   * kernel panic, because WAL frames are only fsynced at checkpoints.
+   * `full`: every commit is fsynced, so it survives power loss too, at the
+   * price of one fsync per reserve/release.
+   */
+  readonly synchronous?: 'normal' | 'full' | undefined;
+  /** How long a write waits for another connection's lock before failing with STORE_BUSY. Default 5000 ms. */
+  readonly busyTimeoutMs?: number | undefined;
+}
+
+/** Version of the schema below; stored in `PRAGMA user_version`. */
+const SCHEMA_VERSION = 1;
+/** 'tidp': marks the file as ours in `PRAGMA application_id`, so a foreign database is refused before it is touched. */
+const APPLICATION_ID = 0x74696470;
+
+const SCHEMA = `
+CREATE TABLE allocations (
+  pool TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  container_id TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  netns TEXT NOT NULL,
+  netns_id TEXT,
+  node TEXT NOT NULL,
+  pod_namespace TEXT,
+  pod_name TEXT,
+  pod_uid TEXT,
+  allocated_at INTEGER NOT NULL,
+  PRIMARY KEY (pool, ip)
+);
+CREATE INDEX allocations_attachment ON allocations (container_id, ifname);
+CREATE TABLE releases (
+  pool TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  released_at INTEGER NOT NULL,
+  PRIMARY KEY (pool, ip)
+);
+`;
+
+interface AllocationRow {
+  pool: string;
+  ip: string;
+  container_id: string;
+  ifname: string;
+  netns: string;
+  netns_id: string | null;
+  node: string;
+  pod_namespace: string | null;
+  pod_name: string | null;
+  pod_uid: string | null;
+  allocated_at: number;
+}
+
+function toRecord(row: AllocationRow): AllocationRecord {
+  const r: { -readonly [K in keyof AllocationRecord]: AllocationRecord[K] } = {
+    pool: row.pool,
+    ip: row.ip,
+    containerId: row.container_id,
+    ifname: row.ifname,
+    netns: row.netns,
+    node: row.node,
+    allocatedAt: row.allocated_at,
+  };
+  // NULL means "not given"; keep such fields absent like the memory store does.
+  if (row.netns_id !== null) r.netnsId = row.netns_id;
+  if (row.pod_namespace !== null) r.podNamespace = row.pod_namespace;
+  if (row.pod_name !== null) r.podName = row.pod_name;
+  if (row.pod_uid !== null) r.podUid = row.pod_uid;
+  return r;
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+/** Maps a driver error to the stable codes callers retry on: lock waits are STORE_BUSY, the rest IO_FAILURE. */
+function storeError(err: unknown, path: string, op: string): TidepoolError {
+  if (err instanceof TidepoolError) return err;
+  const code = sqliteCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (code !== undefined && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
+    return new TidepoolError('STORE_BUSY', `store ${path}: ${op} timed out waiting for a lock (${message})`, { path, op, sqlite: code });
+  }
+  return new TidepoolError('IO_FAILURE', `store ${path}: ${op} failed: ${message}`, code ? { path, op, sqlite: code } : { path, op });
+}
+
+function notOurs(path: string, why: string): TidepoolError {
+  return new TidepoolError('IO_FAILURE', `${path} is not a tidepool store: ${why}`, { path });
+}
+
+/**
+ * Refuses foreign or newer files, then creates the schema on an empty one.
+ * Checks run before journal_mode is switched to WAL, so a foreign database is
+ * never modified.
+ */
+function checkIdentity(db: Database.Database, path: string): 'empty' | 'current' {
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  const version = db.pragma('user_version', { simple: true }) as number;
+  const objects = (db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number }).n;
+  if (appId === 0 && version === 0 && objects === 0) return 'empty';
+  if (appId !== APPLICATION_ID) {
+    throw notOurs(path, `it is a SQLite database of another application (application_id ${appId}, user_version ${version}, ${objects} schema objects)`);
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new TidepoolError(
+      'IO_FAILURE',
+      `${path} has tidepool store schema version ${version}, newer than the ${SCHEMA_VERSION} this build understands; upgrade tidepool`,
+      { path, version, supported: SCHEMA_VERSION },
+    );
+  }
+  if (version < 1) throw notOurs(path, `application_id is tidepool's but user_version is ${version}`);
+  return 'current';
+}
+
+function openDatabase(opts: SqliteStoreOptions, busyTimeoutMs: number): Database.Database {
+  const { path } = opts;
+  let db: Database.Database;
+  try {
+    db = new Database(path, { timeout: busyTimeoutMs });
+  } catch (err) {
+    throw storeError(err, path, 'open');
+  }
+  try {
+    if (checkIdentity(db, path) === 'empty') {
+      // Two processes may create the same file at once: re-check under the write lock.
+      db.transaction(() => {
+        if (checkIdentity(db, path) !== 'empty') return;
+        db.exec(SCHEMA);
+        db.pragma(`application_id = ${APPLICATION_ID}`);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    }
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new TidepoolError('IO_FAILURE', `store ${path}: cannot enable WAL journal (got ${String(mode)})`, { path });
+    db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    return db;
+  } catch (err) {
+    db.close();
+    if (sqliteCode(err) === 'SQLITE_NOTADB') throw notOurs(path, 'the file is not a SQLite database');
+    throw storeError(err, path, 'open');
+  }
+}
+
+const LIST_COLUMNS = [
+  ['pool', 'pool'],
+  ['containerId', 'container_id'],
+  ['ifname', 'ifname'],
+  ['node', 'node'],
+] as const satisfies ReadonlyArray<readonly [keyof ListFilter, string]>;
+
+/**
+ * Opens (creating if needed) a SQLite store at `opts.path`, in WAL mode so
+ * readers in other processes (the CLI) never block the writer (the agent).
+ *
+ * Guarantees, on top of the port's contract:
+ * - a resolved `true` from reserve/release is committed before it resolves,
+ *   and survives a crash of this process (see `synchronous` for power loss);
+ * - any number of connections, in this or other processes, may share the
+ *   file; the primary key decides concurrent reserves, and the owner check
+ *   of release is part of the DELETE itself, so it cannot race;
+ * - a write that cannot get the lock within `busyTimeoutMs` rejects with
+ *   `STORE_BUSY`; other driver failures reject with `IO_FAILURE`;
+ * - a file that is not a tidepool store, or has a newer schema version, is
+ *   refused with `IO_FAILURE` naming the path, and left unmodified.
+ * - `usage().allocated` is in IP text order and `usage().released` is oldest
+ *   release first (ties by IP), the order least-recently-released reuse wants.
+ *
+ * The driver is synchronous: a lock wait blocks this thread's event loop
+ * for up to `busyTimeoutMs`. WAL needs shared memory, so the file must be
+ * on a local file system.
+ */
+export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
+  const path = opts.path;
+  const db = openDatabase(opts, opts.busyTimeoutMs ?? 5000);
+
+  const insertAllocation = db.prepare<[AllocationRow]>(
+    `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, pod_namespace, pod_name, pod_uid, allocated_at)
+     VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @pod_namespace, @pod_name, @pod_uid, @allocated_at)
+     ON CONFLICT (pool, ip) DO NOTHING`,
+  );
+  const forgetRelease = db.prepare<[string, string]>('DELETE FROM releases WHERE pool = ? AND ip = ?');
+  const deleteOwned = db.prepare<[string, string, string, string]>(
+    'DELETE FROM allocations WHERE pool = ? AND ip = ? AND container_id = ? AND ifname = ?',
+  );
+  const deleteOwnedWithUid = db.prepare<[string, string, string, string, string]>(
+    'DELETE FROM allocations WHERE pool = ? AND ip = ? AND container_id = ? AND ifname = ? AND pod_uid = ?',
+  );
+  const rememberRelease = db.prepare<[string, string, number]>(
+    `INSERT INTO releases (pool, ip, released_at) VALUES (?, ?, ?)
+     ON CONFLICT (pool, ip) DO UPDATE SET released_at = excluded.released_at`,
+  );
+  const allocatedIps = db.prepare<[string], { ip: string }>('SELECT ip FROM allocations WHERE pool = ? ORDER BY ip');
+  const releasedIps = db.prepare<[string], { ip: string; released_at: number }>(
+    'SELECT ip, released_at FROM releases WHERE pool = ? ORDER BY released_at, ip',
+  );
+  // One statement per combination of filter fields (at most 16), so each can use the indexes.
+  const listStatements = new Map<number, Database.Statement<unknown[], AllocationRow>>();
+  const listStatement = (mask: number): Database.Statement<unknown[], AllocationRow> => {
+    let stmt = listStatements.get(mask);
+    if (!stmt) {
+      const where = LIST_COLUMNS.filter((_, i) => mask & (1 << i)).map(([, col]) => `${col} = ?`);
+      stmt = db.prepare<unknown[], AllocationRow>(
+        `SELECT * FROM allocations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY pool, ip`,
+      );
+      listStatements.set(mask, stmt);
+    }
+    return stmt;
+  };
+
+  // IMMEDIATE takes the write lock up front, so a lock conflict waits in the
+  // busy handler instead of failing at the first write (SQLITE_BUSY_SNAPSHOT).
+  const reserveTx = db.transaction((row: AllocationRow): boolean => {
+    if (insertAllocation.run(row).changes !== 1) return false;
+    forgetRelease.run(row.pool, row.ip);
+    return true;
+  });
+  const releaseTx = db.transaction((pool: string, ip: string, owner: OwnerRef, releasedAt: number): boolean => {
+    const deleted =
+      owner.podUid === undefined
+        ? deleteOwned.run(pool, ip, owner.containerId, owner.ifname)
+        : deleteOwnedWithUid.run(pool, ip, owner.containerId, owner.ifname, owner.podUid);
+    if (deleted.changes !== 1) return false;
+    rememberRelease.run(pool, ip, releasedAt);
+    return true;
+  });
+
+  // One read transaction, so allocated and released come from the same snapshot.
+  const usageTx = db.transaction(
+    (pool: string): PoolUsage => ({
+      allocated: allocatedIps.all(pool).map((r) => r.ip),
+      released: releasedIps.all(pool).map((r) => [r.ip, r.released_at] as const),
+    }),
+  );
+
+  let closed = false;
+  const run = <T>(op: string, fn: () => T): Promise<T> => {
+    if (closed) return Promise.reject(new TidepoolError('IO_FAILURE', `store ${path} is closed`, { path, op }));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(storeError(err, path, op));
+    }
+  };
+
+  return {
+    reserve(record) {
+      return run('reserve', () =>
+        reserveTx.immediate({
+          pool: record.pool,
+          ip: record.ip,
+          container_id: record.containerId,
+          ifname: record.ifname,
+          netns: record.netns,
+          netns_id: record.netnsId ?? null,
+          node: record.node,
+          pod_namespace: record.podNamespace ?? null,
+          pod_name: record.podName ?? null,
+          pod_uid: record.podUid ?? null,
+          allocated_at: record.allocatedAt,
+        }),
+      );
+    },
+
+    release(pool, ip, owner, releasedAt) {
+      return run('release', () => releaseTx.immediate(pool, ip, owner, releasedAt));
+    },
+
+    list(filter: ListFilter = {}) {
+      return run('list', () => {
+        let mask = 0;
+        const params: string[] = [];
+        LIST_COLUMNS.forEach(([key], i) => {
+          const value = filter[key];
+          if (value !== undefined) {
+            mask |= 1 << i;
+            params.push(value);
+          }
+        });
+        return listStatement(mask).all(...params).map(toRecord);
+      });
+    },
+
+    usage(pool): Promise<PoolUsage> {
+      return run('usage', () => usageTx.deferred(pool));
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        db.close();
+      } catch (err) {
+        throw storeError(err, path, 'close');
+      }
+    },
+  };
+}
