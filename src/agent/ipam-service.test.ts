@@ -1,0 +1,245 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { planPools } from '../ipam/pool.ts';
+import { TidepoolError, type ErrorCode } from '../ipam/errors.ts';
+import type { NetnsObservation } from '../ipam/netns-gc.ts';
+import { createMemoryStore } from '../store/memory.ts';
+import type { AllocationStore } from '../store/port.ts';
+import type { AllocateRequest, AllocateResponse } from '../api/protocol.ts';
+import { createIpamService, type IpamServiceDeps } from './ipam-service.ts';
+
+const pool = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name }, spec });
+
+const POOLS = planPools([
+  pool('v4', { subnet: '10.1.0.0/24', ips: ['10.1.0.10-10.1.0.13'], gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }] }),
+  pool('v4b', { subnet: '10.2.0.0/24', ips: ['10.2.0.10-10.2.0.11'], default: true }),
+  pool('v6', { subnet: 'fd00:1::/64', ips: ['fd00:1::10-fd00:1::11'], gateway: 'fd00:1::1' }),
+  pool('v6tiny', { subnet: 'fd00:2::/64', ips: ['fd00:2::10'] }),
+  pool('off', { subnet: '10.3.0.0/24', ips: ['10.3.0.10'], disable: true }),
+]);
+
+function setup(over: Partial<IpamServiceDeps> = {}) {
+  let clock = 1_000_000;
+  const netns = new Map<string, NetnsObservation>();
+  const store: AllocationStore = over.store ?? createMemoryStore();
+  const service = createIpamService({
+    store,
+    pools: POOLS,
+    node: 'node-a',
+    now: () => clock,
+    probeNetns: (p) => netns.get(p) ?? { exists: false },
+    gcGraceMs: 10_000,
+    ...over,
+  });
+  return {
+    service,
+    store,
+    netns,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
+}
+
+const add = (containerId: string, extra: Partial<AllocateRequest> = {}): AllocateRequest => ({ containerId, ifname: 'eth0', netns: `/run/netns/${containerId}`, ipv4Pools: ['v4'], ...extra });
+
+async function rejects(p: Promise<unknown>, code: ErrorCode, message?: RegExp) {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof TidepoolError, String(err));
+    assert.equal(err.code, code);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+describe('allocate', () => {
+  test('returns the lowest never-used IP with the pool prefix, gateway and routes', async () => {
+    const { service } = setup();
+    const res = await service.allocate(add('c1'));
+    assert.deepEqual(res, { ips: [{ address: '10.1.0.10/24', family: 4, gateway: '10.1.0.1', pool: 'v4' }], routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }] });
+  });
+
+  test('a repeated ADD for the same container and interface returns the IP it holds', async () => {
+    const { service, store } = setup();
+    const first = await service.allocate(add('c1'));
+    const again = await service.allocate(add('c1'));
+    assert.deepEqual(again, first);
+    assert.equal((await store.list()).length, 1);
+  });
+
+  test('another interface of the same container gets its own IP', async () => {
+    const { service } = setup();
+    const a = await service.allocate(add('c1'));
+    const b = await service.allocate(add('c1', { ifname: 'net1' }));
+    assert.notEqual(a.ips[0]!.address, b.ips[0]!.address);
+  });
+
+  test('dual-stack: one IP of each family', async () => {
+    const { service } = setup();
+    const res = await service.allocate(add('c1', { ipv6Pools: ['v6'] }));
+    assert.deepEqual(res.ips.map((i) => i.address), ['10.1.0.10/24', 'fd00:1::10/64']);
+  });
+
+  test('dual-stack is all or nothing: an exhausted IPv6 pool gives back the IPv4 just taken', async () => {
+    const { service, store } = setup();
+    await service.allocate(add('c0', { ipv4Pools: ['v4b'], ipv6Pools: ['v6tiny'] }));
+    await rejects(service.allocate(add('c1', { ipv6Pools: ['v6tiny'] })), 'POOL_EXHAUSTED', /no free IPv6 address in pool "v6tiny"/);
+    assert.deepEqual((await store.list({ containerId: 'c1' })).length, 0);
+    // The rolled-back IPv4 stays usable (and the release is remembered for reuse ordering).
+    assert.deepEqual((await store.usage('v4')).released.map(([ip]) => ip), ['10.1.0.10']);
+  });
+
+  test('a retry after a partial failure reuses the IP the attachment already holds', async () => {
+    const { service, store } = setup();
+    await store.reserve({ pool: 'v4', ip: '10.1.0.12', containerId: 'c1', ifname: 'eth0', netns: '', node: 'node-a', allocatedAt: 1 });
+    const res = await service.allocate(add('c1', { ipv6Pools: ['v6'] }));
+    assert.deepEqual(res.ips.map((i) => i.address), ['10.1.0.12/24', 'fd00:1::10/64']);
+    assert.equal((await store.list({ containerId: 'c1' })).length, 2);
+  });
+
+  test('falls through to the next listed pool when the first is full, and names every pool when all are', async () => {
+    const { service } = setup();
+    for (let i = 0; i < 4; i++) await service.allocate(add(`a${i}`, { ipv4Pools: ['v4', 'v4b'] }));
+    const fifth = await service.allocate(add('a4', { ipv4Pools: ['v4', 'v4b'] }));
+    assert.equal(fifth.ips[0]!.pool, 'v4b');
+    await service.allocate(add('a5', { ipv4Pools: ['v4', 'v4b'] }));
+    await rejects(service.allocate(add('a6', { ipv4Pools: ['v4', 'v4b'] })), 'POOL_EXHAUSTED', /pools "v4", "v4b"/);
+  });
+
+  const bad: Array<[string, Partial<AllocateRequest>, ErrorCode, RegExp]> = [
+    ['unknown pool', { ipv4Pools: ['nope'] }, 'POOL_NOT_FOUND', /ipv4Pools\[0\]: pool "nope" does not exist/],
+    ['IPv6 pool listed as IPv4', { ipv4Pools: ['v6'] }, 'POOL_FAMILY_MISMATCH', /ipv4Pools\[0\]: pool "v6" is IPv6, not IPv4/],
+    ['IPv4 pool listed as IPv6', { ipv4Pools: [], ipv6Pools: ['v4'] }, 'POOL_FAMILY_MISMATCH', /ipv6Pools\[0\]: pool "v4" is IPv4/],
+    ['only disabled pools', { ipv4Pools: ['off'] }, 'POOL_DISABLED', /every listed pool is disabled \(off\)/],
+  ];
+  for (const [name, extra, code, msg] of bad) {
+    test(`refuses ${name} and stores nothing`, async () => {
+      const { service, store } = setup();
+      await rejects(service.allocate(add('c1', extra)), code, msg);
+      assert.equal((await store.list()).length, 0);
+    });
+  }
+
+  test('without pools in the request, default pools serve; without defaults, NO_POOL', async () => {
+    const { service } = setup();
+    const res = await service.allocate(add('c1', { ipv4Pools: undefined }));
+    assert.equal(res.ips[0]!.pool, 'v4b');
+    const bare = createIpamService({ store: createMemoryStore(), pools: POOLS.filter((p) => !p.isDefault), node: 'n', now: () => 0, probeNetns: () => ({ exists: true }) });
+    await rejects(bare.allocate(add('c1', { ipv4Pools: undefined })), 'NO_POOL');
+  });
+
+  test('a just-released IP is not handed out again while others are free', async () => {
+    const { service, advance } = setup();
+    await service.allocate(add('c1'));
+    await service.allocate(add('c2'));
+    advance(1);
+    await service.release({ containerId: 'c1', ifname: 'eth0' });
+    const next = await service.allocate(add('c3'));
+    assert.equal(next.ips[0]!.address, '10.1.0.12/24');
+  });
+
+  test('100 concurrent ADDs in a pool of 4 IPs: 4 distinct winners, 96 POOL_EXHAUSTED', async () => {
+    const { service, store } = setup();
+    const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => service.allocate(add(`c${i}`))));
+    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<AllocateResponse>).value.ips[0]!.address);
+    assert.equal(new Set(ok).size, 4);
+    assert.equal(ok.length, 4);
+    assert.equal((await store.list()).length, 4);
+  });
+
+  test('two agents sharing one store never hand out the same IP', async () => {
+    const store = createMemoryStore();
+    const a = setup({ store }).service;
+    const b = setup({ store }).service;
+    const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).allocate(add(`c${i}`, { ipv4Pools: ['v4', 'v4b'] }))));
+    const ips = results.flatMap((r) => (r.status === 'fulfilled' ? r.value.ips.map((x) => x.address) : []));
+    assert.equal(ips.length, 6);
+    assert.equal(new Set(ips).size, 6);
+  });
+});
+
+describe('release, check and CNI GC', () => {
+  test('release frees the IPs; repeating it is harmless', async () => {
+    const { service, store } = setup();
+    await service.allocate(add('c1', { ipv6Pools: ['v6'] }));
+    const first = await service.release({ containerId: 'c1', ifname: 'eth0' });
+    assert.deepEqual(first.released.map((r) => r.ip).sort(), ['10.1.0.10', 'fd00:1::10']);
+    assert.deepEqual(await service.release({ containerId: 'c1', ifname: 'eth0' }), { released: [] });
+    assert.equal((await store.list()).length, 0);
+  });
+
+  test('check returns the held IPs, or UNKNOWN_CONTAINER', async () => {
+    const { service } = setup();
+    const res = await service.allocate(add('c1'));
+    assert.deepEqual(await service.check({ containerId: 'c1', ifname: 'eth0' }), res);
+    await rejects(service.check({ containerId: 'c1', ifname: 'eth1' }), 'UNKNOWN_CONTAINER', /container c1 interface eth1/);
+  });
+
+  test('gc releases every allocation of this node that is not a valid attachment, and only this node', async () => {
+    const { service, store } = setup();
+    await service.allocate(add('keep'));
+    await service.allocate(add('drop'));
+    await store.reserve({ pool: 'v4', ip: '10.1.0.13', containerId: 'other', ifname: 'eth0', netns: '', node: 'node-b', allocatedAt: 1 });
+    const res = await service.gc([{ containerId: 'keep', ifname: 'eth0' }]);
+    assert.deepEqual(res.released.map((r) => [r.containerId, r.reason]), [['drop', 'cni-gc']]);
+    assert.deepEqual((await store.list()).map((r) => r.containerId).sort(), ['keep', 'other']);
+  });
+});
+
+describe('netns garbage collection', () => {
+  test('an IP whose namespace is gone is reclaimed once the grace period has passed', async () => {
+    const { service, store, netns, advance } = setup();
+    netns.set('/run/netns/c1', { exists: true, id: '4:100' });
+    netns.set('/run/netns/c2', { exists: true, id: '4:101' });
+    await service.allocate(add('c1'));
+    await service.allocate(add('c2'));
+    netns.delete('/run/netns/c1');
+    const first = await service.collect();
+    assert.deepEqual(first.released, []);
+    assert.deepEqual(first.waiting.map((w) => w.containerId), ['c1']);
+    advance(9_999);
+    assert.deepEqual((await service.collect()).released, []);
+    advance(1);
+    const done = await service.collect();
+    assert.deepEqual(done.released.map((r) => [r.containerId, r.reason]), [['c1', 'netns-gc']]);
+    assert.deepEqual((await store.list()).map((r) => r.containerId), ['c2']);
+  });
+
+  test('a namespace path reused by a new namespace counts as gone', async () => {
+    const { service, netns } = setup();
+    netns.set('/run/netns/c1', { exists: true, id: '4:100' });
+    await service.allocate(add('c1'));
+    netns.set('/run/netns/c1', { exists: true, id: '4:999' });
+    const res = await service.collect(0);
+    assert.deepEqual(res.released.map((r) => r.containerId), ['c1']);
+  });
+});
+
+describe('releaseIp', () => {
+  test('refuses while the namespace exists, releases with force, and NOT_FOUND when free', async () => {
+    const { service, netns } = setup();
+    netns.set('/run/netns/c1', { exists: true, id: '4:1' });
+    await service.allocate(add('c1'));
+    await rejects(service.releaseIp('10.1.0.10', false), 'NETNS_IN_USE', /namespace \/run\/netns\/c1 still exists/);
+    const res = await service.releaseIp('10.1.0.10', true);
+    assert.deepEqual(res.released.map((r) => [r.ip, r.reason]), [['10.1.0.10', 'manual']]);
+    await rejects(service.releaseIp('10.1.0.10', true), 'NOT_FOUND');
+    await rejects(service.releaseIp('10.1.0.300', true), 'INVALID_REQUEST', /ip: "10.1.0.300" is not an IP address/);
+  });
+
+  test('accepts any spelling of an IPv6 address', async () => {
+    const { service } = setup();
+    await service.allocate(add('c1', { ipv4Pools: [], ipv6Pools: ['v6'] }));
+    const res = await service.releaseIp('FD00:0001:0:0::10', false);
+    assert.deepEqual(res.released.map((r) => r.ip), ['fd00:1::10']);
+  });
+});
+
+describe('status', () => {
+  test('counts total, allocated and free per pool', async () => {
+    const { service } = setup();
+    await service.allocate(add('c1'));
+    const { pools } = await service.status({ ipv4Pools: ['v4'] });
+    assert.deepEqual(pools, [{ name: 'v4', family: 4, subnet: '10.1.0.0/24', total: '4', allocated: 1, free: '3', disabled: false, default: false }]);
+  });
+});

@@ -1,0 +1,354 @@
+import { formatAddress, formatCidr, parseAddress } from '../ipam/address.ts';
+import { planFreeCount, planNextIp, planUsage } from '../ipam/allocate.ts';
+import { TidepoolError } from '../ipam/errors.ts';
+import { planNetnsGc, type NetnsObservation } from '../ipam/netns-gc.ts';
+import type { Pool } from '../ipam/pool.ts';
+import type { AllocationRecord, AllocationStore } from '../store/port.ts';
+import type {
+  AllocateRequest,
+  AllocateResponse,
+  AllocatedIP,
+  AllocationView,
+  AttachmentRef,
+  CollectResponse,
+  PoolStatus,
+  ReleasedIP,
+  ReleaseResponse,
+  RouteSpec,
+  StatusRequest,
+  StatusResponse,
+} from '../api/protocol.ts';
+import { noMetrics, type AgentMetrics, type ReleaseReason } from './metrics.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+
+export interface IpamServiceDeps {
+  readonly store: AllocationStore;
+  readonly pools: readonly Pool[];
+  /** Name recorded on every allocation; CNI GC only touches this node's records. */
+  readonly node: string;
+  readonly now: () => number;
+  /** Reads a namespace path; must not throw. */
+  readonly probeNetns: (path: string) => NetnsObservation;
+  /** A released IP is not handed out again for this long (least-recently-released order applies anyway). */
+  readonly reuseCooldownMs?: number;
+  /** How long a namespace must be seen gone before its IPs are reclaimed. */
+  readonly gcGraceMs?: number;
+  readonly metrics?: AgentMetrics;
+  readonly log?: Logger;
+}
+
+export interface IpamService {
+  /** Idempotent per (containerId, ifname); all families or none. */
+  allocate(req: AllocateRequest): Promise<AllocateResponse>;
+  /** Frees what the attachment holds; nothing held is not an error. */
+  release(ref: AttachmentRef, reason?: ReleaseReason): Promise<ReleaseResponse>;
+  /** The attachment's IPs, or UNKNOWN_CONTAINER. */
+  check(ref: AttachmentRef): Promise<AllocateResponse>;
+  /** Releases every allocation of this node whose attachment is not listed. */
+  gc(valid: readonly AttachmentRef[]): Promise<ReleaseResponse>;
+  status(req?: StatusRequest): Promise<StatusResponse>;
+  allocations(): Promise<AllocationView[]>;
+  /** Releases one IP by address; refuses while its namespace exists unless `force`. */
+  releaseIp(ip: string, force: boolean): Promise<ReleaseResponse>;
+  /** One netns garbage collection run; `graceMs` overrides the configured grace. */
+  collect(graceMs?: number): Promise<CollectResponse>;
+}
+
+const MAX_RESERVE_ATTEMPTS = 16;
+
+/**
+ * The agent's IPAM logic over a store. Allocation plans with the pure core
+ * and commits with the store's conditional reserve, so several agents (or
+ * processes) sharing a store can never hand one IP out twice; allocations of
+ * one pool are serialised inside this process so it does not race itself.
+ */
+export function createIpamService(deps: IpamServiceDeps): IpamService {
+  const { store, node, now } = deps;
+  const metrics = deps.metrics ?? noMetrics;
+  const log = deps.log ?? silentLogger;
+  const cooldownMs = deps.reuseCooldownMs ?? 0;
+  const graceMs = deps.gcGraceMs ?? 10_000;
+  const pools = new Map(deps.pools.map((p) => [p.name, p]));
+  const poolLocks = createKeyedMutex();
+  let goneSince = new Map<string, number>();
+
+  function resolvePools(names: readonly string[] | undefined, family: 4 | 6, field: string): Pool[] {
+    if (names === undefined) return [];
+    const chosen: Pool[] = [];
+    for (const [i, name] of names.entries()) {
+      const pool = pools.get(name);
+      if (!pool) throw new TidepoolError('POOL_NOT_FOUND', `${field}[${i}]: pool "${name}" does not exist`, { pool: name, field: `${field}[${i}]` });
+      if (pool.family !== family) {
+        throw new TidepoolError('POOL_FAMILY_MISMATCH', `${field}[${i}]: pool "${name}" is IPv${pool.family}, not IPv${family}`, { pool: name, field: `${field}[${i}]` });
+      }
+      chosen.push(pool);
+    }
+    const enabled = chosen.filter((p) => !p.disabled);
+    if (chosen.length > 0 && enabled.length === 0) {
+      throw new TidepoolError('POOL_DISABLED', `${field}: every listed pool is disabled (${names.join(', ')})`, { pools: [...names], field });
+    }
+    return enabled;
+  }
+
+  function requestedFamilies(req: { ipv4Pools?: readonly string[] | undefined; ipv6Pools?: readonly string[] | undefined }): Array<{ family: 4 | 6; pools: Pool[] }> {
+    const explicit = (req.ipv4Pools?.length ?? 0) + (req.ipv6Pools?.length ?? 0) > 0;
+    if (explicit) {
+      const out: Array<{ family: 4 | 6; pools: Pool[] }> = [];
+      if (req.ipv4Pools?.length) out.push({ family: 4, pools: resolvePools(req.ipv4Pools, 4, 'ipv4Pools') });
+      if (req.ipv6Pools?.length) out.push({ family: 6, pools: resolvePools(req.ipv6Pools, 6, 'ipv6Pools') });
+      return out;
+    }
+    const out: Array<{ family: 4 | 6; pools: Pool[] }> = [];
+    for (const family of [4, 6] as const) {
+      const defaults = deps.pools.filter((p) => p.family === family && p.isDefault && !p.disabled);
+      if (defaults.length > 0) out.push({ family, pools: defaults });
+    }
+    if (out.length === 0) throw new TidepoolError('NO_POOL', 'no pool requested (ipv4Pools/ipv6Pools are empty) and no pool has spec.default: true');
+    return out;
+  }
+
+  async function reserveFrom(pool: Pool, req: AllocateRequest, netnsId: string | undefined): Promise<AllocationRecord | undefined> {
+    return poolLocks.run(pool.name, async () => {
+      const skip = new Set<bigint>();
+      for (let attempt = 0; attempt < MAX_RESERVE_ATTEMPTS; attempt++) {
+        const raw = await store.usage(pool.name);
+        const usage = planUsage(pool.family, raw.allocated, raw.released);
+        const next = planNextIp(pool, usage, { now: now(), cooldownMs, skip });
+        if (!next) return undefined;
+        const record: AllocationRecord = {
+          pool: pool.name,
+          ip: formatAddress(next),
+          containerId: req.containerId,
+          ifname: req.ifname,
+          netns: req.netns,
+          netnsId,
+          node,
+          podNamespace: req.pod?.namespace,
+          podName: req.pod?.name,
+          podUid: req.pod?.uid,
+          allocatedAt: now(),
+        };
+        if (await store.reserve(record)) return record;
+        // Another writer took it between our read and our reserve: try the next one.
+        skip.add(next.value);
+      }
+      throw new TidepoolError('STORE_BUSY', `pool "${pool.name}": lost the race for ${MAX_RESERVE_ATTEMPTS} IPs in a row`, { pool: pool.name });
+    });
+  }
+
+  function toResponse(records: readonly AllocationRecord[]): AllocateResponse {
+    const ips: AllocatedIP[] = [];
+    const routes: RouteSpec[] = [];
+    const seen = new Set<string>();
+    for (const r of [...records].sort((a, b) => familyOf(a.ip) - familyOf(b.ip))) {
+      const pool = pools.get(r.pool);
+      const family = familyOf(r.ip);
+      const prefix = pool?.subnet.prefix ?? (family === 4 ? 32 : 128);
+      ips.push({ address: `${r.ip}/${prefix}`, family, gateway: pool?.gateway ? formatAddress(pool.gateway) : undefined, pool: r.pool });
+      for (const route of pool?.routes ?? []) {
+        const key = `${route.dst}|${route.gw ?? ''}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        routes.push(route.gw ? { dst: route.dst, gw: route.gw } : { dst: route.dst });
+      }
+    }
+    return { ips, routes };
+  }
+
+  async function releaseRecords(records: readonly AllocationRecord[], reason: ReleaseReason): Promise<ReleasedIP[]> {
+    const released: ReleasedIP[] = [];
+    let notHeld = 0;
+    for (const r of records) {
+      const ok = await store.release(r.pool, r.ip, { containerId: r.containerId, ifname: r.ifname, podUid: r.podUid }, now());
+      if (ok) released.push({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason });
+      else notHeld++;
+    }
+    metrics.release(reason, 'released', released.length);
+    metrics.release(reason, 'not-held', notHeld);
+    if (released.length > 0) log.info('released', { reason, ips: released.map((r) => `${r.pool}/${r.ip}`), containerId: records[0]?.containerId });
+    return released;
+  }
+
+  async function poolStatuses(filter?: StatusRequest): Promise<PoolStatus[]> {
+    const names = [...(filter?.ipv4Pools ?? []), ...(filter?.ipv6Pools ?? [])];
+    const selected = names.length > 0 ? names.map((n) => pools.get(n)).filter((p): p is Pool => p !== undefined) : [...pools.values()];
+    const out: PoolStatus[] = [];
+    for (const pool of selected) {
+      const raw = await store.usage(pool.name);
+      const usage = planUsage(pool.family, raw.allocated, raw.released);
+      out.push({
+        name: pool.name,
+        family: pool.family,
+        subnet: formatCidr(pool.subnet),
+        total: pool.total.toString(),
+        allocated: raw.allocated.length,
+        free: planFreeCount(pool, usage).toString(),
+        disabled: pool.disabled,
+        default: pool.isDefault,
+      });
+    }
+    return out;
+  }
+
+  return {
+    async allocate(req) {
+      const started = performance.now();
+      const observe = (result: Parameters<AgentMetrics['allocation']>[0]) => metrics.allocation(result, (performance.now() - started) / 1000);
+      try {
+        const families = requestedFamilies(req);
+        const held = await store.list({ containerId: req.containerId, ifname: req.ifname });
+        const netnsId = req.netns ? deps.probeNetns(req.netns).id : undefined;
+        const taken: AllocationRecord[] = [];
+        const result: AllocationRecord[] = [];
+        try {
+          for (const { family, pools: candidates } of families) {
+            // A repeated ADD, or a retry after a partial failure, reuses what the attachment holds.
+            const existing = held.find((r) => familyOf(r.ip) === family);
+            if (existing) {
+              result.push(existing);
+              continue;
+            }
+            let record: AllocationRecord | undefined;
+            for (const pool of candidates) {
+              record = await reserveFrom(pool, req, netnsId);
+              if (record) break;
+            }
+            if (!record) {
+              const names = candidates.map((p) => p.name);
+              throw new TidepoolError('POOL_EXHAUSTED', `no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}`, {
+                pools: names,
+                family,
+              });
+            }
+            taken.push(record);
+            result.push(record);
+          }
+        } catch (err) {
+          // All or nothing: give back what this call took before failing.
+          if (taken.length > 0) await releaseRecords(taken, 'rollback');
+          throw err;
+        }
+        observe(taken.length > 0 ? 'allocated' : 'existing');
+        if (taken.length > 0) log.info('allocated', { containerId: req.containerId, ifname: req.ifname, ips: taken.map((r) => `${r.pool}/${r.ip}`) });
+        return toResponse(result);
+      } catch (err) {
+        observe(err instanceof TidepoolError && err.code === 'POOL_EXHAUSTED' ? 'exhausted' : 'error');
+        throw err;
+      }
+    },
+
+    async release(ref, reason = 'del') {
+      const held = await store.list({ containerId: ref.containerId, ifname: ref.ifname });
+      return { released: await releaseRecords(held, reason) };
+    },
+
+    async check(ref) {
+      const held = await store.list({ containerId: ref.containerId, ifname: ref.ifname });
+      if (held.length === 0) {
+        throw new TidepoolError('UNKNOWN_CONTAINER', `no allocation for container ${ref.containerId} interface ${ref.ifname}`, { ...ref });
+      }
+      return toResponse(held);
+    },
+
+    async gc(valid) {
+      const keep = new Set(valid.map((a) => `${a.containerId}\u0000${a.ifname}`));
+      const mine = await store.list({ node });
+      const stale = mine.filter((r) => !keep.has(`${r.containerId}\u0000${r.ifname}`));
+      return { released: await releaseRecords(stale, 'cni-gc') };
+    },
+
+    async status(req) {
+      return { ready: true, pools: await poolStatuses(req) };
+    },
+
+    async allocations() {
+      const all = await store.list();
+      // Numeric order within a pool: 10.0.0.9 before 10.0.0.10.
+      all.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : compareIp(a.ip, b.ip)));
+      return all.map((r) => ({
+        pool: r.pool,
+        ip: r.ip,
+        containerId: r.containerId,
+        ifname: r.ifname,
+        netns: r.netns,
+        allocatedAt: r.allocatedAt,
+        pod: r.podNamespace && r.podName ? { namespace: r.podNamespace, name: r.podName, uid: r.podUid } : undefined,
+      }));
+    },
+
+    async releaseIp(ip, force) {
+      const parsed = parseAddress(ip);
+      if (!parsed) throw new TidepoolError('INVALID_REQUEST', `ip: "${ip}" is not an IP address`, { field: 'ip' });
+      const canonical = formatAddress(parsed);
+      const held = (await store.list()).filter((r) => r.ip === canonical);
+      if (held.length === 0) throw new TidepoolError('NOT_FOUND', `${canonical} is not allocated`, { ip: canonical });
+      if (!force) {
+        for (const r of held) {
+          const seen = r.netns ? deps.probeNetns(r.netns) : { exists: false };
+          if (seen.exists && (r.netnsId === undefined || seen.id === r.netnsId)) {
+            throw new TidepoolError('NETNS_IN_USE', `${canonical} is held by container ${r.containerId} whose network namespace ${r.netns} still exists; use --force to release it anyway`, {
+              ip: canonical,
+              netns: r.netns,
+            });
+          }
+        }
+      }
+      return { released: await releaseRecords(held, 'manual') };
+    },
+
+    async collect(graceOverride) {
+      const started = performance.now();
+      const records = await store.list({ node });
+      const byKey = new Map(records.map((r) => [recordKey(r), r]));
+      const observations = new Map<string, NetnsObservation>();
+      for (const r of records) if (r.netns && !observations.has(r.netns)) observations.set(r.netns, deps.probeNetns(r.netns));
+      const plan = planNetnsGc({
+        records: records.map((r) => ({ key: recordKey(r), netns: r.netns, netnsId: r.netnsId })),
+        observations,
+        goneSince,
+        now: now(),
+        graceMs: graceOverride ?? graceMs,
+      });
+      goneSince = new Map(plan.goneSince);
+      const reclaim = plan.reclaim.map((k) => byKey.get(k)).filter((r): r is AllocationRecord => r !== undefined);
+      const released = await releaseRecords(reclaim, 'netns-gc');
+      const waiting = plan.waiting.flatMap((w) => {
+        const r = byKey.get(w.key);
+        return r ? [{ pool: r.pool, ip: r.ip, containerId: r.containerId, goneSinceMs: w.goneSince }] : [];
+      });
+      metrics.gcRun(released.length, waiting.length, (performance.now() - started) / 1000);
+      return { released, waiting };
+    },
+  };
+}
+
+function recordKey(r: AllocationRecord): string {
+  return `${r.pool}\u0000${r.ip}\u0000${r.containerId}\u0000${r.ifname}`;
+}
+
+function compareIp(a: string, b: string): number {
+  const x = parseAddress(a)?.value ?? 0n;
+  const y = parseAddress(b)?.value ?? 0n;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function familyOf(ip: string): 4 | 6 {
+  return ip.includes(':') ? 6 : 4;
+}
+
+/** Runs tasks with the same key one after another, in arrival order. */
+function createKeyedMutex(): { run<T>(key: string, task: () => Promise<T>): Promise<T> } {
+  const tails = new Map<string, Promise<unknown>>();
+  return {
+    run(key, task) {
+      const prev = tails.get(key) ?? Promise.resolve();
+      const result = prev.then(task, task);
+      const tail = result.catch(() => undefined);
+      tails.set(key, tail);
+      void tail.then(() => {
+        if (tails.get(key) === tail) tails.delete(key);
+      });
+      return result;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { PoolStatus } from '../api/protocol.ts';
+
+/** Label values for allocation outcomes. */
+export type AllocationResult = 'allocated' | 'existing' | 'exhausted' | 'error';
+/** Why an IP was released. */
+export type ReleaseReason = 'del' | 'cni-gc' | 'netns-gc' | 'manual' | 'rollback';
+
+/**
+ * What the agent reports. The service depends on this interface, not on
+ * prom-client, so tests can pass `noMetrics` or a recording fake.
+ */
+export interface AgentMetrics {
+  allocation(result: AllocationResult, seconds: number): void;
+  release(reason: ReleaseReason, result: 'released' | 'not-held', count: number): void;
+  request(route: string, status: number, seconds: number): void;
+  gcRun(reclaimed: number, waiting: number, seconds: number): void;
+}
+
+export const noMetrics: AgentMetrics = { allocation() {}, release() {}, request() {}, gcRun() {} };
+
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+/**
+ * Registers tidepool's agent metrics on `registry`. Pool gauges are computed
+ * at scrape time from `poolStatus`, so they can never drift from the store.
+ */
+export function createAgentMetrics(registry: Registry, poolStatus: () => Promise<readonly PoolStatus[]>): AgentMetrics {
+  const allocations = new Counter({ name: 'tidepool_allocations_total', help: 'CNI ADD allocations by result.', labelNames: ['result'], registers: [registry] });
+  const allocLatency = new Histogram({ name: 'tidepool_allocation_duration_seconds', help: 'Time to serve an allocation inside the agent.', labelNames: ['result'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const releases = new Counter({ name: 'tidepool_releases_total', help: 'IPs released, by reason and result.', labelNames: ['reason', 'result'], registers: [registry] });
+  const requests = new Histogram({ name: 'tidepool_request_duration_seconds', help: 'Agent API request latency, socket request to response.', labelNames: ['route', 'status'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const gcRuns = new Counter({ name: 'tidepool_gc_runs_total', help: 'Standalone netns garbage collection runs.', registers: [registry] });
+  const gcReclaimed = new Counter({ name: 'tidepool_gc_reclaimed_total', help: 'IPs reclaimed because their network namespace was gone.', registers: [registry] });
+  const gcWaiting = new Gauge({ name: 'tidepool_gc_candidates', help: 'Allocations whose namespace is gone, waiting out the grace period.', registers: [registry] });
+  const gcDuration = new Histogram({ name: 'tidepool_gc_duration_seconds', help: 'Duration of one netns garbage collection run.', buckets: LATENCY_BUCKETS, registers: [registry] });
+  new Gauge({
+    name: 'tidepool_pool_ips',
+    help: 'IPs per pool by state (total, allocated, free).',
+    labelNames: ['pool', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await poolStatus()) {
+        // Gauges are doubles: an IPv6 pool's total is approximate above 2^53, which is fine for a gauge.
+        this.set({ pool: p.name, state: 'total' }, Number(p.total));
+        this.set({ pool: p.name, state: 'allocated' }, p.allocated);
+        this.set({ pool: p.name, state: 'free' }, Number(p.free));
+      }
+    },
+  });
+  return {
+    allocation(result, seconds) {
+      allocations.inc({ result });
+      allocLatency.observe({ result }, seconds);
+    },
+    release(reason, result, count) {
+      if (count > 0) releases.inc({ reason, result }, count);
+    },
+    request(route, status, seconds) {
+      requests.observe({ route, status: String(status) }, seconds);
+    },
+    gcRun(reclaimed, waiting, seconds) {
+      gcRuns.inc();
+      gcReclaimed.inc(reclaimed);
+      gcWaiting.set(waiting);
+      gcDuration.observe(seconds);
+    },
+  };
+}

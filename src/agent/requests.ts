@@ -1,0 +1,109 @@
+import { TidepoolError } from '../ipam/errors.ts';
+import type { AllocateRequest, AttachmentRef, GcRequest, PodRef, ReleaseIpRequest, StatusRequest } from '../api/protocol.ts';
+
+/**
+ * Validation of agent API bodies. Every rejection is INVALID_REQUEST with a
+ * message and `details.field` naming the offending field, so a caller never
+ * has to guess which part of its request was wrong.
+ */
+
+type Obj = Record<string, unknown>;
+
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+function fail(field: string, problem: string): never {
+  throw new TidepoolError('INVALID_REQUEST', `${field} ${problem}`, { field });
+}
+
+function object(value: unknown, field: string, known: readonly string[]): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(field, 'must be a JSON object');
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) fail(field === 'body' ? key : `${field}.${key}`, 'is not a known field');
+  }
+  return value as Obj;
+}
+
+function str(o: Obj, key: string, field: string, opts: { optional?: boolean; allowEmpty?: boolean } = {}): string | undefined {
+  const v = o[key];
+  if (v === undefined && opts.optional) return undefined;
+  if (typeof v !== 'string') fail(field, v === undefined ? 'is required' : 'must be a string');
+  if (!opts.allowEmpty && v === '') fail(field, 'must not be empty');
+  return v;
+}
+
+function names(o: Obj, key: string): string[] | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) fail(key, 'must be an array of pool names');
+  return v.map((item, i) => {
+    if (typeof item !== 'string' || item === '') fail(`${key}[${i}]`, 'must be a non-empty string');
+    return item;
+  });
+}
+
+function attachment(value: unknown, field: string, extra: readonly string[] = []): AttachmentRef & Obj {
+  const prefix = field === 'body' ? '' : `${field}.`;
+  const o = object(value, field, ['containerId', 'ifname', ...extra]);
+  const containerId = str(o, 'containerId', `${prefix}containerId`)!;
+  if (!CONTAINER_ID.test(containerId)) fail(`${prefix}containerId`, `"${containerId}" must start with a letter or digit and hold only letters, digits, '_', '.', '-'`);
+  const ifname = str(o, 'ifname', `${prefix}ifname`)!;
+  if (ifname.length > 15 || ifname === '.' || ifname === '..' || /[/:\s]/.test(ifname)) {
+    fail(`${prefix}ifname`, `"${ifname}" is not a valid interface name (1-15 characters, no '/', ':' or spaces)`);
+  }
+  return { ...o, containerId, ifname };
+}
+
+function pod(value: unknown): PodRef | undefined {
+  if (value === undefined) return undefined;
+  const o = object(value, 'pod', ['namespace', 'name', 'uid']);
+  return { namespace: str(o, 'namespace', 'pod.namespace')!, name: str(o, 'name', 'pod.name')!, uid: str(o, 'uid', 'pod.uid', { optional: true }) };
+}
+
+export function parseAllocateRequest(body: unknown): AllocateRequest {
+  const o = attachment(body, 'body', ['netns', 'ipv4Pools', 'ipv6Pools', 'pod']);
+  return {
+    containerId: o.containerId,
+    ifname: o.ifname,
+    netns: str(o, 'netns', 'netns', { allowEmpty: true })!,
+    ipv4Pools: names(o, 'ipv4Pools'),
+    ipv6Pools: names(o, 'ipv6Pools'),
+    pod: pod(o['pod']),
+  };
+}
+
+export function parseAttachmentRef(body: unknown): AttachmentRef {
+  const o = attachment(body, 'body');
+  return { containerId: o.containerId, ifname: o.ifname };
+}
+
+export function parseGcRequest(body: unknown): GcRequest {
+  const o = object(body, 'body', ['validAttachments']);
+  const list = o['validAttachments'];
+  if (!Array.isArray(list)) fail('validAttachments', list === undefined ? 'is required' : 'must be an array');
+  return { validAttachments: list.map((a, i) => parseAttachmentAt(a, `validAttachments[${i}]`)) };
+}
+
+function parseAttachmentAt(value: unknown, field: string): AttachmentRef {
+  const o = attachment(value, field);
+  return { containerId: o.containerId, ifname: o.ifname };
+}
+
+export function parseStatusRequest(body: unknown): StatusRequest {
+  const o = object(body ?? {}, 'body', ['ipv4Pools', 'ipv6Pools']);
+  return { ipv4Pools: names(o, 'ipv4Pools'), ipv6Pools: names(o, 'ipv6Pools') };
+}
+
+export function parseReleaseIpRequest(body: unknown): ReleaseIpRequest {
+  const o = object(body, 'body', ['ip', 'force']);
+  const force = o['force'];
+  if (force !== undefined && typeof force !== 'boolean') fail('force', 'must be a boolean');
+  return { ip: str(o, 'ip', 'ip')!, force };
+}
+
+export function parseCollectRequest(body: unknown): { graceMs?: number } {
+  const o = object(body ?? {}, 'body', ['graceMs']);
+  const grace = o['graceMs'];
+  if (grace === undefined) return {};
+  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) fail('graceMs', 'must be a non-negative number of milliseconds');
+  return { graceMs: grace };
+}

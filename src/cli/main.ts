@@ -1,0 +1,189 @@
+import { parseArgs } from 'node:util';
+import { request } from 'node:http';
+import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, type PoolStatus, type ReleaseResponse } from '../api/protocol.ts';
+import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
+import { formatDuration } from '../util/duration.ts';
+import { DAEMON_USAGE, parseDaemonArgs, startDaemon } from '../agent/daemon.ts';
+
+const USAGE = `tidepool: IP address management for Kubernetes underlay networks
+
+Usage:
+  tidepool daemon --pools FILE [options]   run the node agent (see tidepool daemon --help)
+  tidepool pools [--json]                  pools with total, allocated, free and % used
+  tidepool allocations [--json]            every allocated IP with its owner
+  tidepool release IP [--force]            release one IP (refused while its netns exists)
+  tidepool gc [--no-grace] [--json]        run one garbage collection now, print what it reclaimed
+  tidepool version
+
+Common options:
+  --socket PATH   agent socket (default ${DEFAULT_SOCKET}, or $TIDEPOOL_SOCKET)
+`;
+
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly now: () => number;
+}
+
+/** Runs one CLI command and resolves to its exit code (0 ok, 1 failed, 2 usage). */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'daemon':
+        return await runDaemonCommand(rest, io);
+      case 'pools':
+        return await poolsCommand(rest, io);
+      case 'allocations':
+        return await allocationsCommand(rest, io);
+      case 'release':
+        return await releaseCommand(rest, io);
+      case 'gc':
+        return await gcCommand(rest, io);
+      case 'version':
+      case '--version':
+        io.out(`tidepool ${process.env['TIDEPOOL_VERSION'] ?? '0.1.0'}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        io.err(`tidepool: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    const e = toTidepoolError(err);
+    io.err(`tidepool: ${e.message} (${e.code})\n`);
+    return e.code === 'INVALID_CONFIG' ? 2 : 1;
+  }
+}
+
+async function runDaemonCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(DAEMON_USAGE);
+    return 0;
+  }
+  const daemon = await startDaemon(parseDaemonArgs(argv));
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await daemon.stop();
+  return 0;
+}
+
+function parseCommon(argv: readonly string[], io: CliIo, extra: Record<string, { type: 'boolean' | 'string' }>, positionals = 0) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: positionals > 0,
+      options: { socket: { type: 'string' }, json: { type: 'boolean' }, ...extra },
+    });
+  } catch (err) {
+    throw new TidepoolError('INVALID_CONFIG', (err as Error).message);
+  }
+  if (parsed.positionals.length > positionals) throw new TidepoolError('INVALID_CONFIG', `unexpected argument "${parsed.positionals[positionals]}"`);
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const socket = (values['socket'] as string | undefined) ?? io.env['TIDEPOOL_SOCKET'] ?? DEFAULT_SOCKET;
+  return { values, positionals: parsed.positionals, socket };
+}
+
+async function poolsCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, socket } = parseCommon(argv, io, {});
+  const pools = (await callAgent(socket, 'GET', API_PATHS.pools)) as PoolStatus[];
+  if (values['json']) {
+    io.out(JSON.stringify(pools, null, 2) + '\n');
+    return 0;
+  }
+  const rows = pools.map((p) => {
+    const total = BigInt(p.total);
+    const used = total === 0n ? 0 : Number((BigInt(p.allocated) * 10000n) / total) / 100;
+    const flags = [p.default ? 'default' : '', p.disabled ? 'disabled' : ''].filter(Boolean).join(',');
+    return [p.name, p.subnet, p.total, String(p.allocated), p.free, `${used.toFixed(used < 10 ? 2 : 1)}%`, flags];
+  });
+  io.out(formatTable(['POOL', 'SUBNET', 'TOTAL', 'ALLOCATED', 'FREE', 'USED', 'FLAGS'], rows));
+  return 0;
+}
+
+async function allocationsCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, socket } = parseCommon(argv, io, {});
+  const list = (await callAgent(socket, 'GET', API_PATHS.allocations)) as AllocationView[];
+  if (values['json']) {
+    io.out(JSON.stringify(list, null, 2) + '\n');
+    return 0;
+  }
+  const now = io.now();
+  const rows = list.map((a) => [a.ip, a.pool, a.containerId, a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
+  io.out(formatTable(['IP', 'POOL', 'CONTAINER', 'INTERFACE', 'NETNS', 'AGE'], rows));
+  return 0;
+}
+
+async function releaseCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals, socket } = parseCommon(argv, io, { force: { type: 'boolean' } }, 1);
+  const ip = positionals[0];
+  if (!ip) throw new TidepoolError('INVALID_CONFIG', 'release needs the IP to release, e.g. tidepool release 10.6.0.12');
+  const res = (await callAgent(socket, 'POST', API_PATHS.releaseIp, { ip, force: values['force'] === true })) as ReleaseResponse;
+  if (values['json']) io.out(JSON.stringify(res, null, 2) + '\n');
+  else for (const r of res.released) io.out(`released ${r.ip} (pool ${r.pool}, container ${r.containerId}, interface ${r.ifname})\n`);
+  return 0;
+}
+
+async function gcCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, socket } = parseCommon(argv, io, { 'no-grace': { type: 'boolean' } });
+  const body = values['no-grace'] ? { graceMs: 0 } : {};
+  const res = (await callAgent(socket, 'POST', API_PATHS.collect, body)) as CollectResponse;
+  if (values['json']) {
+    io.out(JSON.stringify(res, null, 2) + '\n');
+    return 0;
+  }
+  if (res.released.length === 0) io.out('nothing to reclaim\n');
+  for (const r of res.released) io.out(`reclaimed ${r.ip} (pool ${r.pool}, container ${r.containerId}, interface ${r.ifname}): network namespace gone\n`);
+  const now = io.now();
+  for (const w of res.waiting) io.out(`waiting ${w.ip} (pool ${w.pool}, container ${w.containerId}): namespace gone for ${formatDuration(now - w.goneSinceMs)}, inside the grace period\n`);
+  return 0;
+}
+
+/** Table with columns padded to the widest cell. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n';
+  return line(header) + rows.map(line).join('');
+}
+
+function callAgent(socket: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath: socket, method, path, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            reject(new TidepoolError('IO_FAILURE', `agent at ${socket} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`));
+            return;
+          }
+          if ((res.statusCode ?? 500) >= 400) {
+            const e = (parsed as { error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } }).error;
+            reject(new TidepoolError(isErrorCode(e?.code) ? e.code : 'INTERNAL', String(e?.message ?? text), e?.details));
+          } else resolve(parsed);
+        });
+      },
+    );
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      reject(new TidepoolError('AGENT_UNREACHABLE', `cannot reach the tidepool agent at ${socket}: ${err.code ?? err.message} (is "tidepool daemon" running? --socket or TIDEPOOL_SOCKET pick another path)`, { socket }));
+    });
+    req.end(payload);
+  });
+}

@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+export const CLI = join(ROOT, 'dist/tidepool.mjs');
+export const PLUGIN_DIR = join(ROOT, 'dist/cni');
+
+/** Environment for spawned tidepool processes: what kubelet would give, minus the shell's CA bundle. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env['NODE_EXTRA_CA_CERTS'];
+  return env;
+}
+
+export interface AgentProcess {
+  readonly dir: string;
+  readonly socket: string;
+  readonly state: string;
+  readonly poolsFile: string;
+  readonly proc: ChildProcess;
+  readonly logs: string[];
+  call(method: string, path: string, body?: unknown | string): Promise<{ status: number; body: any }>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  cleanup(): Promise<void>;
+}
+
+/** Starts `tidepool daemon` from dist/ as a real process on a temp socket and waits until it answers. */
+export async function startAgent(opts: { pools: string; args?: string[]; dir?: string }): Promise<AgentProcess> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tidepool-agent-'));
+  const socket = join(dir, 'agent.sock');
+  const state = join(dir, 'state.db');
+  const poolsFile = join(dir, 'pools.yaml');
+  writeFileSync(poolsFile, opts.pools);
+  const proc = spawn(process.execPath, [CLI, 'daemon', '--pools', poolsFile, '--state', state, '--socket', socket, '--metrics-listen', 'off', '--node', 'test-node', ...(opts.args ?? [])], {
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let buffered = '';
+  proc.stderr!.on('data', (c: Buffer) => {
+    buffered += c.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    logs.push(...lines);
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const agent: AgentProcess = {
+    dir,
+    socket,
+    state,
+    poolsFile,
+    proc,
+    logs,
+    call: (method, path, body) => callSocket(socket, method, path, body),
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    async cleanup() {
+      await agent.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  for (let i = 0; i < 200; i++) {
+    if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${logs.join('\n')}${buffered}`);
+    if (existsSync(socket)) {
+      try {
+        await agent.call('GET', '/healthz');
+        return agent;
+      } catch {
+        /* not listening yet */
+      }
+    }
+    await delay(25);
+  }
+  await agent.cleanup();
+  throw new Error(`agent did not start: ${logs.join('\n')}`);
+}
+
+/** One HTTP request over a unix socket; `body` as a string is sent verbatim. */
+export function callSocket(socket: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, method, path, headers: payload !== undefined ? { 'content-type': 'application/json' } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        } catch {
+          resolve({ status: res.statusCode ?? 0, body: text });
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** Runs the CLI from dist/ and captures its output. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function poolYaml(name: string, spec: Record<string, unknown>): string {
+  return `apiVersion: tidepool.dev/v1alpha1\nkind: IPPool\nmetadata:\n  name: ${name}\nspec: ${JSON.stringify(spec)}\n`;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
