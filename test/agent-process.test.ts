@@ -50,8 +50,9 @@ describe('agent process', () => {
     ['pool list not an array', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '', ipv4Pools: 'lan' }, 400, 'INVALID_REQUEST', /^ipv4Pools must be an array/],
     ['empty pool name', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '', ipv4Pools: ['lan', ''] }, 400, 'INVALID_REQUEST', /^ipv4Pools\[1\] must be a non-empty string$/],
     ['unknown pool', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '', ipv4Pools: ['wan'] }, 404, 'POOL_NOT_FOUND', /pool "wan" does not exist/],
-    ['gc without list', 'POST', '/v1/gc', {}, 400, 'INVALID_REQUEST', /^validAttachments is required$/],
-    ['gc with bad entry', 'POST', '/v1/gc', { validAttachments: [{ containerId: 'a' }] }, 400, 'INVALID_REQUEST', /^validAttachments\[0\]\.ifname is required$/],
+    ['gc without list', 'POST', '/v1/gc', { network: 'n' }, 400, 'INVALID_REQUEST', /^validAttachments is required$/],
+    ['gc without network', 'POST', '/v1/gc', { validAttachments: [] }, 400, 'INVALID_REQUEST', /^network is required$/],
+    ['gc with bad entry', 'POST', '/v1/gc', { network: 'n', validAttachments: [{ containerId: 'a' }] }, 400, 'INVALID_REQUEST', /^validAttachments\[0\]\.ifname is required$/],
     ['unknown route', 'GET', '/v1/nope', undefined, 404, 'NOT_FOUND', /no route GET \/v1\/nope/],
     ['huge body', 'POST', '/v1/allocate', 'x'.repeat(2 << 20), 400, 'INVALID_REQUEST', /larger than/],
   ];

@@ -26,7 +26,7 @@ function routes(service: IpamService): Map<string, Handler> {
     [`POST ${API_PATHS.allocate}`, (b) => service.allocate(parseAllocateRequest(b))],
     [`POST ${API_PATHS.release}`, (b) => service.release(parseAttachmentRef(b))],
     [`POST ${API_PATHS.check}`, (b) => service.check(parseAttachmentRef(b))],
-    [`POST ${API_PATHS.gc}`, (b) => service.gc(parseGcRequest(b).validAttachments)],
+    [`POST ${API_PATHS.gc}`, (b) => service.gc(parseGcRequest(b))],
     [`POST ${API_PATHS.status}`, (b) => service.status(parseStatusRequest(b))],
     [`GET ${API_PATHS.status}`, () => service.status()],
     [`GET ${API_PATHS.pools}`, async () => (await service.status()).pools],

@@ -175,14 +175,15 @@ describe('release, check and CNI GC', () => {
     await rejects(service.check({ containerId: 'c1', ifname: 'eth1' }), 'UNKNOWN_CONTAINER', /container c1 interface eth1/);
   });
 
-  test('gc releases every allocation of this node that is not a valid attachment, and only this node', async () => {
+  test('gc releases every allocation of this node and network that is not a valid attachment, and nothing else', async () => {
     const { service, store } = setup();
-    await service.allocate(add('keep'));
-    await service.allocate(add('drop'));
-    await store.reserve({ pool: 'v4', ip: '10.1.0.13', containerId: 'other', ifname: 'eth0', netns: '', node: 'node-b', allocatedAt: 1 });
-    const res = await service.gc([{ containerId: 'keep', ifname: 'eth0' }]);
+    await service.allocate(add('keep', { network: 'lan' }));
+    await service.allocate(add('drop', { network: 'lan' }));
+    await service.allocate(add('other-net', { network: 'storage' }));
+    await store.reserve({ pool: 'v4b', ip: '10.2.0.10', containerId: 'other-node', ifname: 'eth0', netns: '', node: 'node-b', network: 'lan', allocatedAt: 1 });
+    const res = await service.gc({ network: 'lan', validAttachments: [{ containerId: 'keep', ifname: 'eth0' }] });
     assert.deepEqual(res.released.map((r) => [r.containerId, r.reason]), [['drop', 'cni-gc']]);
-    assert.deepEqual((await store.list()).map((r) => r.containerId).sort(), ['keep', 'other']);
+    assert.deepEqual((await store.list()).map((r) => r.containerId).sort(), ['keep', 'other-net', 'other-node']);
   });
 });
 

@@ -11,6 +11,7 @@ import type {
   AllocationView,
   AttachmentRef,
   CollectResponse,
+  GcRequest,
   PoolStatus,
   ReleasedIP,
   ReleaseResponse,
@@ -44,8 +45,8 @@ export interface IpamService {
   release(ref: AttachmentRef, reason?: ReleaseReason): Promise<ReleaseResponse>;
   /** The attachment's IPs, or UNKNOWN_CONTAINER. */
   check(ref: AttachmentRef): Promise<AllocateResponse>;
-  /** Releases every allocation of this node whose attachment is not listed. */
-  gc(valid: readonly AttachmentRef[]): Promise<ReleaseResponse>;
+  /** Releases every allocation of this node and network whose attachment is not listed. */
+  gc(req: GcRequest): Promise<ReleaseResponse>;
   status(req?: StatusRequest): Promise<StatusResponse>;
   allocations(): Promise<AllocationView[]>;
   /** Releases one IP by address; refuses while its namespace exists unless `force`. */
@@ -72,17 +73,16 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   const poolLocks = createKeyedMutex();
   let goneSince = new Map<string, number>();
 
+  function checkedPool(name: string, family: 4 | 6, field: string): Pool {
+    const pool = pools.get(name);
+    if (!pool) throw new TidepoolError('POOL_NOT_FOUND', `${field}: pool "${name}" does not exist`, { pool: name, field });
+    if (pool.family !== family) throw new TidepoolError('POOL_FAMILY_MISMATCH', `${field}: pool "${name}" is IPv${pool.family}, not IPv${family}`, { pool: name, field });
+    return pool;
+  }
+
   function resolvePools(names: readonly string[] | undefined, family: 4 | 6, field: string): Pool[] {
     if (names === undefined) return [];
-    const chosen: Pool[] = [];
-    for (const [i, name] of names.entries()) {
-      const pool = pools.get(name);
-      if (!pool) throw new TidepoolError('POOL_NOT_FOUND', `${field}[${i}]: pool "${name}" does not exist`, { pool: name, field: `${field}[${i}]` });
-      if (pool.family !== family) {
-        throw new TidepoolError('POOL_FAMILY_MISMATCH', `${field}[${i}]: pool "${name}" is IPv${pool.family}, not IPv${family}`, { pool: name, field: `${field}[${i}]` });
-      }
-      chosen.push(pool);
-    }
+    const chosen = names.map((name, i) => checkedPool(name, family, `${field}[${i}]`));
     const enabled = chosen.filter((p) => !p.disabled);
     if (chosen.length > 0 && enabled.length === 0) {
       throw new TidepoolError('POOL_DISABLED', `${field}: every listed pool is disabled (${names.join(', ')})`, { pools: [...names], field });
@@ -123,6 +123,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
           netns: req.netns,
           netnsId,
           node,
+          network: req.network,
           podNamespace: req.pod?.namespace,
           podName: req.pod?.name,
           podUid: req.pod?.uid,
@@ -170,8 +171,11 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   }
 
   async function poolStatuses(filter?: StatusRequest): Promise<PoolStatus[]> {
-    const names = [...(filter?.ipv4Pools ?? []), ...(filter?.ipv6Pools ?? [])];
-    const selected = names.length > 0 ? names.map((n) => pools.get(n)).filter((p): p is Pool => p !== undefined) : [...pools.values()];
+    const named = (filter?.ipv4Pools?.length ?? 0) + (filter?.ipv6Pools?.length ?? 0) > 0;
+    // Named pools are checked like an ADD would check them, so STATUS never says "ready" for a config ADD would refuse.
+    const selected = named
+      ? [...(filter?.ipv4Pools ?? []).map((n, i) => checkedPool(n, 4, `ipv4Pools[${i}]`)), ...(filter?.ipv6Pools ?? []).map((n, i) => checkedPool(n, 6, `ipv6Pools[${i}]`))]
+      : [...pools.values()];
     const out: PoolStatus[] = [];
     for (const pool of selected) {
       const raw = await store.usage(pool.name);
@@ -250,10 +254,10 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       return toResponse(held);
     },
 
-    async gc(valid) {
-      const keep = new Set(valid.map((a) => `${a.containerId}\u0000${a.ifname}`));
+    async gc(req) {
+      const keep = new Set(req.validAttachments.map((a) => `${a.containerId}\u0000${a.ifname}`));
       const mine = await store.list({ node });
-      const stale = mine.filter((r) => !keep.has(`${r.containerId}\u0000${r.ifname}`));
+      const stale = mine.filter((r) => (r.network ?? '') === req.network && !keep.has(`${r.containerId}\u0000${r.ifname}`));
       return { released: await releaseRecords(stale, 'cni-gc') };
     },
 

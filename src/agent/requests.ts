@@ -60,11 +60,12 @@ function pod(value: unknown): PodRef | undefined {
 }
 
 export function parseAllocateRequest(body: unknown): AllocateRequest {
-  const o = attachment(body, 'body', ['netns', 'ipv4Pools', 'ipv6Pools', 'pod']);
+  const o = attachment(body, 'body', ['netns', 'network', 'ipv4Pools', 'ipv6Pools', 'pod']);
   return {
     containerId: o.containerId,
     ifname: o.ifname,
     netns: str(o, 'netns', 'netns', { allowEmpty: true })!,
+    network: str(o, 'network', 'network', { optional: true, allowEmpty: true }),
     ipv4Pools: names(o, 'ipv4Pools'),
     ipv6Pools: names(o, 'ipv6Pools'),
     pod: pod(o['pod']),
@@ -77,10 +78,10 @@ export function parseAttachmentRef(body: unknown): AttachmentRef {
 }
 
 export function parseGcRequest(body: unknown): GcRequest {
-  const o = object(body, 'body', ['validAttachments']);
+  const o = object(body, 'body', ['network', 'validAttachments']);
   const list = o['validAttachments'];
   if (!Array.isArray(list)) fail('validAttachments', list === undefined ? 'is required' : 'must be an array');
-  return { validAttachments: list.map((a, i) => parseAttachmentAt(a, `validAttachments[${i}]`)) };
+  return { network: str(o, 'network', 'network', { allowEmpty: true })!, validAttachments: list.map((a, i) => parseAttachmentAt(a, `validAttachments[${i}]`)) };
 }
 
 function parseAttachmentAt(value: unknown, field: string): AttachmentRef {

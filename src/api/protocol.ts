@@ -19,6 +19,8 @@ export interface PodRef {
 
 export interface AllocateRequest extends AttachmentRef {
   readonly netns: string;
+  /** The netconf `name`; recorded so that CNI GC of one network never touches another's IPs. */
+  readonly network?: string | undefined;
   readonly ipv4Pools?: readonly string[] | undefined;
   readonly ipv6Pools?: readonly string[] | undefined;
   readonly pod?: PodRef | undefined;
@@ -60,6 +62,8 @@ export interface ReleaseResponse {
 export type CheckRequest = AttachmentRef;
 
 export interface GcRequest {
+  /** The netconf `name` of the network being collected. */
+  readonly network: string;
   readonly validAttachments: readonly AttachmentRef[];
 }
 

@@ -59,7 +59,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   AGENT_UNREACHABLE: { cni: 11, http: 503, retry: 'later', summary: 'The plugin could not reach the agent socket.' },
   STORE_BUSY: { cni: 11, http: 503, retry: 'later', summary: 'The store could not commit in time; try again.' },
   AGENT_NOT_READY: { cni: 50, http: 503, retry: 'later', summary: 'STATUS: the agent cannot serve ADD right now.' },
-  POOLS_EXHAUSTED: { cni: 51, http: 503, retry: 'later', summary: 'STATUS: every pool this network uses is full.' },
+  POOLS_EXHAUSTED: { cni: 50, http: 503, retry: 'later', summary: 'STATUS: every pool of an address family this network needs is full.' },
   POOL_EXHAUSTED: { cni: 100, http: 409, retry: 'later', summary: 'The named pool has no free IP; the message names the pool.' },
   POOL_NOT_FOUND: { cni: 101, http: 404, retry: 'after-fix', summary: 'The netconf or request names a pool that does not exist.' },
   POOL_DISABLED: { cni: 102, http: 409, retry: 'after-fix', summary: 'The named pool has spec.disable set.' },

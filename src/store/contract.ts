@@ -14,7 +14,7 @@ export interface OpenedStore {
   readonly cleanup: () => Promise<void>;
 }
 
-const OPTIONAL_FIELDS = ['netnsId', 'podNamespace', 'podName', 'podUid'] as const;
+const OPTIONAL_FIELDS = ['netnsId', 'network', 'podNamespace', 'podName', 'podUid'] as const;
 const REQUIRED_FIELDS = ['pool', 'ip', 'containerId', 'ifname', 'netns', 'node', 'allocatedAt'] as const;
 
 /**
@@ -79,7 +79,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
 
   describe(name, () => {
     withStore('reserve of a free IP resolves true and list returns the record with every field', async (store) => {
-      const full = record({ netnsId: '4:4026532281', podNamespace: 'default', podName: 'web-0', podUid: 'uid-1' });
+      const full = record({ netnsId: '4:4026532281', network: 'underlay', podNamespace: 'default', podName: 'web-0', podUid: 'uid-1' });
       const bare = record({ ip: '10.0.0.6', containerId: 'c-2', netns: '' });
       assert.equal(await store.reserve(full), true);
       assert.equal(await store.reserve(bare), true);

@@ -22,6 +22,7 @@ function copyRecord(record: AllocationRecord): AllocationRecord {
     allocatedAt: record.allocatedAt,
   };
   if (record.netnsId !== undefined) copy.netnsId = record.netnsId;
+  if (record.network !== undefined) copy.network = record.network;
   if (record.podNamespace !== undefined) copy.podNamespace = record.podNamespace;
   if (record.podName !== undefined) copy.podName = record.podName;
   if (record.podUid !== undefined) copy.podUid = record.podUid;

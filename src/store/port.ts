@@ -24,6 +24,8 @@ export interface AllocationRecord {
   /** `dev:ino` of the netns at ADD time, so a reused path is not mistaken for the same namespace. */
   readonly netnsId?: string | undefined;
   readonly node: string;
+  /** The CNI network (netconf `name`) the IP was allocated for; CNI GC is scoped to it. */
+  readonly network?: string | undefined;
   readonly podNamespace?: string | undefined;
   readonly podName?: string | undefined;
   readonly podUid?: string | undefined;

@@ -35,6 +35,7 @@ CREATE TABLE allocations (
   netns TEXT NOT NULL,
   netns_id TEXT,
   node TEXT NOT NULL,
+  network TEXT,
   pod_namespace TEXT,
   pod_name TEXT,
   pod_uid TEXT,
@@ -58,6 +59,7 @@ interface AllocationRow {
   netns: string;
   netns_id: string | null;
   node: string;
+  network: string | null;
   pod_namespace: string | null;
   pod_name: string | null;
   pod_uid: string | null;
@@ -76,6 +78,7 @@ function toRecord(row: AllocationRow): AllocationRecord {
   };
   // NULL means "not given"; keep such fields absent like the memory store does.
   if (row.netns_id !== null) r.netnsId = row.netns_id;
+  if (row.network !== null) r.network = row.network;
   if (row.pod_namespace !== null) r.podNamespace = row.pod_namespace;
   if (row.pod_name !== null) r.podName = row.pod_name;
   if (row.pod_uid !== null) r.podUid = row.pod_uid;
@@ -188,8 +191,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
   const db = openDatabase(opts, opts.busyTimeoutMs ?? 5000);
 
   const insertAllocation = db.prepare<[AllocationRow]>(
-    `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, pod_namespace, pod_name, pod_uid, allocated_at)
-     VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @pod_namespace, @pod_name, @pod_uid, @allocated_at)
+    `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, network, pod_namespace, pod_name, pod_uid, allocated_at)
+     VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @network, @pod_namespace, @pod_name, @pod_uid, @allocated_at)
      ON CONFLICT (pool, ip) DO NOTHING`,
   );
   const forgetRelease = db.prepare<[string, string]>('DELETE FROM releases WHERE pool = ? AND ip = ?');
@@ -267,6 +270,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
           netns: record.netns,
           netns_id: record.netnsId ?? null,
           node: record.node,
+          network: record.network ?? null,
           pod_namespace: record.podNamespace ?? null,
           pod_name: record.podName ?? null,
           pod_uid: record.podUid ?? null,
