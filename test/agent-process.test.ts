@@ -49,6 +49,8 @@ describe('agent process', () => {
     ['bad container id', 'POST', '/v1/release', { containerId: '../etc', ifname: 'eth0' }, 400, 'INVALID_REQUEST', /^containerId "..\/etc" must start with a letter or digit/],
     ['pool list not an array', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '', ipv4Pools: 'lan' }, 400, 'INVALID_REQUEST', /^ipv4Pools must be an array/],
     ['empty pool name', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '', ipv4Pools: ['lan', ''] }, 400, 'INVALID_REQUEST', /^ipv4Pools\[1\] must be a non-empty string$/],
+    ['netns with control characters', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '/x\n\u0001', ipv4Pools: ['lan'] }, 400, 'INVALID_REQUEST', /^netns must not contain control characters$/],
+    ['pod name too long', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '', ipv4Pools: ['lan'], pod: { namespace: 'ns', name: 'p'.repeat(300) } }, 400, 'INVALID_REQUEST', /^pod\.name is 300 characters long; at most 253 are allowed$/],
     ['unknown pool', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '', ipv4Pools: ['wan'] }, 404, 'POOL_NOT_FOUND', /pool "wan" does not exist/],
     ['gc without list', 'POST', '/v1/gc', { network: 'n' }, 400, 'INVALID_REQUEST', /^validAttachments is required$/],
     ['gc without network', 'POST', '/v1/gc', { validAttachments: [] }, 400, 'INVALID_REQUEST', /^network is required$/],

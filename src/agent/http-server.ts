@@ -74,7 +74,9 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
     const text = JSON.stringify(payload);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
-    opts.metrics.request(handler ? path : 'unknown', status, (performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    opts.metrics.request(handler ? path : 'unknown', status, seconds);
+    opts.log.debug('request', { method: req.method, path, status, durationMs: Math.round(seconds * 1e6) / 1000 });
   }
 
   await prepareSocketPath(opts.socketPath);

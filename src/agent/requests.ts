@@ -23,11 +23,17 @@ function object(value: unknown, field: string, known: readonly string[]): Obj {
   return value as Obj;
 }
 
-function str(o: Obj, key: string, field: string, opts: { optional?: boolean; allowEmpty?: boolean } = {}): string | undefined {
+// Stored strings are bounded and printable: they end up in the store, logs and CLI tables.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function str(o: Obj, key: string, field: string, opts: { optional?: boolean; allowEmpty?: boolean; max?: number } = {}): string | undefined {
   const v = o[key];
   if (v === undefined && opts.optional) return undefined;
   if (typeof v !== 'string') fail(field, v === undefined ? 'is required' : 'must be a string');
   if (!opts.allowEmpty && v === '') fail(field, 'must not be empty');
+  const max = opts.max ?? 253;
+  if (v.length > max) fail(field, `is ${v.length} characters long; at most ${max} are allowed`);
+  if (CONTROL.test(v)) fail(field, 'must not contain control characters');
   return v;
 }
 
@@ -44,7 +50,7 @@ function names(o: Obj, key: string): string[] | undefined {
 function attachment(value: unknown, field: string, extra: readonly string[] = []): AttachmentRef & Obj {
   const prefix = field === 'body' ? '' : `${field}.`;
   const o = object(value, field, ['containerId', 'ifname', ...extra]);
-  const containerId = str(o, 'containerId', `${prefix}containerId`)!;
+  const containerId = str(o, 'containerId', `${prefix}containerId`, { max: 1024 })!;
   if (!CONTAINER_ID.test(containerId)) fail(`${prefix}containerId`, `"${containerId}" must start with a letter or digit and hold only letters, digits, '_', '.', '-'`);
   const ifname = str(o, 'ifname', `${prefix}ifname`)!;
   if (ifname.length > 15 || ifname === '.' || ifname === '..' || /[/:\s]/.test(ifname)) {
@@ -64,7 +70,7 @@ export function parseAllocateRequest(body: unknown): AllocateRequest {
   return {
     containerId: o.containerId,
     ifname: o.ifname,
-    netns: str(o, 'netns', 'netns', { allowEmpty: true })!,
+    netns: str(o, 'netns', 'netns', { allowEmpty: true, max: 4096 })!,
     network: str(o, 'network', 'network', { optional: true, allowEmpty: true }),
     ipv4Pools: names(o, 'ipv4Pools'),
     ipv6Pools: names(o, 'ipv6Pools'),
