@@ -100,6 +100,9 @@ describe('agent process', () => {
     assert.equal(gc.code, 0, gc.stderr);
     assert.match(gc.stdout, new RegExp(`reclaimed ${ip.replace(/\./g, '\\.')} \\(pool lan, container cli1, interface eth0\\): network namespace gone`));
 
+    const empty = await runCli(['allocations', '--socket', agent.socket]);
+    assert.doesNotMatch(empty.stdout, new RegExp(ip.replace(/\./g, '\\.')));
+
     const missing = await runCli(['release', ip, '--force'], env);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /is not allocated \(NOT_FOUND\)/);

@@ -119,6 +119,10 @@ async function allocationsCommand(argv: readonly string[], io: CliIo): Promise<n
     io.out(JSON.stringify(list, null, 2) + '\n');
     return 0;
   }
+  if (list.length === 0) {
+    io.out('no allocations\n');
+    return 0;
+  }
   const now = io.now();
   const rows = list.map((a) => [a.ip, a.pool, a.containerId, a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
   io.out(formatTable(['IP', 'POOL', 'CONTAINER', 'INTERFACE', 'NETNS', 'AGE'], rows));
