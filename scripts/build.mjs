@@ -76,12 +76,15 @@ function shipCniPlugin() {
   rmSync(CNI_OUT, { force: true });
   const bun = process.env.TIDEPOOL_CNI_RUNTIME === 'node' ? undefined : findBun();
   if (bun) {
+    // A plugin runs in the runtime's working directory: it must never pick up a
+    // stray .env or bunfig.toml from there (skipping the look-ups also saves ~0.5 ms).
+    const hermetic = ['--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
     const variants = [
       { runtime: 'bun-bytecode', flags: ['--minify', '--bytecode', '--format=esm'] },
       { runtime: 'bun', flags: ['--minify'] },
     ];
     for (const { runtime, flags } of variants) {
-      const r = spawnSync(bun, ['build', '--compile', ...flags, 'dist/cni/tidepool.mjs', '--outfile', CNI_OUT], {
+      const r = spawnSync(bun, ['build', '--compile', ...hermetic, ...flags, 'dist/cni/tidepool.mjs', '--outfile', CNI_OUT], {
         encoding: 'utf8',
         timeout: 120_000,
       });

@@ -4,7 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFakeAgent } from '../src/cni/fake-agent.ts';
 import type { FakeAgent } from '../src/cni/fake-agent.ts';
@@ -50,10 +51,10 @@ interface Exec {
 }
 
 // Async on purpose: the fake agent answers from this same event loop.
-function exec(env: Record<string, string>, stdin: string): Promise<Exec> {
+function exec(env: Record<string, string>, stdin: string, cwd?: string): Promise<Exec> {
   return new Promise((resolve, reject) => {
     // A clean environment, as kubelet's runtime gives the plugin.
-    const child = spawn(join(process.cwd(), PLUGIN), [], { env: { PATH: '/usr/bin:/bin', ...env }, stdio: 'pipe' });
+    const child = spawn(join(process.cwd(), PLUGIN), [], { env: { PATH: '/usr/bin:/bin', ...env }, stdio: 'pipe', cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -82,6 +83,19 @@ test('the executable answers VERSION', async () => {
   const r = await exec({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.4.0"}');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { cniVersion: '0.4.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+});
+
+test('the executable ignores .env and bunfig.toml in the working directory it is started in', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-cwd-'));
+  try {
+    writeFileSync(join(dir, '.env'), 'CNI_COMMAND=VERSION\n');
+    writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./nope.ts"]\n');
+    const r = await exec({}, '{"cniVersion":"1.0.0"}', dir);
+    assert.equal(r.code, 1, 'CNI_COMMAND must come from the environment only');
+    assert.equal(JSON.parse(r.stdout).code, 4);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the executable runs ADD and DEL against the agent socket', async () => {

@@ -142,6 +142,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
     probeNetns,
     reuseCooldownMs: config.reuseCooldownMs,
     gcGraceMs: config.gcGraceMs,
+    // This agent is the only writer of its state file; a lost race still re-reads.
+    usageCacheMs: Number.POSITIVE_INFINITY,
     metrics,
     log,
   });

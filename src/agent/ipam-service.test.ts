@@ -147,14 +147,33 @@ describe('allocate', () => {
     assert.equal((await store.list()).length, 4);
   });
 
-  test('two agents sharing one store never hand out the same IP', async () => {
-    const store = createMemoryStore();
-    const a = setup({ store }).service;
-    const b = setup({ store }).service;
-    const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).allocate(add(`c${i}`, { ipv4Pools: ['v4', 'v4b'] }))));
-    const ips = results.flatMap((r) => (r.status === 'fulfilled' ? r.value.ips.map((x) => x.address) : []));
-    assert.equal(ips.length, 6);
-    assert.equal(new Set(ips).size, 6);
+  for (const usageCacheMs of [0, Number.POSITIVE_INFINITY]) {
+    test(`two agents sharing one store never hand out the same IP (usage cache ${usageCacheMs} ms)`, async () => {
+      const store = createMemoryStore();
+      const a = setup({ store, usageCacheMs }).service;
+      const b = setup({ store, usageCacheMs }).service;
+      // Warm both caches, then let them go stale against each other.
+      await a.status();
+      await b.status();
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).allocate(add(`c${i}`, { ipv4Pools: ['v4', 'v4b'] }))));
+      const ips = results.flatMap((r) => (r.status === 'fulfilled' ? r.value.ips.map((x) => x.address) : []));
+      assert.equal(ips.length, 6);
+      assert.equal(new Set(ips).size, 6);
+      await a.release({ containerId: 'c1', ifname: 'eth0' });
+      const again = await b.allocate(add('c9', { ipv4Pools: ['v4', 'v4b'] }));
+      assert.ok(!ips.filter((ip) => ip !== again.ips[0]!.address).includes(again.ips[0]!.address), 'never an IP someone holds');
+    });
+  }
+
+  test('with a usage cache, a just-released IP is still not reused while others are free', async () => {
+    const { service, advance } = setup({ usageCacheMs: Number.POSITIVE_INFINITY });
+    await service.allocate(add('c1'));
+    await service.allocate(add('c2'));
+    advance(1);
+    await service.release({ containerId: 'c1', ifname: 'eth0' });
+    assert.equal((await service.allocate(add('c3'))).ips[0]!.address, '10.1.0.12/24');
+    assert.equal((await service.allocate(add('c4'))).ips[0]!.address, '10.1.0.13/24');
+    assert.equal((await service.allocate(add('c5'))).ips[0]!.address, '10.1.0.10/24', 'the released one, once nothing else is free');
   });
 });
 

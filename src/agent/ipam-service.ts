@@ -1,5 +1,5 @@
 import { formatAddress, formatCidr, parseAddress } from '../ipam/address.ts';
-import { planFreeCount, planNextIp, planUsage } from '../ipam/allocate.ts';
+import { planFreeCount, planNextIp, planUsage, type UsageView } from '../ipam/allocate.ts';
 import { TidepoolError } from '../ipam/errors.ts';
 import { planNetnsGc, type NetnsObservation } from '../ipam/netns-gc.ts';
 import type { Pool } from '../ipam/pool.ts';
@@ -34,6 +34,13 @@ export interface IpamServiceDeps {
   readonly reuseCooldownMs?: number;
   /** How long a namespace must be seen gone before its IPs are reclaimed. */
   readonly gcGraceMs?: number;
+  /**
+   * How long a pool's usage read from the store may be reused for planning.
+   * Infinity suits a store this agent writes alone (standalone SQLite); 0
+   * re-reads every time. Safety never depends on it: every reserve is
+   * conditional, and a lost race drops the cached view.
+   */
+  readonly usageCacheMs?: number;
   readonly metrics?: AgentMetrics;
   readonly log?: Logger;
 }
@@ -57,6 +64,9 @@ export interface IpamService {
 
 const MAX_RESERVE_ATTEMPTS = 16;
 
+/** A pool's usage as the planner reads it, updated in place with this agent's own writes. */
+type MutableUsage = { allocated: Set<bigint>; releasedAt: Map<bigint, number> };
+
 /**
  * The agent's IPAM logic over a store. Allocation plans with the pure core
  * and commits with the store's conditional reserve, so several agents (or
@@ -71,6 +81,32 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   const graceMs = deps.gcGraceMs ?? 10_000;
   const pools = new Map(deps.pools.map((p) => [p.name, p]));
   const poolLocks = createKeyedMutex();
+  const usageCacheMs = deps.usageCacheMs ?? 0;
+  // Parsed usage per pool, kept current with this agent's own writes.
+  const usageCache = new Map<string, { view: MutableUsage; loadedAt: number }>();
+
+  async function usageOf(pool: Pool): Promise<{ usage: MutableUsage; fresh: boolean }> {
+    const cached = usageCache.get(pool.name);
+    if (cached && now() - cached.loadedAt < usageCacheMs) return { usage: cached.view, fresh: false };
+    const raw = await store.usage(pool.name);
+    const parsed: UsageView = planUsage(pool.family, raw.allocated, raw.released);
+    const view = { allocated: new Set(parsed.allocated), releasedAt: new Map(parsed.releasedAt) };
+    if (usageCacheMs > 0) usageCache.set(pool.name, { view, loadedAt: now() });
+    return { usage: view, fresh: true };
+  }
+
+  function noteUsage(poolName: string, ip: string, change: 'reserved' | 'released'): void {
+    const cached = usageCache.get(poolName);
+    const value = parseAddress(ip)?.value;
+    if (!cached || value === undefined) return;
+    if (change === 'reserved') {
+      cached.view.allocated.add(value);
+      cached.view.releasedAt.delete(value);
+    } else {
+      cached.view.allocated.delete(value);
+      cached.view.releasedAt.set(value, now());
+    }
+  }
   let goneSince = new Map<string, number>();
 
   function checkedPool(name: string, family: 4 | 6, field: string): Pool {
@@ -111,10 +147,14 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     return poolLocks.run(pool.name, async () => {
       const skip = new Set<bigint>();
       for (let attempt = 0; attempt < MAX_RESERVE_ATTEMPTS; attempt++) {
-        const raw = await store.usage(pool.name);
-        const usage = planUsage(pool.family, raw.allocated, raw.released);
+        const { usage, fresh } = await usageOf(pool);
         const next = planNextIp(pool, usage, { now: now(), cooldownMs, skip });
-        if (!next) return undefined;
+        if (!next) {
+          // A pool is only declared full on a fresh read: another writer may have freed IPs.
+          if (fresh) return undefined;
+          usageCache.delete(pool.name);
+          continue;
+        }
         const record: AllocationRecord = {
           pool: pool.name,
           ip: formatAddress(next),
@@ -129,8 +169,12 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
           podUid: req.pod?.uid,
           allocatedAt: now(),
         };
-        if (await store.reserve(record)) return record;
-        // Another writer took it between our read and our reserve: try the next one.
+        if (await store.reserve(record)) {
+          noteUsage(pool.name, record.ip, 'reserved');
+          return record;
+        }
+        // Another writer took it between our read and our reserve: re-read, and try the next one.
+        usageCache.delete(pool.name);
         skip.add(next.value);
       }
       throw new TidepoolError('STORE_BUSY', `pool "${pool.name}": lost the race for ${MAX_RESERVE_ATTEMPTS} IPs in a row`, { pool: pool.name });
@@ -161,7 +205,10 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     let notHeld = 0;
     for (const r of records) {
       const ok = await store.release(r.pool, r.ip, { containerId: r.containerId, ifname: r.ifname, podUid: r.podUid }, now());
-      if (ok) released.push({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason });
+      if (ok) {
+        noteUsage(r.pool, r.ip, 'released');
+        released.push({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason });
+      }
       else notHeld++;
     }
     metrics.release(reason, 'released', released.length);
@@ -178,14 +225,13 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       : [...pools.values()];
     const out: PoolStatus[] = [];
     for (const pool of selected) {
-      const raw = await store.usage(pool.name);
-      const usage = planUsage(pool.family, raw.allocated, raw.released);
+      const { usage } = await usageOf(pool);
       out.push({
         name: pool.name,
         family: pool.family,
         subnet: formatCidr(pool.subnet),
         total: pool.total.toString(),
-        allocated: raw.allocated.length,
+        allocated: usage.allocated.size,
         free: planFreeCount(pool, usage).toString(),
         disabled: pool.disabled,
         default: pool.isDefault,

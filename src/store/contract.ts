@@ -14,7 +14,7 @@ export interface OpenedStore {
   readonly cleanup: () => Promise<void>;
 }
 
-const OPTIONAL_FIELDS = ['netnsId', 'network', 'podNamespace', 'podName', 'podUid'] as const;
+const OPTIONAL_FIELDS = ['netnsId', 'network', 'podNamespace', 'podName', 'podUid', 'stableKey'] as const;
 const REQUIRED_FIELDS = ['pool', 'ip', 'containerId', 'ifname', 'netns', 'node', 'allocatedAt'] as const;
 
 /**
@@ -261,6 +261,39 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       await assert.rejects(store.release('pool-a', '10.0.0.5', { containerId: 'c-1', ifname: 'eth0' }, 1));
       await assert.rejects(store.list());
       await assert.rejects(store.usage('pool-a'));
+      await assert.rejects(store.transfer({ containerId: 'c-1', ifname: 'eth0' }, record()));
+    });
+
+    withStore('transfer by the holder hands the IP to the new owner; the IP stays allocated', async (store) => {
+      const old = record({ podUid: 'uid-old', stableKey: 'sts:default/web/0' });
+      assert.equal(await store.reserve(old), true);
+      const fresh = record({ containerId: 'c-new', podUid: 'uid-new', node: 'node-2', netns: '/var/run/netns/cni-2', stableKey: 'sts:default/web/0', allocatedAt: old.allocatedAt + 5 });
+      assert.equal(await store.transfer(ownerOf(old), fresh), true);
+      assertRecords(await store.list(), [fresh]);
+      assert.deepEqual(await allocatedOf(store, 'pool-a'), ['10.0.0.5']);
+      assert.deepEqual(await releasedOf(store, 'pool-a'), []);
+      assert.equal(await store.release('pool-a', '10.0.0.5', ownerOf(old), 9), false, 'the old owner holds nothing now');
+      assertRecords(await store.list({ stableKey: 'sts:default/web/0' }), [fresh]);
+    });
+
+    withStore('transfer from a wrong owner, or of a free IP, resolves false and changes nothing', async (store) => {
+      const held = record({ podUid: 'uid-1' });
+      assert.equal(await store.reserve(held), true);
+      const taker = record({ containerId: 'c-2', podUid: 'uid-2' });
+      assert.equal(await store.transfer({ containerId: 'c-other', ifname: 'eth0' }, taker), false);
+      assert.equal(await store.transfer({ containerId: 'c-1', ifname: 'eth0', podUid: 'uid-x' }, taker), false);
+      assertRecords(await store.list(), [held]);
+      assert.equal(await store.transfer(ownerOf(held), record({ ip: '10.0.0.99', containerId: 'c-2' })), false, 'free IP');
+      assert.deepEqual(await allocatedOf(store, 'pool-a'), ['10.0.0.5']);
+    });
+
+    withStore('20 concurrent transfers from one holder: exactly one wins', async (store) => {
+      const held = record();
+      assert.equal(await store.reserve(held), true);
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.transfer(ownerOf(held), record({ containerId: `c-t${i}` }))));
+      assert.equal(results.filter(Boolean).length, 1);
+      const winner = results.indexOf(true);
+      assertRecords(await store.list(), [record({ containerId: `c-t${winner}` })]);
     });
 
     withStore('random reserve/release sequences agree with a model of the port', async (store) => {

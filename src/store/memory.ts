@@ -26,7 +26,13 @@ function copyRecord(record: AllocationRecord): AllocationRecord {
   if (record.podNamespace !== undefined) copy.podNamespace = record.podNamespace;
   if (record.podName !== undefined) copy.podName = record.podName;
   if (record.podUid !== undefined) copy.podUid = record.podUid;
+  if (record.stableKey !== undefined) copy.stableKey = record.stableKey;
   return copy;
+}
+
+function isHeldBy(holder: AllocationRecord, owner: OwnerRef): boolean {
+  if (holder.containerId !== owner.containerId || holder.ifname !== owner.ifname) return false;
+  return owner.podUid === undefined || holder.podUid === owner.podUid;
 }
 
 /** Code-unit order, not locale order: it must agree with SQLite's BINARY collation. */
@@ -76,11 +82,18 @@ export function createMemoryStore(): AllocationStore {
       ensureOpen();
       const pool = held.get(poolName);
       const holder = pool?.get(ip);
-      if (!pool || !holder) return false;
-      if (holder.containerId !== owner.containerId || holder.ifname !== owner.ifname) return false;
-      if (owner.podUid !== undefined && holder.podUid !== owner.podUid) return false;
+      if (!pool || !holder || !isHeldBy(holder, owner)) return false;
       pool.delete(ip);
       poolMap(released, poolName).set(ip, releasedAt);
+      return true;
+    },
+
+    async transfer(from: OwnerRef, to: AllocationRecord) {
+      ensureOpen();
+      const pool = held.get(to.pool);
+      const holder = pool?.get(to.ip);
+      if (!pool || !holder || !isHeldBy(holder, from)) return false;
+      pool.set(to.ip, copyRecord(to));
       return true;
     },
 
@@ -93,6 +106,7 @@ export function createMemoryStore(): AllocationStore {
           if (filter.containerId !== undefined && r.containerId !== filter.containerId) continue;
           if (filter.ifname !== undefined && r.ifname !== filter.ifname) continue;
           if (filter.node !== undefined && r.node !== filter.node) continue;
+          if (filter.stableKey !== undefined && r.stableKey !== filter.stableKey) continue;
           out.push(copyRecord(r));
         }
       }

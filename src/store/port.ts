@@ -29,6 +29,11 @@ export interface AllocationRecord {
   readonly podNamespace?: string | undefined;
   readonly podName?: string | undefined;
   readonly podUid?: string | undefined;
+  /**
+   * An identity that outlives the pod (`sts:<namespace>/<name>/<ordinal>`,
+   * `vm:<namespace>/<name>`): a new pod with the same key takes the IP over.
+   */
+  readonly stableKey?: string | undefined;
   /** Milliseconds since the epoch, from the caller's clock. */
   readonly allocatedAt: number;
 }
@@ -46,6 +51,7 @@ export interface ListFilter {
   readonly containerId?: string;
   readonly ifname?: string;
   readonly node?: string;
+  readonly stableKey?: string;
 }
 
 export interface AllocationStore {
@@ -64,6 +70,12 @@ export interface AllocationStore {
    * `true` is durable like a reserve's.
    */
   release(pool: string, ip: string, owner: OwnerRef, releasedAt: number): Promise<boolean>;
+  /**
+   * Hands (pool, ip) from its current holder `from` to `to` (same pool and IP,
+   * new owner fields) if and only if `from` still holds it. Resolves like
+   * `release`: `false` when someone else holds it or it is free.
+   */
+  transfer(from: OwnerRef, to: AllocationRecord): Promise<boolean>;
   /** Allocation records matching every given field of `filter`, ordered by pool then IP text. */
   list(filter?: ListFilter): Promise<AllocationRecord[]>;
   /** Current holders and release history of one pool. */

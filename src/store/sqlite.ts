@@ -39,6 +39,7 @@ CREATE TABLE allocations (
   pod_namespace TEXT,
   pod_name TEXT,
   pod_uid TEXT,
+  stable_key TEXT,
   allocated_at INTEGER NOT NULL,
   PRIMARY KEY (pool, ip)
 );
@@ -63,6 +64,7 @@ interface AllocationRow {
   pod_namespace: string | null;
   pod_name: string | null;
   pod_uid: string | null;
+  stable_key: string | null;
   allocated_at: number;
 }
 
@@ -82,7 +84,26 @@ function toRecord(row: AllocationRow): AllocationRecord {
   if (row.pod_namespace !== null) r.podNamespace = row.pod_namespace;
   if (row.pod_name !== null) r.podName = row.pod_name;
   if (row.pod_uid !== null) r.podUid = row.pod_uid;
+  if (row.stable_key !== null) r.stableKey = row.stable_key;
   return r;
+}
+
+function toRow(record: AllocationRecord): AllocationRow {
+  return {
+    pool: record.pool,
+    ip: record.ip,
+    container_id: record.containerId,
+    ifname: record.ifname,
+    netns: record.netns,
+    netns_id: record.netnsId ?? null,
+    node: record.node,
+    network: record.network ?? null,
+    pod_namespace: record.podNamespace ?? null,
+    pod_name: record.podName ?? null,
+    pod_uid: record.podUid ?? null,
+    stable_key: record.stableKey ?? null,
+    allocated_at: record.allocatedAt,
+  };
 }
 
 function sqliteCode(err: unknown): string | undefined {
@@ -163,6 +184,7 @@ const LIST_COLUMNS = [
   ['containerId', 'container_id'],
   ['ifname', 'ifname'],
   ['node', 'node'],
+  ['stableKey', 'stable_key'],
 ] as const satisfies ReadonlyArray<readonly [keyof ListFilter, string]>;
 
 /**
@@ -191,9 +213,16 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
   const db = openDatabase(opts, opts.busyTimeoutMs ?? 5000);
 
   const insertAllocation = db.prepare<[AllocationRow]>(
-    `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, network, pod_namespace, pod_name, pod_uid, allocated_at)
-     VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @network, @pod_namespace, @pod_name, @pod_uid, @allocated_at)
+    `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, network, pod_namespace, pod_name, pod_uid, stable_key, allocated_at)
+     VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @network, @pod_namespace, @pod_name, @pod_uid, @stable_key, @allocated_at)
      ON CONFLICT (pool, ip) DO NOTHING`,
+  );
+  // The owner check is in the WHERE clause, so a changed holder simply matches no row.
+  const transferOwned = db.prepare<[AllocationRow & { from_container_id: string; from_ifname: string; from_pod_uid: string | null }]>(
+    `UPDATE allocations SET container_id = @container_id, ifname = @ifname, netns = @netns, netns_id = @netns_id, node = @node,
+       network = @network, pod_namespace = @pod_namespace, pod_name = @pod_name, pod_uid = @pod_uid, stable_key = @stable_key, allocated_at = @allocated_at
+     WHERE pool = @pool AND ip = @ip AND container_id = @from_container_id AND ifname = @from_ifname
+       AND (@from_pod_uid IS NULL OR pod_uid = @from_pod_uid)`,
   );
   const forgetRelease = db.prepare<[string, string]>('DELETE FROM releases WHERE pool = ? AND ip = ?');
   const deleteOwned = db.prepare<[string, string, string, string]>(
@@ -261,22 +290,14 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
 
   return {
     reserve(record) {
-      return run('reserve', () =>
-        reserveTx.immediate({
-          pool: record.pool,
-          ip: record.ip,
-          container_id: record.containerId,
-          ifname: record.ifname,
-          netns: record.netns,
-          netns_id: record.netnsId ?? null,
-          node: record.node,
-          network: record.network ?? null,
-          pod_namespace: record.podNamespace ?? null,
-          pod_name: record.podName ?? null,
-          pod_uid: record.podUid ?? null,
-          allocated_at: record.allocatedAt,
-        }),
-      );
+      return run('reserve', () => reserveTx.immediate(toRow(record)));
+    },
+
+    transfer(from, to) {
+      return run('transfer', () => {
+        const row = { ...toRow(to), from_container_id: from.containerId, from_ifname: from.ifname, from_pod_uid: from.podUid ?? null };
+        return transferOwned.run(row).changes === 1;
+      });
     },
 
     release(pool, ip, owner, releasedAt) {
