@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'OWNER_MISMATCH'
   | 'NETNS_IN_USE'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'INVALID_ANNOTATION';
 
 /** How a caller should react to an error. */
 export type RetryPolicy = 'never' | 'later' | 'after-fix';
@@ -72,6 +73,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   OWNER_MISMATCH: { cni: 109, http: 409, retry: 'never', summary: 'A conditional release named an owner that no longer holds the IP.' },
   NETNS_IN_USE: { cni: 110, http: 409, retry: 'after-fix', summary: 'Explicit release refused: the network namespace still exists (use --force).' },
   INTERNAL: { cni: 999, http: 500, retry: 'later', summary: 'A bug in tidepool; the log has the stack.' },
+  INVALID_ANNOTATION: { cni: 111, http: 400, retry: 'after-fix', summary: 'A pod or namespace annotation is malformed; the message names the pod, the annotation and the problem.' },
 };
 
 export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];

@@ -472,3 +472,91 @@ describe('planPools', () => {
     );
   });
 });
+
+describe('planPool: affinity', () => {
+  test('absent affinity fields give an unrestricted pool', () => {
+    assert.deepEqual(planPool(lan({})).affinity, {});
+  });
+
+  test('null affinity fields count as absent', () => {
+    const p = planPool(lan({ nodeName: null, nodeAffinity: null, namespaceName: null, namespaceAffinity: null, podAffinity: null, multusName: null }));
+    assert.deepEqual(p.affinity, {});
+  });
+
+  test('every affinity field is read', () => {
+    const p = planPool(
+      lan({
+        nodeName: ['n1', 'worker-2.example.com'],
+        nodeAffinity: { matchLabels: { 'topology.kubernetes.io/zone': 'east' } },
+        namespaceName: ['default', 'team-a'],
+        namespaceAffinity: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a', 'b'] }] },
+        podAffinity: { matchExpressions: [{ key: 'app', operator: 'Exists' }] },
+        multusName: ['macvlan-east', 'Net_1.v2'],
+      }),
+    );
+    assert.deepEqual(p.affinity, {
+      nodeName: ['n1', 'worker-2.example.com'],
+      nodeAffinity: { matchLabels: { 'topology.kubernetes.io/zone': 'east' } },
+      namespaceName: ['default', 'team-a'],
+      namespaceAffinity: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a', 'b'] }] },
+      podAffinity: { matchExpressions: [{ key: 'app', operator: 'Exists' }] },
+      multusName: ['macvlan-east', 'Net_1.v2'],
+    });
+  });
+
+  test('an empty selector is kept and restricts nothing', () => {
+    assert.deepEqual(planPool(lan({ podAffinity: {} })).affinity, { podAffinity: {} });
+  });
+
+  const cases: [string, Record<string, unknown>, string, string][] = [
+    ['nodeName not a list', { nodeName: 'n1' }, 'spec.nodeName must be a list of node names, got "n1"', 'spec.nodeName'],
+    ['nodeName empty', { nodeName: [] }, 'spec.nodeName must not be empty (omit it to allow every node)', 'spec.nodeName'],
+    ['nodeName item not a string', { nodeName: ['n1', 2] }, 'spec.nodeName[1] must be a string, got 2', 'spec.nodeName[1]'],
+    ['nodeName invalid', { nodeName: ['Node_1'] }, 'spec.nodeName[0] "Node_1" is not a valid node name', 'spec.nodeName[0]'],
+    ['nodeName twice', { nodeName: ['n1', 'n2', 'n1'] }, 'spec.nodeName[2] "n1" is listed twice', 'spec.nodeName[2]'],
+    ['namespaceName empty', { namespaceName: [] }, 'spec.namespaceName must not be empty (omit it to allow every namespace)', 'spec.namespaceName'],
+    ['namespaceName with a dot', { namespaceName: ['a.b'] }, 'spec.namespaceName[0] "a.b" is not a valid namespace name', 'spec.namespaceName[0]'],
+    ['namespaceName too long', { namespaceName: ['a'.repeat(64)] }, `spec.namespaceName[0] "${'a'.repeat(64)}" is not a valid namespace name`, 'spec.namespaceName[0]'],
+    ['multusName not a list', { multusName: {} }, 'spec.multusName must be a list of network names, got an object', 'spec.multusName'],
+    ['multusName empty', { multusName: [] }, 'spec.multusName must not be empty (omit it to allow every network)', 'spec.multusName'],
+    ['multusName with spaces', { multusName: ['my net'] }, 'spec.multusName[0] "my net" is not a valid network name', 'spec.multusName[0]'],
+    [
+      'multusName as namespace/name',
+      { multusName: ['kube-system/macvlan'] },
+      'spec.multusName[0] "kube-system/macvlan" is not a valid network name (multusName matches the netconf name, which has no namespace part)',
+      'spec.multusName[0]',
+    ],
+    [
+      'nodeAffinity In without values',
+      { nodeAffinity: { matchExpressions: [{ key: 'zone', operator: 'In', values: [] }] } },
+      'spec.nodeAffinity.matchExpressions[0].values must be non-empty for operator In',
+      'spec.nodeAffinity.matchExpressions[0].values',
+    ],
+    [
+      'namespaceAffinity Exists with values',
+      { namespaceAffinity: { matchExpressions: [{ key: 'team', operator: 'Exists', values: ['a'] }] } },
+      'spec.namespaceAffinity.matchExpressions[0].values must be empty for operator Exists',
+      'spec.namespaceAffinity.matchExpressions[0].values',
+    ],
+    [
+      'podAffinity bad label key',
+      { podAffinity: { matchLabels: { 'app name': 'web' } } },
+      'spec.podAffinity.matchLabels key "app name" is not a valid label key',
+      'spec.podAffinity.matchLabels["app name"]',
+    ],
+    ['podAffinity not an object', { podAffinity: 'app=web' }, 'spec.podAffinity must be an object with matchLabels and/or matchExpressions, got "app=web"', 'spec.podAffinity'],
+    ['miscased affinity field', { nodeaffinity: {} }, 'spec.nodeaffinity is not a known field (did you mean spec.nodeAffinity?)', 'spec.nodeaffinity'],
+  ];
+  for (const [name, spec, text, fieldPath] of cases) {
+    test(name, () => expectError(() => planPool(lan(spec)), 'INVALID_POOL', `pool "lan": ${text}`, { pool: 'lan', field: fieldPath }));
+  }
+
+  test('selector errors carry the file prefix and index like other pool errors', () => {
+    expectError(
+      () => planPools([lan({ nodeAffinity: { matchExpressions: [{ key: 'zone', operator: 'In' }] } })], 'pools.yaml'),
+      'INVALID_POOL',
+      'pools.yaml: pool "lan": spec.nodeAffinity.matchExpressions[0].values must be non-empty for operator In',
+      { pool: 'lan', index: 1, field: 'spec.nodeAffinity.matchExpressions[0].values' },
+    );
+  });
+});

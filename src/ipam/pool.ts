@@ -7,6 +7,8 @@
 import type { Address, Cidr, Family } from './address.ts';
 import { addressBits, cidrContains, cidrFirst, cidrLast, formatAddress, formatCidr, parseAddress, parseCidr, parseCidrLoose } from './address.ts';
 import { TidepoolError } from './errors.ts';
+import type { LabelSelector } from './label-selector.ts';
+import { planLabelSelectorWith } from './label-selector.ts';
 import type { IPRange } from './range.ts';
 import { formatRange, intersectRanges, parseRangeSpec, rangesContain, rangesSize, subtractRanges } from './range.ts';
 
@@ -29,6 +31,12 @@ export interface IPPoolSpec {
   routes?: RouteEntry[];
   default?: boolean;
   disable?: boolean;
+  nodeName?: string[];
+  nodeAffinity?: LabelSelector;
+  namespaceName?: string[];
+  namespaceAffinity?: LabelSelector;
+  podAffinity?: LabelSelector;
+  multusName?: string[];
 }
 
 /** An IPPool object as users write it (YAML/JSON, same shape as the CRD). */
@@ -37,6 +45,25 @@ export interface IPPoolObject {
   kind: string;
   metadata: { name: string };
   spec: IPPoolSpec;
+}
+
+/**
+ * Where a pool may be used in Kubernetes mode. Every present field must hold
+ * (logical AND); an absent field does not restrict. Lists are never empty.
+ */
+export interface PoolAffinity {
+  /** Names of the nodes the pool serves. */
+  readonly nodeName?: readonly string[];
+  /** Selector on the labels of the pod's node. */
+  readonly nodeAffinity?: LabelSelector;
+  /** Names of the namespaces whose pods may use the pool. */
+  readonly namespaceName?: readonly string[];
+  /** Selector on the labels of the pod's namespace. */
+  readonly namespaceAffinity?: LabelSelector;
+  /** Selector on the pod's labels. */
+  readonly podAffinity?: LabelSelector;
+  /** Network names (the netconf `name`, as Multus passes it) the pool serves. */
+  readonly multusName?: readonly string[];
 }
 
 /** A validated pool, with everything the allocator needs already derived. */
@@ -52,12 +79,32 @@ export interface Pool {
   readonly total: bigint;
   readonly isDefault: boolean;
   readonly disabled: boolean;
+  /** Restrictions on which pods may use the pool; `{}` when unrestricted. */
+  readonly affinity: PoolAffinity;
 }
 
-const SPEC_FIELDS = ['subnet', 'ips', 'excludeIPs', 'gateway', 'routes', 'default', 'disable'] as const;
+const SPEC_FIELDS = [
+  'subnet',
+  'ips',
+  'excludeIPs',
+  'gateway',
+  'routes',
+  'default',
+  'disable',
+  'nodeName',
+  'nodeAffinity',
+  'namespaceName',
+  'namespaceAffinity',
+  'podAffinity',
+  'multusName',
+] as const;
 const ROUTE_FIELDS = ['dst', 'gw'] as const;
 const DNS1123_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
 const MAX_NAME_LENGTH = 253;
+const DNS1123_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
+const MAX_LABEL_LENGTH = 63;
+/** The CNI specification's rule for network names, which is what Multus passes as the netconf name. */
+const CNI_NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const MAX_LISTED_OVERLAPS = 3;
 
 interface Where {
@@ -212,6 +259,73 @@ function parseRoutes(w: Where, spec: Record<string, unknown>, subnet: Cidr): Rou
   });
 }
 
+interface NameListRule {
+  readonly key: 'nodeName' | 'namespaceName' | 'multusName';
+  readonly what: string;
+  readonly every: string;
+  readonly valid: (name: string) => boolean;
+  /** Extra explanation for a likely misunderstanding, or ''. */
+  readonly hint: (name: string) => string;
+}
+
+const NODE_NAMES: NameListRule = { key: 'nodeName', what: 'node name', every: 'every node', valid: isValidName, hint: () => '' };
+const NAMESPACE_NAMES: NameListRule = {
+  key: 'namespaceName',
+  what: 'namespace name',
+  every: 'every namespace',
+  valid: (n) => n.length <= MAX_LABEL_LENGTH && DNS1123_LABEL.test(n),
+  hint: () => '',
+};
+const MULTUS_NAMES: NameListRule = {
+  key: 'multusName',
+  what: 'network name',
+  every: 'every network',
+  valid: (n) => CNI_NETWORK_NAME.test(n),
+  // Users coming from NetworkAttachmentDefinitions tend to write namespace/name, which can never match a netconf name.
+  hint: (n) => (n.includes('/') ? ' (multusName matches the netconf name, which has no namespace part)' : ''),
+};
+
+function parseNameList(w: Where, spec: Record<string, unknown>, rule: NameListRule): string[] | undefined {
+  const list = field(spec, rule.key);
+  if (list === undefined) return undefined;
+  const path = `spec.${rule.key}`;
+  if (!Array.isArray(list)) fail(w, path, `${path} must be a list of ${rule.what}s, got ${describe(list)}`);
+  // An empty list would read as "nowhere"; omitting the field is the one way to say "everywhere".
+  if (list.length === 0) fail(w, path, `${path} must not be empty (omit it to allow ${rule.every})`);
+  const seen = new Set<string>();
+  return list.map((item: unknown, i): string => {
+    const at = `${path}[${i}]`;
+    if (typeof item !== 'string') fail(w, at, `${at} must be a string, got ${describe(item)}`);
+    if (!rule.valid(item)) fail(w, at, `${at} ${JSON.stringify(item)} is not a valid ${rule.what}${rule.hint(item)}`);
+    if (seen.has(item)) fail(w, at, `${at} ${JSON.stringify(item)} is listed twice`);
+    seen.add(item);
+    return item;
+  });
+}
+
+function parseSelector(w: Where, spec: Record<string, unknown>, key: 'nodeAffinity' | 'namespaceAffinity' | 'podAffinity'): LabelSelector | undefined {
+  const value = field(spec, key);
+  if (value === undefined) return undefined;
+  return planLabelSelectorWith(value, `spec.${key}`, (at, text) => fail(w, at, text));
+}
+
+function parseAffinity(w: Where, spec: Record<string, unknown>): PoolAffinity {
+  const nodeName = parseNameList(w, spec, NODE_NAMES);
+  const nodeAffinity = parseSelector(w, spec, 'nodeAffinity');
+  const namespaceName = parseNameList(w, spec, NAMESPACE_NAMES);
+  const namespaceAffinity = parseSelector(w, spec, 'namespaceAffinity');
+  const podAffinity = parseSelector(w, spec, 'podAffinity');
+  const multusName = parseNameList(w, spec, MULTUS_NAMES);
+  return {
+    ...(nodeName === undefined ? {} : { nodeName }),
+    ...(nodeAffinity === undefined ? {} : { nodeAffinity }),
+    ...(namespaceName === undefined ? {} : { namespaceName }),
+    ...(namespaceAffinity === undefined ? {} : { namespaceAffinity }),
+    ...(podAffinity === undefined ? {} : { podAffinity }),
+    ...(multusName === undefined ? {} : { multusName }),
+  };
+}
+
 /**
  * Addresses that must never be handed out even if listed: the IPv4 network
  * and broadcast addresses, and the IPv6 subnet-router anycast address. Small
@@ -264,6 +378,7 @@ function planPoolAt(obj: unknown, w: Where): Pool {
   const routes = parseRoutes(w, spec, subnet);
   const isDefault = parseBoolean(w, spec, 'default');
   const disabled = parseBoolean(w, spec, 'disable');
+  const affinity = parseAffinity(w, spec);
 
   const reserved = reservedAddresses(subnet);
   const excluded = excludes.map((e) => e.range);
@@ -314,6 +429,7 @@ function planPoolAt(obj: unknown, w: Where): Pool {
     total: rangesSize(ranges),
     isDefault,
     disabled,
+    affinity,
   };
   return pool;
 }
