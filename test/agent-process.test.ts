@@ -108,6 +108,18 @@ describe('agent process', () => {
     assert.match(missing.stderr, /is not allocated \(NOT_FOUND\)/);
   });
 
+  test('CLI: install-cni copies the plugin executable into the destination', async () => {
+    const dest = join(netnsDir, 'opt-cni-bin');
+    const res = await runCli(['install-cni', '--dest', dest]);
+    assert.equal(res.code, 0, res.stderr);
+    const installed = statSync(join(dest, 'tidepool'));
+    assert.equal(installed.mode & 0o755, 0o755);
+    assert.equal(installed.size, statSync('dist/cni/tidepool').size);
+    const missing = await runCli(['install-cni', '--dest', dest, '--source', join(netnsDir, 'nope')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--source .*nope: no such file/);
+  });
+
   test('CLI: unreachable agent and bad flags give precise errors', async () => {
     const down = await runCli(['pools', '--socket', join(netnsDir, 'none.sock')]);
     assert.equal(down.code, 1);

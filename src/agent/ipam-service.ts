@@ -1,9 +1,9 @@
 import { formatAddress, formatCidr, parseAddress } from '../ipam/address.ts';
 import { planFreeCount, planNextIp, planUsage, type UsageView } from '../ipam/allocate.ts';
-import { TidepoolError } from '../ipam/errors.ts';
+import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
 import { planNetnsGc, type NetnsObservation } from '../ipam/netns-gc.ts';
 import type { Pool } from '../ipam/pool.ts';
-import type { AllocationRecord, AllocationStore } from '../store/port.ts';
+import type { AllocationRecord, AllocationStore, OwnerRef } from '../store/port.ts';
 import type {
   AllocateRequest,
   AllocateResponse,
@@ -20,11 +20,15 @@ import type {
   StatusResponse,
 } from '../api/protocol.ts';
 import { noMetrics, type AgentMetrics, type ReleaseReason } from './metrics.ts';
+import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 
 export interface IpamServiceDeps {
   readonly store: AllocationStore;
-  readonly pools: readonly Pool[];
+  /** Standalone shorthand: the fixed pool list, served by the standalone policy. */
+  readonly pools?: readonly Pool[];
+  /** How pools are chosen and which IPs a DEL keeps; defaults to the standalone policy over `pools`. */
+  readonly policy?: IpamPolicy;
   /** Name recorded on every allocation; CNI GC only touches this node's records. */
   readonly node: string;
   readonly now: () => number;
@@ -46,7 +50,10 @@ export interface IpamServiceDeps {
 }
 
 export interface IpamService {
-  /** Idempotent per (containerId, ifname); all families or none. */
+  /**
+   * Idempotent per (containerId, ifname), and per (pod UID, ifname) when the
+   * plan names the pod; every planned interface and family or none.
+   */
   allocate(req: AllocateRequest): Promise<AllocateResponse>;
   /** Frees what the attachment holds; nothing held is not an error. */
   release(ref: AttachmentRef, reason?: ReleaseReason): Promise<ReleaseResponse>;
@@ -79,7 +86,20 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   const log = deps.log ?? silentLogger;
   const cooldownMs = deps.reuseCooldownMs ?? 0;
   const graceMs = deps.gcGraceMs ?? 10_000;
-  const pools = new Map(deps.pools.map((p) => [p.name, p]));
+  const policy = deps.policy ?? createStandalonePolicy(deps.pools ?? []);
+  // Rebuilt only when the policy hands out a new pool list.
+  let poolList: readonly Pool[] | undefined;
+  let poolMap = new Map<string, Pool>();
+  const pools = {
+    get(name: string): Pool | undefined {
+      const current = policy.pools();
+      if (current !== poolList) {
+        poolList = current;
+        poolMap = new Map(current.map((p) => [p.name, p]));
+      }
+      return poolMap.get(name);
+    },
+  };
   const poolLocks = createKeyedMutex();
   const usageCacheMs = deps.usageCacheMs ?? 0;
   // Parsed usage per pool, kept current with this agent's own writes.
@@ -109,41 +129,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   }
   let goneSince = new Map<string, number>();
 
-  function checkedPool(name: string, family: 4 | 6, field: string): Pool {
-    const pool = pools.get(name);
-    if (!pool) throw new TidepoolError('POOL_NOT_FOUND', `${field}: pool "${name}" does not exist`, { pool: name, field });
-    if (pool.family !== family) throw new TidepoolError('POOL_FAMILY_MISMATCH', `${field}: pool "${name}" is IPv${pool.family}, not IPv${family}`, { pool: name, field });
-    return pool;
-  }
-
-  function resolvePools(names: readonly string[] | undefined, family: 4 | 6, field: string): Pool[] {
-    if (names === undefined) return [];
-    const chosen = names.map((name, i) => checkedPool(name, family, `${field}[${i}]`));
-    const enabled = chosen.filter((p) => !p.disabled);
-    if (chosen.length > 0 && enabled.length === 0) {
-      throw new TidepoolError('POOL_DISABLED', `${field}: every listed pool is disabled (${names.join(', ')})`, { pools: [...names], field });
-    }
-    return enabled;
-  }
-
-  function requestedFamilies(req: { ipv4Pools?: readonly string[] | undefined; ipv6Pools?: readonly string[] | undefined }): Array<{ family: 4 | 6; pools: Pool[] }> {
-    const explicit = (req.ipv4Pools?.length ?? 0) + (req.ipv6Pools?.length ?? 0) > 0;
-    if (explicit) {
-      const out: Array<{ family: 4 | 6; pools: Pool[] }> = [];
-      if (req.ipv4Pools?.length) out.push({ family: 4, pools: resolvePools(req.ipv4Pools, 4, 'ipv4Pools') });
-      if (req.ipv6Pools?.length) out.push({ family: 6, pools: resolvePools(req.ipv6Pools, 6, 'ipv6Pools') });
-      return out;
-    }
-    const out: Array<{ family: 4 | 6; pools: Pool[] }> = [];
-    for (const family of [4, 6] as const) {
-      const defaults = deps.pools.filter((p) => p.family === family && p.isDefault && !p.disabled);
-      if (defaults.length > 0) out.push({ family, pools: defaults });
-    }
-    if (out.length === 0) throw new TidepoolError('NO_POOL', 'no pool requested (ipv4Pools/ipv6Pools are empty) and no pool has spec.default: true');
-    return out;
-  }
-
-  async function reserveFrom(pool: Pool, req: AllocateRequest, netnsId: string | undefined): Promise<AllocationRecord | undefined> {
+  async function reserveFrom(pool: Pool, fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<AllocationRecord | undefined> {
     return poolLocks.run(pool.name, async () => {
       const skip = new Set<bigint>();
       for (let attempt = 0; attempt < MAX_RESERVE_ATTEMPTS; attempt++) {
@@ -155,20 +141,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
           usageCache.delete(pool.name);
           continue;
         }
-        const record: AllocationRecord = {
-          pool: pool.name,
-          ip: formatAddress(next),
-          containerId: req.containerId,
-          ifname: req.ifname,
-          netns: req.netns,
-          netnsId,
-          node,
-          network: req.network,
-          podNamespace: req.pod?.namespace,
-          podName: req.pod?.name,
-          podUid: req.pod?.uid,
-          allocatedAt: now(),
-        };
+        const record: AllocationRecord = { ...fields, pool: pool.name, ip: formatAddress(next) };
         if (await store.reserve(record)) {
           noteUsage(pool.name, record.ip, 'reserved');
           return record;
@@ -200,6 +173,12 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     return { ips, routes };
   }
 
+  async function withoutRetained(records: readonly AllocationRecord[]): Promise<AllocationRecord[]> {
+    if (records.length === 0 || !policy.retain) return [...records];
+    const keep = await policy.retain(records);
+    return records.filter((r) => !keep.has(r));
+  }
+
   async function releaseRecords(records: readonly AllocationRecord[], reason: ReleaseReason): Promise<ReleasedIP[]> {
     const released: ReleasedIP[] = [];
     let notHeld = 0;
@@ -218,11 +197,8 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   }
 
   async function poolStatuses(filter?: StatusRequest): Promise<PoolStatus[]> {
-    const named = (filter?.ipv4Pools?.length ?? 0) + (filter?.ipv6Pools?.length ?? 0) > 0;
     // Named pools are checked like an ADD would check them, so STATUS never says "ready" for a config ADD would refuse.
-    const selected = named
-      ? [...(filter?.ipv4Pools ?? []).map((n, i) => checkedPool(n, 4, `ipv4Pools[${i}]`)), ...(filter?.ipv6Pools ?? []).map((n, i) => checkedPool(n, 6, `ipv6Pools[${i}]`))]
-      : [...pools.values()];
+    const selected = policy.statusPools(filter);
     const out: PoolStatus[] = [];
     for (const pool of selected) {
       const { usage } = await usageOf(pool);
@@ -245,33 +221,62 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       const started = performance.now();
       const observe = (result: Parameters<AgentMetrics['allocation']>[0]) => metrics.allocation(result, (performance.now() - started) / 1000);
       try {
-        const families = requestedFamilies(req);
-        const held = await store.list({ containerId: req.containerId, ifname: req.ifname });
+        const plan = await policy.plan(req);
         const netnsId = req.netns ? deps.probeNetns(req.netns).id : undefined;
+        const owner = (ifname: string): Omit<AllocationRecord, 'pool' | 'ip'> => ({
+          containerId: req.containerId,
+          ifname,
+          netns: req.netns,
+          netnsId,
+          node,
+          network: req.network,
+          podNamespace: req.pod?.namespace,
+          podName: req.pod?.name,
+          podUid: plan.podUid ?? req.pod?.uid,
+          stableKey: plan.stableKey,
+          allocatedAt: now(),
+        });
+        // What this attachment (or, in a cluster, this pod under any sandbox) already holds, and what its stable identity holds.
+        const mine = plan.podUid ? await store.list({ podUid: plan.podUid }) : await store.list({ containerId: req.containerId, ifname: req.ifname });
+        const stable = plan.stableKey ? await store.list({ stableKey: plan.stableKey }) : [];
         const taken: AllocationRecord[] = [];
         const result: AllocationRecord[] = [];
+        let moved = 0;
         try {
-          for (const { family, pools: candidates } of families) {
-            // A repeated ADD, or a retry after a partial failure, reuses what the attachment holds.
-            const existing = held.find((r) => familyOf(r.ip) === family);
-            if (existing) {
-              result.push(existing);
-              continue;
+          for (const iface of plan.interfaces) {
+            for (const { family, pools: candidates } of iface.families) {
+              const fits = (r: AllocationRecord) => r.ifname === iface.ifname && familyOf(r.ip) === family;
+              const held = mine.find(fits) ?? stable.find((r) => fits(r) && candidates.some((p) => p.name === r.pool));
+              if (held) {
+                const fields = owner(iface.ifname);
+                if (held.containerId === fields.containerId && held.podUid === fields.podUid && held.node === fields.node) {
+                  result.push(held);
+                  continue;
+                }
+                // A new sandbox of the same pod, or a new pod of the same StatefulSet ordinal: the IP moves with it.
+                const next: AllocationRecord = { ...fields, pool: held.pool, ip: held.ip };
+                if (await store.transfer(ownerOf(held), next)) {
+                  moved++;
+                  result.push(next);
+                  continue;
+                }
+              }
+              let record: AllocationRecord | undefined;
+              for (const pool of candidates) {
+                record = await reserveFrom(pool, owner(iface.ifname));
+                if (record) break;
+              }
+              if (!record) {
+                const names = candidates.map((p) => p.name);
+                throw new TidepoolError('POOL_EXHAUSTED', `no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}`, {
+                  pools: names,
+                  family,
+                  ifname: iface.ifname,
+                });
+              }
+              taken.push(record);
+              result.push(record);
             }
-            let record: AllocationRecord | undefined;
-            for (const pool of candidates) {
-              record = await reserveFrom(pool, req, netnsId);
-              if (record) break;
-            }
-            if (!record) {
-              const names = candidates.map((p) => p.name);
-              throw new TidepoolError('POOL_EXHAUSTED', `no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}`, {
-                pools: names,
-                family,
-              });
-            }
-            taken.push(record);
-            result.push(record);
           }
         } catch (err) {
           // All or nothing: give back what this call took before failing.
@@ -279,17 +284,21 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
           throw err;
         }
         observe(taken.length > 0 ? 'allocated' : 'existing');
-        if (taken.length > 0) log.info('allocated', { containerId: req.containerId, ifname: req.ifname, ips: taken.map((r) => `${r.pool}/${r.ip}`) });
-        return toResponse(result);
+        if (taken.length + moved > 0) {
+          log.info('allocated', { containerId: req.containerId, ifname: req.ifname, pod: req.pod, ips: result.map((r) => `${r.pool}/${r.ip}`), new: taken.length, moved });
+        }
+        return toResponse(result.filter((r) => r.ifname === req.ifname));
       } catch (err) {
-        observe(err instanceof TidepoolError && err.code === 'POOL_EXHAUSTED' ? 'exhausted' : 'error');
-        throw err;
+        const e = toTidepoolError(err);
+        observe(e.code === 'POOL_EXHAUSTED' ? 'exhausted' : 'error');
+        policy.allocationFailed?.(req, e);
+        throw e;
       }
     },
 
     async release(ref, reason = 'del') {
       const held = await store.list({ containerId: ref.containerId, ifname: ref.ifname });
-      return { released: await releaseRecords(held, reason) };
+      return { released: await releaseRecords(await withoutRetained(held), reason) };
     },
 
     async check(ref) {
@@ -304,7 +313,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       const keep = new Set(req.validAttachments.map((a) => `${a.containerId}\u0000${a.ifname}`));
       const mine = await store.list({ node });
       const stale = mine.filter((r) => (r.network ?? '') === req.network && !keep.has(`${r.containerId}\u0000${r.ifname}`));
-      return { released: await releaseRecords(stale, 'cni-gc') };
+      return { released: await releaseRecords(await withoutRetained(stale), 'cni-gc') };
     },
 
     async status(req) {
@@ -361,7 +370,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       });
       goneSince = new Map(plan.goneSince);
       const reclaim = plan.reclaim.map((k) => byKey.get(k)).filter((r): r is AllocationRecord => r !== undefined);
-      const released = await releaseRecords(reclaim, 'netns-gc');
+      const released = await releaseRecords(await withoutRetained(reclaim), 'netns-gc');
       const waiting = plan.waiting.flatMap((w) => {
         const r = byKey.get(w.key);
         return r ? [{ pool: r.pool, ip: r.ip, containerId: r.containerId, goneSinceMs: w.goneSince }] : [];
@@ -370,6 +379,10 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       return { released, waiting };
     },
   };
+}
+
+function ownerOf(r: AllocationRecord): OwnerRef {
+  return { containerId: r.containerId, ifname: r.ifname, podUid: r.podUid };
 }
 
 function recordKey(r: AllocationRecord): string {

@@ -1,4 +1,7 @@
 import { parseArgs } from 'node:util';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, type PoolStatus, type ReleaseResponse } from '../api/protocol.ts';
 import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
@@ -13,6 +16,7 @@ Usage:
   tidepool allocations [--json]            every allocated IP with its owner
   tidepool release IP [--force]            release one IP (refused while its netns exists)
   tidepool gc [--no-grace] [--json]        run one garbage collection now, print what it reclaimed
+  tidepool install-cni --dest DIR          copy the CNI plugin into DIR (atomically), e.g. /opt/cni/bin
   tidepool version
 
 Common options:
@@ -41,6 +45,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await releaseCommand(rest, io);
       case 'gc':
         return await gcCommand(rest, io);
+      case 'install-cni':
+        return installCniCommand(rest, io);
       case 'version':
       case '--version':
         io.out(`tidepool ${process.env['TIDEPOOL_VERSION'] ?? '0.1.0'}\n`);
@@ -151,6 +157,35 @@ async function gcCommand(argv: readonly string[], io: CliIo): Promise<number> {
   for (const r of res.released) io.out(`reclaimed ${r.ip} (pool ${r.pool}, container ${r.containerId}, interface ${r.ifname}): network namespace gone\n`);
   const now = io.now();
   for (const w of res.waiting) io.out(`waiting ${w.ip} (pool ${w.pool}, container ${w.containerId}): namespace gone for ${formatDuration(now - w.goneSinceMs)}, inside the grace period\n`);
+  return 0;
+}
+
+/** Where the plugin sits next to this bundle: dist/tidepool.mjs → dist/cni/tidepool. */
+const BUNDLED_PLUGIN = fileURLToPath(new URL('./cni/tidepool', import.meta.url));
+
+function installCniCommand(argv: readonly string[], io: CliIo): number {
+  let values: { dest?: string; source?: string };
+  try {
+    ({ values } = parseArgs({ args: [...argv], strict: true, options: { dest: { type: 'string' }, source: { type: 'string' } } }));
+  } catch (err) {
+    throw new TidepoolError('INVALID_CONFIG', (err as Error).message);
+  }
+  if (!values.dest) throw new TidepoolError('INVALID_CONFIG', 'install-cni needs --dest, the CNI binary directory (e.g. /opt/cni/bin)', { field: '--dest' });
+  const source = values.source ?? BUNDLED_PLUGIN;
+  const target = join(values.dest, 'tidepool');
+  if (!existsSync(source)) throw new TidepoolError('INVALID_CONFIG', `--source ${source}: no such file (run npm run build)`, { field: '--source' });
+  // Copy then rename in the same directory: a runtime calling the plugin meanwhile sees the old or the new file, never half of one.
+  const temp = join(values.dest, `.tidepool.${process.pid}.tmp`);
+  try {
+    mkdirSync(values.dest, { recursive: true });
+    copyFileSync(source, temp);
+    chmodSync(temp, 0o755);
+    renameSync(temp, target);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw new TidepoolError('IO_FAILURE', `install-cni: ${(err as Error).message}`, { dest: values.dest });
+  }
+  io.out(`installed ${target}\n`);
   return 0;
 }
 

@@ -274,6 +274,8 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       assert.deepEqual(await releasedOf(store, 'pool-a'), []);
       assert.equal(await store.release('pool-a', '10.0.0.5', ownerOf(old), 9), false, 'the old owner holds nothing now');
       assertRecords(await store.list({ stableKey: 'sts:default/web/0' }), [fresh]);
+      assertRecords(await store.list({ podUid: 'uid-new' }), [fresh]);
+      assertRecords(await store.list({ podUid: 'uid-old' }), []);
     });
 
     withStore('transfer from a wrong owner, or of a free IP, resolves false and changes nothing', async (store) => {

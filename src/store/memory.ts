@@ -107,6 +107,7 @@ export function createMemoryStore(): AllocationStore {
           if (filter.ifname !== undefined && r.ifname !== filter.ifname) continue;
           if (filter.node !== undefined && r.node !== filter.node) continue;
           if (filter.stableKey !== undefined && r.stableKey !== filter.stableKey) continue;
+          if (filter.podUid !== undefined && r.podUid !== filter.podUid) continue;
           out.push(copyRecord(r));
         }
       }

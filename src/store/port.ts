@@ -52,6 +52,7 @@ export interface ListFilter {
   readonly ifname?: string;
   readonly node?: string;
   readonly stableKey?: string;
+  readonly podUid?: string;
 }
 
 export interface AllocationStore {

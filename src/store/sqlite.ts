@@ -185,6 +185,7 @@ const LIST_COLUMNS = [
   ['ifname', 'ifname'],
   ['node', 'node'],
   ['stableKey', 'stable_key'],
+  ['podUid', 'pod_uid'],
 ] as const satisfies ReadonlyArray<readonly [keyof ListFilter, string]>;
 
 /**
@@ -239,7 +240,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
   const releasedIps = db.prepare<[string], { ip: string; released_at: number }>(
     'SELECT ip, released_at FROM releases WHERE pool = ? ORDER BY released_at, ip',
   );
-  // One statement per combination of filter fields (at most 16), so each can use the indexes.
+  // One statement per combination of filter fields actually used, so each can use the indexes.
   const listStatements = new Map<number, Database.Statement<unknown[], AllocationRow>>();
   const listStatement = (mask: number): Database.Statement<unknown[], AllocationRow> => {
     let stmt = listStatements.get(mask);

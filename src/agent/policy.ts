@@ -1,0 +1,78 @@
+import { TidepoolError } from '../ipam/errors.ts';
+import type { Family } from '../ipam/address.ts';
+import type { Pool } from '../ipam/pool.ts';
+import type { AllocationRecord } from '../store/port.ts';
+import type { AllocateRequest, StatusRequest } from '../api/protocol.ts';
+
+/** The IPs one ADD must end up holding: per interface, per family, candidate pools in order. */
+export interface AllocationPlan {
+  readonly interfaces: ReadonlyArray<{
+    readonly ifname: string;
+    readonly families: ReadonlyArray<{ readonly family: Family; readonly pools: readonly Pool[] }>;
+  }>;
+  /** The pod's UID: what it already holds under any container ID is reused. */
+  readonly podUid?: string | undefined;
+  /** Identity that outlives the pod (StatefulSet ordinal, VM): its IPs are taken over. */
+  readonly stableKey?: string | undefined;
+}
+
+/**
+ * What differs between standalone and Kubernetes mode; the allocation
+ * algorithm itself (reuse, all-or-nothing, conditional writes) does not.
+ */
+export interface IpamPolicy {
+  /** The pools known now; in Kubernetes mode they follow the API server. */
+  pools(): readonly Pool[];
+  /** Which interfaces and families this ADD must hold, from which pools. */
+  plan(req: AllocateRequest): Promise<AllocationPlan>;
+  /** The pools a STATUS for these lists is about; throws like `plan` would for unknown or wrong-family pools. */
+  statusPools(req: StatusRequest | undefined): readonly Pool[];
+  /** Of the records a DEL or CNI GC would release, the ones to keep. */
+  retain?(records: readonly AllocationRecord[]): Promise<ReadonlySet<AllocationRecord>>;
+  /** Told about every failed ADD, e.g. to post an Event on the pod. */
+  allocationFailed?(req: AllocateRequest, err: TidepoolError): void;
+}
+
+function checkedPool(pools: ReadonlyMap<string, Pool>, name: string, family: Family, field: string): Pool {
+  const pool = pools.get(name);
+  if (!pool) throw new TidepoolError('POOL_NOT_FOUND', `${field}: pool "${name}" does not exist`, { pool: name, field });
+  if (pool.family !== family) throw new TidepoolError('POOL_FAMILY_MISMATCH', `${field}: pool "${name}" is IPv${pool.family}, not IPv${family}`, { pool: name, field });
+  return pool;
+}
+
+/**
+ * Standalone mode: the netconf's `ipv4Pools`/`ipv6Pools` (each an ordered
+ * list), or the default pools when it names none; one interface per ADD.
+ */
+export function createStandalonePolicy(poolList: readonly Pool[]): IpamPolicy {
+  const pools = new Map(poolList.map((p) => [p.name, p]));
+
+  function resolve(names: readonly string[], family: Family, field: string): Pool[] {
+    const chosen = names.map((name, i) => checkedPool(pools, name, family, `${field}[${i}]`));
+    const enabled = chosen.filter((p) => !p.disabled);
+    if (enabled.length === 0) throw new TidepoolError('POOL_DISABLED', `${field}: every listed pool is disabled (${names.join(', ')})`, { pools: [...names], field });
+    return enabled;
+  }
+
+  return {
+    pools: () => poolList,
+    async plan(req) {
+      const families: Array<{ family: Family; pools: Pool[] }> = [];
+      if (req.ipv4Pools?.length) families.push({ family: 4, pools: resolve(req.ipv4Pools, 4, 'ipv4Pools') });
+      if (req.ipv6Pools?.length) families.push({ family: 6, pools: resolve(req.ipv6Pools, 6, 'ipv6Pools') });
+      if (families.length === 0) {
+        for (const family of [4, 6] as const) {
+          const defaults = poolList.filter((p) => p.family === family && p.isDefault && !p.disabled);
+          if (defaults.length > 0) families.push({ family, pools: defaults });
+        }
+      }
+      if (families.length === 0) throw new TidepoolError('NO_POOL', 'no pool requested (ipv4Pools/ipv6Pools are empty) and no pool has spec.default: true');
+      return { interfaces: [{ ifname: req.ifname, families }] };
+    },
+    statusPools(req) {
+      const v4 = (req?.ipv4Pools ?? []).map((n, i) => checkedPool(pools, n, 4, `ipv4Pools[${i}]`));
+      const v6 = (req?.ipv6Pools ?? []).map((n, i) => checkedPool(pools, n, 6, `ipv6Pools[${i}]`));
+      return v4.length + v6.length > 0 ? [...v4, ...v6] : poolList;
+    },
+  };
+}
