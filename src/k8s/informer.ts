@@ -1,0 +1,183 @@
+import { KubeApiError, type KubeObject, type KubeRest, type Query } from './rest.ts';
+
+export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export type ChangeHandler<T> = (type: ChangeType, obj: T, old: T | undefined) => void;
+
+/**
+ * A local, eventually consistent copy of one resource (optionally filtered by
+ * label and field selectors). It lists, then watches from the list's
+ * resourceVersion; a watch that ends is resumed, a 410 Gone or any error
+ * relists. A relist emits the differences against the cache, so handlers see
+ * the same level-based picture whether events were delivered or lost.
+ */
+export interface Informer<T extends KubeObject> {
+  start(): void;
+  stop(): Promise<void>;
+  /** Resolves once the first list is in the cache. */
+  waitForSync(): Promise<void>;
+  readonly synced: boolean;
+  list(): T[];
+  /** `namespace/name` for namespaced objects, `name` otherwise. */
+  get(key: string): T | undefined;
+  /** Objects whose indexer (named at creation) returns `value`. */
+  byIndex(index: string, value: string): T[];
+  onChange(handler: ChangeHandler<T>): () => void;
+  /** Applies an object the caller just wrote, so its own reads see it before the watch does. Older versions are ignored. */
+  observe(obj: T): void;
+  /** Drops an object the caller just deleted. */
+  forget(obj: T): void;
+}
+
+export interface InformerOptions<T> {
+  readonly rest: KubeRest;
+  /** Collection path, e.g. `/api/v1/pods` or `/apis/tidepool.dev/v1alpha1/ipallocations`. */
+  readonly path: string;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  readonly indexers?: Readonly<Record<string, (obj: T) => readonly string[]>>;
+  /** Injectable sleep, so tests and the simulator control backoff time. */
+  readonly delay?: (ms: number) => Promise<void>;
+  readonly onError?: (err: unknown) => void;
+  /** Watch timeout the server is asked for; the watch is then resumed. */
+  readonly watchTimeoutSeconds?: number;
+}
+
+export function objectKey(obj: KubeObject): string {
+  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : (obj.metadata.name ?? '');
+}
+
+function rvNumber(obj: KubeObject | undefined): number {
+  return Number(obj?.metadata.resourceVersion ?? -1);
+}
+
+export function createInformer<T extends KubeObject>(opts: InformerOptions<T>): Informer<T> {
+  const cache = new Map<string, T>();
+  const indexes = new Map<string, Map<string, Set<string>>>();
+  for (const name of Object.keys(opts.indexers ?? {})) indexes.set(name, new Map());
+  const handlers = new Set<ChangeHandler<T>>();
+  const delay = opts.delay ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let synced = false;
+  let resolveSync!: () => void;
+  const syncPromise = new Promise<void>((r) => (resolveSync = r));
+  let running = false;
+  let abort: AbortController | undefined;
+  let loop: Promise<void> | undefined;
+  let resourceVersion = '';
+
+  function reindex(key: string, before: T | undefined, after: T | undefined): void {
+    for (const [name, fn] of Object.entries(opts.indexers ?? {})) {
+      const index = indexes.get(name)!;
+      for (const v of before ? fn(before) : []) index.get(v)?.delete(key);
+      for (const v of after ? fn(after) : []) {
+        let set = index.get(v);
+        if (!set) index.set(v, (set = new Set()));
+        set.add(key);
+      }
+    }
+  }
+
+  function apply(type: ChangeType, obj: T): void {
+    const key = objectKey(obj);
+    const old = cache.get(key);
+    if (type === 'DELETED') {
+      if (!old) return;
+      cache.delete(key);
+      reindex(key, old, undefined);
+    } else {
+      if (old && rvNumber(old) >= rvNumber(obj)) return;
+      cache.set(key, obj);
+      reindex(key, old, obj);
+      type = old ? 'MODIFIED' : 'ADDED';
+    }
+    for (const h of handlers) h(type, obj, old);
+  }
+
+  async function relist(): Promise<void> {
+    const query: Query = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
+    const list = await opts.rest.list<T>(opts.path, query);
+    const seen = new Set<string>();
+    for (const item of list.items) {
+      seen.add(objectKey(item));
+      apply('MODIFIED', item);
+    }
+    for (const [key, obj] of [...cache]) if (!seen.has(key)) apply('DELETED', obj);
+    resourceVersion = list.metadata.resourceVersion ?? '';
+    if (!synced) {
+      synced = true;
+      resolveSync();
+    }
+  }
+
+  async function run(): Promise<void> {
+    let backoff = 100;
+    let needList = true;
+    while (running) {
+      try {
+        if (needList) {
+          await relist();
+          needList = false;
+        }
+        abort = new AbortController();
+        await opts.rest.watch<T>(
+          opts.path,
+          { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: opts.watchTimeoutSeconds ?? 300 },
+          (event) => {
+            if (event.object.metadata.resourceVersion) resourceVersion = event.object.metadata.resourceVersion;
+            if (event.type === 'BOOKMARK' || event.type === 'ERROR') return;
+            apply(event.type, event.object);
+          },
+          abort.signal,
+        );
+        backoff = 100;
+      } catch (err) {
+        if (!running) return;
+        // 410: our resourceVersion left the server's window; anything else may have lost events too.
+        needList = true;
+        if (!(err instanceof KubeApiError && err.status === 410)) {
+          opts.onError?.(err);
+          await delay(backoff);
+          backoff = Math.min(backoff * 2, 5_000);
+        }
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      loop = run();
+    },
+    async stop() {
+      running = false;
+      abort?.abort();
+      await loop;
+    },
+    waitForSync: () => syncPromise,
+    get synced() {
+      return synced;
+    },
+    list: () => [...cache.values()],
+    get: (key) => cache.get(key),
+    byIndex(index, value) {
+      const keys = indexes.get(index)?.get(value);
+      if (!keys) return [];
+      const out: T[] = [];
+      for (const k of keys) {
+        const o = cache.get(k);
+        if (o) out.push(o);
+      }
+      return out;
+    },
+    onChange(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    observe(obj) {
+      apply('MODIFIED', obj);
+    },
+    forget(obj) {
+      apply('DELETED', obj);
+    },
+  };
+}

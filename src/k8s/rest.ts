@@ -1,0 +1,227 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+/**
+ * A small Kubernetes REST client: client-node's KubeConfig supplies the
+ * server, TLS material and credentials; requests go through one keep-alive
+ * agent. (client-node's generated APIs build a new agent, hence a new
+ * connection, for every request, which at thousands of allocations costs a
+ * TCP handshake each and floods TIME_WAIT.)
+ */
+
+/** A failed API call, carrying the API server's Status reason. */
+export class KubeApiError extends Error {
+  override readonly name = 'KubeApiError';
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }>;
+  finalizers?: string[];
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  creationTimestamp?: string;
+  generateName?: string;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+}
+
+export interface KubeList<T> {
+  metadata: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string };
+  gracePeriodSeconds?: number;
+}
+
+export interface KubeRest {
+  get<T>(path: string, query?: Query): Promise<T>;
+  list<T>(path: string, query?: Query): Promise<KubeList<T>>;
+  create<T>(path: string, body: unknown): Promise<T>;
+  replace<T>(path: string, body: unknown): Promise<T>;
+  patch<T>(path: string, body: unknown, type?: 'merge' | 'json'): Promise<T>;
+  delete<T>(path: string, options?: DeleteOptions): Promise<T>;
+  /**
+   * Streams watch events until the server closes the stream, `signal` aborts,
+   * or an error occurs; resolves on a clean close, rejects otherwise. ERROR
+   * events (e.g. 410 Gone) are rejected as KubeApiError.
+   */
+  watch<T>(path: string, query: Query, onEvent: (event: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+export interface KubeRestOptions {
+  /** Per-request timeout for non-watch calls. */
+  readonly timeoutMs?: number;
+  readonly userAgent?: string;
+}
+
+/** Builds a client for the current context of `kc`. */
+export async function createKubeRest(kc: KubeConfig, opts: KubeRestOptions = {}): Promise<KubeRest> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const base = new URL(cluster.server);
+  const tls: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(tls);
+  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'tidepool' };
+  for (const [k, v] of Object.entries(tls.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+  if (tls.auth) headers['authorization'] = 'Basic ' + Buffer.from(tls.auth).toString('base64');
+  const secure = base.protocol === 'https:';
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, maxSockets: 64, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized !== false, servername: tls.servername })
+    : new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const transport = secure ? https : http;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const basePath = base.pathname.replace(/\/$/, '');
+
+  function url(path: string, query?: Query): string {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) q.set(k, String(v));
+    const qs = q.toString();
+    return `${basePath}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  function request<T>(method: string, path: string, body?: unknown, contentType = 'application/json', query?: Query): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = transport.request(
+        {
+          agent,
+          host: base.hostname,
+          port: base.port || (secure ? 443 : 80),
+          method,
+          path: url(path, query),
+          headers: payload === undefined ? headers : { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(payload) },
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            if (status >= 200 && status < 300) resolve(parsed as T);
+            else reject(toApiError(status, parsed, text, method, path));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new KubeApiError(504, 'Timeout', `${method} ${path}: no answer within ${timeoutMs} ms`)));
+      req.on('error', (err) => reject(err instanceof KubeApiError ? err : new KubeApiError(0, 'ConnectionFailed', `${method} ${path}: ${err.message}`)));
+      req.end(payload);
+    });
+  }
+
+  return {
+    get: (path, query) => request('GET', path, undefined, undefined, query),
+    list: (path, query) => request('GET', path, undefined, undefined, query),
+    create: (path, body) => request('POST', path, body),
+    replace: (path, body) => request('PUT', path, body),
+    patch: (path, body, type = 'merge') => request('PATCH', path, body, type === 'merge' ? 'application/merge-patch+json' : 'application/json-patch+json'),
+    delete: (path, options) => request('DELETE', path, options ? { kind: 'DeleteOptions', apiVersion: 'v1', ...options } : undefined),
+    watch<T>(path: string, query: Query, onEvent: (event: WatchEvent<T>) => void, signal?: AbortSignal) {
+      return new Promise<void>((resolve, reject) => {
+        const req = transport.request({ agent, host: base.hostname, port: base.port || (secure ? 443 : 80), method: 'GET', path: url(path, { ...query, watch: 'true' }), headers, signal }, (res) => {
+          if ((res.statusCode ?? 0) !== 200) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString('utf8');
+              let parsed: unknown;
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                parsed = undefined;
+              }
+              reject(toApiError(res.statusCode ?? 0, parsed, text, 'WATCH', path));
+            });
+            return;
+          }
+          let buffered = '';
+          let failed = false;
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffered += chunk;
+            let nl: number;
+            while (!failed && (nl = buffered.indexOf('\n')) >= 0) {
+              const line = buffered.slice(0, nl).trim();
+              buffered = buffered.slice(nl + 1);
+              if (!line) continue;
+              let event: WatchEvent<T>;
+              try {
+                event = JSON.parse(line) as WatchEvent<T>;
+              } catch {
+                failed = true;
+                res.destroy();
+                reject(new KubeApiError(0, 'BadWatchEvent', `WATCH ${path}: undecodable event line`));
+                return;
+              }
+              if (event.type === 'ERROR') {
+                failed = true;
+                res.destroy();
+                reject(toApiError((event.object as { code?: number }).code ?? 500, event.object, '', 'WATCH', path));
+                return;
+              }
+              onEvent(event);
+            }
+          });
+          res.on('end', () => (failed ? undefined : resolve()));
+          res.on('error', (err) => (failed ? undefined : signal?.aborted ? resolve() : reject(err)));
+          res.on('aborted', () => (failed ? undefined : resolve()));
+        });
+        req.on('error', (err) => (signal?.aborted ? resolve() : reject(new KubeApiError(0, 'ConnectionFailed', `WATCH ${path}: ${err.message}`))));
+        req.end();
+      });
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
+
+function toApiError(status: number, parsed: unknown, text: string, method: string, path: string): KubeApiError {
+  const s = parsed as { reason?: string; message?: string } | undefined;
+  return new KubeApiError(status, s?.reason ?? 'Unknown', s?.message ? `${method} ${path}: ${s.message}` : `${method} ${path}: HTTP ${status} ${text.slice(0, 200)}`);
+}
+
+/** True for the API's "someone else changed or created it first" answers. */
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 409;
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 404;
+}

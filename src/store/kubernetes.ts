@@ -1,0 +1,259 @@
+import { TidepoolError } from '../ipam/errors.ts';
+import { TIDEPOOL_API_VERSION, validateRecord, type IPAllocationOwner, type IPAllocationResource } from '../api/crd-schemas.ts';
+import { createInformer, type Informer } from '../k8s/informer.ts';
+import { KubeApiError, isConflict, isNotFound, type KubeRest } from '../k8s/rest.ts';
+import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolUsage } from './port.ts';
+
+/**
+ * The store port on the Kubernetes API server, one IPAllocation object per
+ * IP (docs/adr/0005-allocation-records.md). Reserves are conditional writes
+ * on that one object (create, or update at the released copy's
+ * resourceVersion); releases and transfers re-read the object fresh, check
+ * the owner, and write at that resourceVersion, so a stale caller can never
+ * change an IP someone else holds. Reads (list, usage) come from a watch
+ * cache, which may lag: that can cost a conflict, never a duplicate.
+ */
+
+export const IPALLOCATIONS_PATH = '/apis/tidepool.dev/v1alpha1/ipallocations';
+export const LABEL_POOL = 'tidepool.dev/pool';
+export const LABEL_NODE = 'tidepool.dev/node';
+export const LABEL_STATE = 'tidepool.dev/state';
+
+type IPAllocationObject = IPAllocationResource & { metadata: IPAllocationResource['metadata'] & { resourceVersion?: string; uid?: string; labels?: Record<string, string> } };
+
+export interface KubernetesStoreOptions {
+  readonly rest: KubeRest;
+  /** Limits the cache, e.g. `tidepool.dev/pool in (a,b)`, so memory follows the pools a node may use. */
+  readonly labelSelector?: string;
+  /** Reports an IPAllocation that does not match the schema; such objects are skipped, never changed. */
+  readonly onInvalid?: (name: string, problems: readonly string[]) => void;
+  readonly onError?: (err: unknown) => void;
+  readonly delay?: (ms: number) => Promise<void>;
+}
+
+export interface KubernetesStore extends AllocationStore {
+  readonly informer: Informer<IPAllocationObject>;
+}
+
+/** Object name of (pool, ip): `<pool>.<ip>`, IPv6 colons as dashes (canonical text makes it unambiguous). */
+export function allocationName(pool: string, ip: string): string {
+  const name = `${pool}.${ip.replace(/:/g, '-')}`;
+  // A DNS-1123 name must end alphanumeric; only "x::" can end in '-'.
+  return name.endsWith('-') ? `${name}0` : name;
+}
+
+const MAX_WRITE_ATTEMPTS = 5;
+
+export async function createKubernetesStore(opts: KubernetesStoreOptions): Promise<KubernetesStore> {
+  const { rest } = opts;
+  const reported = new Set<string>();
+  const informer = createInformer<IPAllocationObject>({
+    rest,
+    path: IPALLOCATIONS_PATH,
+    labelSelector: opts.labelSelector,
+    indexers: { pool: (o) => (typeof o.spec?.pool === 'string' ? [o.spec.pool] : []) },
+    delay: opts.delay,
+    onError: opts.onError,
+  });
+  let closed = false;
+  informer.start();
+  await informer.waitForSync();
+
+  function valid(obj: IPAllocationObject): boolean {
+    const problems = validateRecord('IPAllocation', obj);
+    if (problems.length === 0) return true;
+    const name = obj.metadata?.name ?? '<unnamed>';
+    const key = `${name}@${obj.metadata?.resourceVersion}`;
+    if (!reported.has(key)) {
+      reported.add(key);
+      opts.onInvalid?.(name, problems);
+    }
+    return false;
+  }
+
+  function ensureOpen(op: string): void {
+    if (closed) throw new TidepoolError('IO_FAILURE', `kubernetes store is closed (${op})`);
+  }
+
+  function objectFor(record: AllocationRecord, base?: IPAllocationObject): IPAllocationObject {
+    return {
+      apiVersion: TIDEPOOL_API_VERSION,
+      kind: 'IPAllocation',
+      metadata: {
+        name: allocationName(record.pool, record.ip),
+        ...(base?.metadata.resourceVersion ? { resourceVersion: base.metadata.resourceVersion } : {}),
+        labels: { ...base?.metadata.labels, [LABEL_POOL]: record.pool, [LABEL_NODE]: record.node, [LABEL_STATE]: 'allocated' },
+      },
+      spec: { pool: record.pool, ip: record.ip, owner: toOwner(record) },
+    };
+  }
+
+  async function fresh(name: string): Promise<IPAllocationObject | undefined> {
+    try {
+      return await rest.get<IPAllocationObject>(`${IPALLOCATIONS_PATH}/${name}`);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw wrap(err, 'get');
+    }
+  }
+
+  async function replace(obj: IPAllocationObject): Promise<IPAllocationObject | undefined> {
+    try {
+      const written = await rest.replace<IPAllocationObject>(`${IPALLOCATIONS_PATH}/${obj.metadata.name}`, obj);
+      informer.observe(written);
+      return written;
+    } catch (err) {
+      if (isConflict(err) || isNotFound(err)) return undefined;
+      throw wrap(err, 'update');
+    }
+  }
+
+  /** Re-reads, checks the holder, and writes `next(current)` at the read's resourceVersion, retrying lost races. */
+  async function rewriteHeld(pool: string, ip: string, owner: OwnerRef, next: (current: IPAllocationObject) => IPAllocationObject): Promise<boolean> {
+    const name = allocationName(pool, ip);
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = await fresh(name);
+      if (!current || !valid(current) || !heldBy(current, owner)) return false;
+      if (await replace(next(current))) return true;
+    }
+    throw new TidepoolError('STORE_BUSY', `IPAllocation ${name} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`, { name });
+  }
+
+  return {
+    informer,
+
+    async reserve(record) {
+      ensureOpen('reserve');
+      const name = allocationName(record.pool, record.ip);
+      let known = informer.get(name);
+      for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+        if (!known) {
+          try {
+            const created = await rest.create<IPAllocationObject>(IPALLOCATIONS_PATH, objectFor(record));
+            informer.observe(created);
+            return true;
+          } catch (err) {
+            if (!isConflict(err)) throw wrap(err, 'create');
+            known = await fresh(name);
+            if (!known) continue;
+          }
+        }
+        if (!valid(known) || known.spec.owner) return false;
+        const written = await replace(objectFor(record, known));
+        if (written) return true;
+        // Someone wrote it after our read: only a fresh look tells whether it is still free.
+        known = await fresh(name);
+      }
+      return false;
+    },
+
+    async release(pool, ip, owner, releasedAt) {
+      ensureOpen('release');
+      return rewriteHeld(pool, ip, owner, (current) => ({
+        ...current,
+        metadata: { ...current.metadata, labels: { ...current.metadata.labels, [LABEL_STATE]: 'released' } },
+        spec: { pool: current.spec.pool, ip: current.spec.ip, releasedAt: new Date(releasedAt).toISOString() },
+      }));
+    },
+
+    async transfer(from, to) {
+      ensureOpen('transfer');
+      return rewriteHeld(to.pool, to.ip, from, (current) => objectFor(to, current));
+    },
+
+    async list(filter: ListFilter = {}) {
+      ensureOpen('list');
+      const source = filter.pool !== undefined ? informer.byIndex('pool', filter.pool) : informer.list();
+      const out: AllocationRecord[] = [];
+      for (const obj of source) {
+        if (!obj.spec?.owner || !valid(obj)) continue;
+        const r = toRecord(obj);
+        if (filter.containerId !== undefined && r.containerId !== filter.containerId) continue;
+        if (filter.ifname !== undefined && r.ifname !== filter.ifname) continue;
+        if (filter.node !== undefined && r.node !== filter.node) continue;
+        if (filter.stableKey !== undefined && r.stableKey !== filter.stableKey) continue;
+        if (filter.podUid !== undefined && r.podUid !== filter.podUid) continue;
+        out.push(r);
+      }
+      return out.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+    },
+
+    async usage(pool): Promise<PoolUsage> {
+      ensureOpen('usage');
+      const allocated: string[] = [];
+      const released: Array<[string, number]> = [];
+      for (const obj of informer.byIndex('pool', pool)) {
+        // A malformed record still occupies its IP: never hand it out on a guess.
+        if (!valid(obj)) {
+          if (typeof obj.spec?.ip === 'string') allocated.push(obj.spec.ip);
+          continue;
+        }
+        if (obj.spec.owner) allocated.push(obj.spec.ip);
+        else released.push([obj.spec.ip, obj.spec.releasedAt ? Date.parse(obj.spec.releasedAt) : 0]);
+      }
+      released.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
+      return { allocated: allocated.sort(), released };
+    },
+
+    async close() {
+      closed = true;
+      await informer.stop();
+    },
+  };
+}
+
+function heldBy(obj: IPAllocationObject, owner: OwnerRef): boolean {
+  const o = obj.spec.owner;
+  if (!o || o.containerId !== owner.containerId || o.ifname !== owner.ifname) return false;
+  return owner.podUid === undefined || o.podUid === owner.podUid;
+}
+
+function toOwner(r: AllocationRecord): IPAllocationOwner {
+  const owner: IPAllocationOwner = {
+    node: r.node,
+    containerId: r.containerId,
+    ifname: r.ifname,
+    netns: r.netns,
+    allocatedAt: new Date(r.allocatedAt).toISOString(),
+  };
+  if (r.netnsId !== undefined) owner.netnsId = r.netnsId;
+  if (r.network !== undefined) owner.network = r.network;
+  if (r.podNamespace !== undefined) owner.podNamespace = r.podNamespace;
+  if (r.podName !== undefined) owner.podName = r.podName;
+  if (r.podUid !== undefined) owner.podUid = r.podUid;
+  const sts = r.stableKey && /^sts:([^/]+)\/([^/]+)\/(\d+)$/.exec(r.stableKey);
+  const vm = r.stableKey && /^vm:([^/]+)\/([^/]+)$/.exec(r.stableKey);
+  if (sts) owner.statefulSet = { namespace: sts[1]!, name: sts[2]!, ordinal: Number(sts[3]) };
+  else if (vm) owner.vm = { namespace: vm[1]!, name: vm[2]! };
+  return owner;
+}
+
+function toRecord(obj: IPAllocationObject): AllocationRecord {
+  const o = obj.spec.owner!;
+  const stableKey = o.statefulSet ? `sts:${o.statefulSet.namespace}/${o.statefulSet.name}/${o.statefulSet.ordinal}` : o.vm ? `vm:${o.vm.namespace}/${o.vm.name}` : undefined;
+  const r: { -readonly [K in keyof AllocationRecord]: AllocationRecord[K] } = {
+    pool: obj.spec.pool,
+    ip: obj.spec.ip,
+    containerId: o.containerId,
+    ifname: o.ifname,
+    netns: o.netns ?? '',
+    node: o.node,
+    allocatedAt: Date.parse(o.allocatedAt),
+  };
+  if (o.netnsId !== undefined) r.netnsId = o.netnsId;
+  if (o.network !== undefined) r.network = o.network;
+  if (o.podNamespace !== undefined) r.podNamespace = o.podNamespace;
+  if (o.podName !== undefined) r.podName = o.podName;
+  if (o.podUid !== undefined) r.podUid = o.podUid;
+  if (stableKey !== undefined) r.stableKey = stableKey;
+  return r;
+}
+
+function wrap(err: unknown, op: string): TidepoolError {
+  if (err instanceof TidepoolError) return err;
+  if (err instanceof KubeApiError) {
+    const retry = err.status === 0 || err.status === 429 || err.status >= 500;
+    return new TidepoolError(retry ? 'STORE_BUSY' : 'IO_FAILURE', `kubernetes ${op}: ${err.message}`, { status: err.status, reason: err.reason });
+  }
+  return new TidepoolError('IO_FAILURE', `kubernetes ${op}: ${(err as Error).message}`);
+}

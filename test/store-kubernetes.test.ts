@@ -1,0 +1,181 @@
+// The Kubernetes store adapter against the fake API server: the same
+// contract as the memory and SQLite adapters, plus what only a shared,
+// watched store can get wrong.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KubeConfig } from '@kubernetes/client-node';
+import { runStoreContract } from '../src/store/contract.ts';
+import { allocationName, createKubernetesStore, IPALLOCATIONS_PATH, type KubernetesStore } from '../src/store/kubernetes.ts';
+import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
+import type { AllocationRecord } from '../src/store/port.ts';
+import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
+
+async function openCluster(): Promise<{ server: FakeApiServer; rest: KubeRest; close: () => Promise<void> }> {
+  const server = await createFakeApiServer();
+  const kc = new KubeConfig();
+  kc.loadFromString(server.kubeconfig());
+  const rest = await createKubeRest(kc);
+  return {
+    server,
+    rest,
+    async close() {
+      rest.close();
+      await server.close();
+    },
+  };
+}
+
+runStoreContract('kubernetes store (fake API server)', async () => {
+  const cluster = await openCluster();
+  const store = await createKubernetesStore({ rest: cluster.rest });
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await cluster.close();
+    },
+  };
+});
+
+const record = (over: Partial<AllocationRecord> = {}): AllocationRecord => ({
+  pool: 'lan',
+  ip: '10.6.0.5',
+  containerId: 'c-1',
+  ifname: 'eth0',
+  netns: '/var/run/netns/x',
+  node: 'node-1',
+  podNamespace: 'default',
+  podName: 'web-1',
+  podUid: 'uid-1',
+  allocatedAt: 1_700_000_000_123,
+  ...over,
+});
+
+async function waitFor(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe('kubernetes store: shared-store behaviour', () => {
+  test('object names: <pool>.<ip>, IPv6 colons as dashes, never ending in a dash', () => {
+    assert.equal(allocationName('lan', '10.6.0.5'), 'lan.10.6.0.5');
+    assert.equal(allocationName('lan6', 'fd00::1:5'), 'lan6.fd00--1-5');
+    assert.equal(allocationName('lan6', 'fd00::'), 'lan6.fd00--0');
+  });
+
+  test('the IPAllocation object carries pool, node and state labels and the owner, including the stable identity', async () => {
+    const cluster = await openCluster();
+    const store = await createKubernetesStore({ rest: cluster.rest });
+    try {
+      assert.equal(await store.reserve(record({ stableKey: 'sts:default/web/1' })), true);
+      const obj = await cluster.rest.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.5`);
+      assert.deepEqual(obj.metadata.labels, { 'tidepool.dev/pool': 'lan', 'tidepool.dev/node': 'node-1', 'tidepool.dev/state': 'allocated' });
+      assert.deepEqual(obj.spec.owner.statefulSet, { namespace: 'default', name: 'web', ordinal: 1 });
+      assert.equal(obj.spec.owner.allocatedAt, '2023-11-14T22:13:20.123Z');
+      assert.equal(await store.release('lan', '10.6.0.5', { containerId: 'c-1', ifname: 'eth0', podUid: 'uid-1' }, 1_700_000_001_000), true);
+      const released = await cluster.rest.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.5`);
+      assert.equal(released.metadata.labels['tidepool.dev/state'], 'released');
+      assert.equal(released.spec.owner, undefined);
+      assert.equal(released.spec.releasedAt, '2023-11-14T22:13:21.000Z');
+    } finally {
+      await store.close();
+      await cluster.close();
+    }
+  });
+
+  test('two agents with lagging caches never hold one IP: the loser of a race gets false', async () => {
+    const cluster = await openCluster();
+    const a = await createKubernetesStore({ rest: cluster.rest });
+    const b = await createKubernetesStore({ rest: cluster.rest });
+    try {
+      // Both start from an empty cache and race for the same never-used IP, then the same released IP.
+      const first = await Promise.all([a.reserve(record({ containerId: 'c-a' })), b.reserve(record({ containerId: 'c-b' }))]);
+      assert.deepEqual(first.filter(Boolean).length, 1);
+      const winner = first[0] ? a : b;
+      const holder = first[0] ? 'c-a' : 'c-b';
+      assert.equal(await winner.release('lan', '10.6.0.5', { containerId: holder, ifname: 'eth0' }, 5), true);
+      const second = await Promise.all([a.reserve(record({ containerId: 'c-a2' })), b.reserve(record({ containerId: 'c-b2' }))]);
+      assert.deepEqual(second.filter(Boolean).length, 1);
+      const stats = cluster.server.stats();
+      // The second loser may see the winner in its cache and not write at all; the first cannot have.
+      assert.equal(stats.alreadyExists['ipallocations'], 1, 'the first race was lost on create at the API server');
+    } finally {
+      await a.close();
+      await b.close();
+      await cluster.close();
+    }
+  });
+
+  test('a malformed IPAllocation is reported, skipped by list, counted as occupied, and never overwritten', async () => {
+    const cluster = await openCluster();
+    await cluster.rest.create(IPALLOCATIONS_PATH, {
+      apiVersion: 'tidepool.dev/v1alpha1',
+      kind: 'IPAllocation',
+      metadata: { name: 'lan.10.6.0.7', labels: { 'tidepool.dev/pool': 'lan' } },
+      spec: { pool: 'lan', ip: '10.6.0.7', owner: { node: 'n', containerId: 'c', ifname: 'eth0', allocatedAt: 'yesterday' } },
+    });
+    const invalid: string[] = [];
+    const store = await createKubernetesStore({ rest: cluster.rest, onInvalid: (name, problems) => invalid.push(`${name}: ${problems.join('; ')}`) });
+    try {
+      assert.deepEqual(await store.list(), []);
+      assert.deepEqual((await store.usage('lan')).allocated, ['10.6.0.7']);
+      assert.equal(await store.reserve(record({ ip: '10.6.0.7' })), false);
+      assert.equal(await store.release('lan', '10.6.0.7', { containerId: 'c', ifname: 'eth0' }, 1), false);
+      assert.match(invalid[0] ?? '', /^lan\.10\.6\.0\.7: spec\.owner\.allocatedAt: Expected an RFC 3339 time/);
+      const obj = await cluster.rest.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.7`);
+      assert.equal(obj.spec.owner.allocatedAt, 'yesterday', 'left as it was');
+    } finally {
+      await store.close();
+      await cluster.close();
+    }
+  });
+
+  test('after the API server drops every watch, the cache relists and sees what changed meanwhile', async () => {
+    const cluster = await openCluster();
+    const a: KubernetesStore = await createKubernetesStore({ rest: cluster.rest, delay: () => Promise.resolve() });
+    const b = await createKubernetesStore({ rest: cluster.rest });
+    try {
+      cluster.server.dropWatches({ abrupt: true });
+      assert.equal(await b.reserve(record({ ip: '10.6.0.9', containerId: 'c-b' })), true);
+      await waitFor(async () => (await a.usage('lan')).allocated.includes('10.6.0.9'), 'the other agent\'s reservation to reach the cache');
+    } finally {
+      await a.close();
+      await b.close();
+      await cluster.close();
+    }
+  });
+
+  test('a label selector limits the cache to the pools a node may use', async () => {
+    const cluster = await openCluster();
+    const writer = await createKubernetesStore({ rest: cluster.rest });
+    const scoped = await createKubernetesStore({ rest: cluster.rest, labelSelector: 'tidepool.dev/pool in (lan)' });
+    try {
+      assert.equal(await writer.reserve(record()), true);
+      assert.equal(await writer.reserve(record({ pool: 'other', ip: '10.7.0.5', containerId: 'c-2' })), true);
+      await waitFor(async () => (await scoped.list()).length === 1, 'the scoped cache to fill');
+      assert.deepEqual((await scoped.list()).map((r) => r.pool), ['lan']);
+      assert.equal(scoped.informer.list().length, 1, 'objects of other pools are not even cached');
+    } finally {
+      await writer.close();
+      await scoped.close();
+      await cluster.close();
+    }
+  });
+
+  test('API errors on a write surface as retryable STORE_BUSY, and nothing is half-written', async () => {
+    const cluster = await openCluster();
+    const store = await createKubernetesStore({ rest: cluster.rest });
+    try {
+      cluster.server.injectFault({ verb: 'create', resource: 'ipallocations', status: 500, times: 1 });
+      await assert.rejects(store.reserve(record()), (err: any) => err.code === 'STORE_BUSY');
+      assert.deepEqual(cluster.server.objects('ipallocations'), []);
+      assert.equal(await store.reserve(record()), true, 'the retry succeeds');
+    } finally {
+      await store.close();
+      await cluster.close();
+    }
+  });
+});
