@@ -7,6 +7,12 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
 import { DEFAULT_SOCKET } from '../api/protocol.ts';
 import { createSqliteStore } from '../store/sqlite.ts';
+import type { AllocationStore } from '../store/port.ts';
+import { createKubeRest } from '../k8s/rest.ts';
+import { createAgentClusterView } from './cluster-view.ts';
+import { createPoolScopedStore } from './kube-agent.ts';
+import { createKubePolicy } from './kube-policy.ts';
+import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { createIpamService } from './ipam-service.ts';
@@ -26,12 +32,16 @@ export const DAEMON_DEFAULTS = {
   sqliteSync: 'normal',
 } as const;
 
-export const DAEMON_USAGE = `tidepool daemon --pools FILE [options]
+export const DAEMON_USAGE = `tidepool daemon --pools FILE [options]            standalone: SQLite store
+tidepool daemon --store kubernetes [options]      in a cluster: the API server is the store
 
-Runs the node agent: serves the CNI plugin on a unix socket, keeps state in
-SQLite, and reclaims IPs whose network namespace is gone.
+Runs the node agent: serves the CNI plugin on a unix socket, keeps state, and
+reclaims IPs whose network namespace is gone.
 
-  --pools FILE            IPPool objects (YAML, one or more documents)   required
+  --store KIND            sqlite or kubernetes         default sqlite
+  --pools FILE            IPPool objects (YAML, one or more documents)   required with sqlite
+  --kubeconfig FILE       kubernetes: kubeconfig; default $KUBECONFIG, ~/.kube/config or in-cluster
+  --host-proc DIR         where the host's /proc is mounted, for /proc/<pid>/ns/net paths  default /proc
   --state FILE            SQLite state file            default ${DAEMON_DEFAULTS.state}
   --socket PATH           agent socket (mode 0600)     default ${DAEMON_DEFAULTS.socket}
   --metrics-listen H:P    Prometheus /metrics; "off" disables  default ${DAEMON_DEFAULTS.metricsListen}
@@ -44,7 +54,10 @@ SQLite, and reclaims IPs whose network namespace is gone.
 `;
 
 export interface DaemonConfig {
-  readonly pools: string;
+  readonly store: 'sqlite' | 'kubernetes';
+  readonly pools: string | undefined;
+  readonly kubeconfig: string | undefined;
+  readonly hostProc: string;
   readonly state: string;
   readonly socket: string;
   readonly metricsListen: { host: string; port: number } | undefined;
@@ -65,7 +78,10 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
       strict: true,
       allowPositionals: false,
       options: {
+        store: { type: 'string', default: 'sqlite' },
         pools: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'host-proc': { type: 'string', default: '/proc' },
         state: { type: 'string', default: DAEMON_DEFAULTS.state },
         socket: { type: 'string', default: DAEMON_DEFAULTS.socket },
         'metrics-listen': { type: 'string', default: DAEMON_DEFAULTS.metricsListen },
@@ -80,8 +96,14 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
   } catch (err) {
     throw new TidepoolError('INVALID_CONFIG', `tidepool daemon: ${(err as Error).message}`);
   }
+  const store = values['store']!;
+  if (store !== 'sqlite' && store !== 'kubernetes') throw new TidepoolError('INVALID_CONFIG', `--store: "${store}" must be sqlite or kubernetes`, { field: '--store' });
   const pools = values['pools'];
-  if (!pools) throw new TidepoolError('INVALID_CONFIG', '--pools is required: the file that defines the IP pools', { field: '--pools' });
+  if (store === 'sqlite' && !pools) throw new TidepoolError('INVALID_CONFIG', '--pools is required: the file that defines the IP pools', { field: '--pools' });
+  if (store === 'kubernetes' && pools) {
+    throw new TidepoolError('INVALID_CONFIG', '--pools does not apply with --store kubernetes: pools are IPPool objects in the cluster (kubectl apply -f the file)', { field: '--pools' });
+  }
+  if (store === 'sqlite' && values['kubeconfig']) throw new TidepoolError('INVALID_CONFIG', '--kubeconfig applies only with --store kubernetes', { field: '--kubeconfig' });
   const sync = values['sqlite-sync']!;
   if (sync !== 'normal' && sync !== 'full') throw new TidepoolError('INVALID_CONFIG', `--sqlite-sync: "${sync}" must be normal or full`, { field: '--sqlite-sync' });
   const level = values['log-level']!;
@@ -89,7 +111,10 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
   const interval = parseDuration(values['gc-interval']!, '--gc-interval');
   if (interval < 100) throw new TidepoolError('INVALID_CONFIG', `--gc-interval: must be at least 100ms`, { field: '--gc-interval' });
   return {
+    store,
     pools,
+    kubeconfig: values['kubeconfig'],
+    hostProc: values['host-proc']!,
     state: values['state']!,
     socket: values['socket']!,
     metricsListen: parseListen(values['metrics-listen']!),
@@ -121,34 +146,25 @@ export interface RunningDaemon {
  * the SQLite store, the logger and the metrics registry for the agent.
  */
 export async function startDaemon(config: DaemonConfig, log: Logger = createLogger({ level: config.logLevel })): Promise<RunningDaemon> {
-  const pools = planPoolFile(readPoolFile(config.pools), config.pools);
-  mkdirSync(dirname(config.state), { recursive: true });
-  const store = createSqliteStore({ path: config.state, synchronous: config.sqliteSync });
-  const known = new Set(pools.map((p) => p.name));
-  const orphans = (await store.list()).filter((r) => !known.has(r.pool));
-  if (orphans.length > 0) {
-    // Kept, never dropped: a pool removed from the file by mistake must not lose its allocations.
-    log.warn('allocations reference pools missing from the pool file; they are kept', { pools: [...new Set(orphans.map((r) => r.pool))], count: orphans.length });
-  }
+  const backend = config.store === 'kubernetes' ? await openKubernetesBackend(config, log) : await openSqliteBackend(config, log);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tidepool_agent_' });
   let service: ReturnType<typeof createIpamService> | undefined;
   const metrics = createAgentMetrics(registry, async () => (service ? (await service.status()).pools : []));
   service = createIpamService({
-    store,
-    pools,
+    store: backend.store,
+    policy: backend.policy,
     node: config.node,
     now: Date.now,
-    probeNetns,
+    probeNetns: (path) => probeNetns(config.hostProc !== '/proc' && path.startsWith('/proc/') ? config.hostProc + path.slice(5) : path),
     reuseCooldownMs: config.reuseCooldownMs,
     gcGraceMs: config.gcGraceMs,
-    // This agent is the only writer of its state file; a lost race still re-reads.
-    usageCacheMs: Number.POSITIVE_INFINITY,
+    usageCacheMs: backend.usageCacheMs,
     metrics,
     log,
   });
   const api = await startAgentServer({ socketPath: config.socket, service, metrics, log });
-  const metricsServer = config.metricsListen ? await startMetricsServer(registry, config.metricsListen) : undefined;
+  const metricsServer = config.metricsListen ? await startMetricsServer(registry, config.metricsListen, backend.ready) : undefined;
   const metricsAddress = metricsServer ? formatAddressInfo(metricsServer) : undefined;
 
   let gcRunning = false;
@@ -165,9 +181,9 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
   gcTimer.unref();
 
   log.info('tidepool agent started', {
+    store: config.store,
     socket: config.socket,
-    state: config.state,
-    pools: pools.map((p) => p.name),
+    ...backend.describe,
     node: config.node,
     metrics: metricsAddress ?? 'off',
     gcInterval: formatDuration(config.gcIntervalMs),
@@ -179,8 +195,70 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
       clearInterval(gcTimer);
       await api.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
-      await store.close();
+      await backend.close();
       log.info('tidepool agent stopped');
+    },
+  };
+}
+
+/** Where allocations live and how pools are chosen: the one difference between the two modes. */
+interface Backend {
+  readonly store: AllocationStore;
+  readonly policy: IpamPolicy;
+  readonly usageCacheMs: number;
+  readonly describe: Record<string, unknown>;
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+async function openSqliteBackend(config: DaemonConfig, log: Logger): Promise<Backend> {
+  const file = config.pools!;
+  const pools = planPoolFile(readPoolFile(file), file);
+  mkdirSync(dirname(config.state), { recursive: true });
+  const store = createSqliteStore({ path: config.state, synchronous: config.sqliteSync });
+  const known = new Set(pools.map((p) => p.name));
+  const orphans = (await store.list()).filter((r) => !known.has(r.pool));
+  if (orphans.length > 0) {
+    // Kept, never dropped: a pool removed from the file by mistake must not lose its allocations.
+    log.warn('allocations reference pools missing from the pool file; they are kept', { pools: [...new Set(orphans.map((r) => r.pool))], count: orphans.length });
+  }
+  return {
+    store,
+    policy: createStandalonePolicy(pools),
+    // This agent is the only writer of its state file; a lost race still re-reads.
+    usageCacheMs: Number.POSITIVE_INFINITY,
+    describe: { state: config.state, pools: pools.map((p) => p.name) },
+    ready: () => true,
+    close: () => store.close(),
+  };
+}
+
+async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise<Backend> {
+  // Loaded only here: importing the client takes about a second, which no other command should pay.
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  try {
+    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
+  }
+  const rest = await createKubeRest(kc, { userAgent: `tidepool-agent/${config.node}` });
+  const view = createAgentClusterView({ rest, nodeName: config.node, log });
+  await view.waitForSync();
+  if (!view.node()) log.warn('the Node object of this agent does not exist (yet); ADDs fail until it does', { node: config.node });
+  const store = await createPoolScopedStore({ rest, view, log });
+  return {
+    store,
+    policy: createKubePolicy(view, log),
+    // Other agents write the same pools: plan from the watch cache every time.
+    usageCacheMs: 0,
+    describe: { server: kc.getCurrentCluster()?.server, selector: store.selector },
+    ready: () => view.synced && store.synced && view.node() !== undefined,
+    async close() {
+      await store.close();
+      await view.stop();
+      rest.close();
     },
   };
 }
@@ -193,7 +271,7 @@ function readPoolFile(path: string): string {
   }
 }
 
-async function startMetricsServer(registry: Registry, listen: { host: string; port: number }): Promise<Server> {
+async function startMetricsServer(registry: Registry, listen: { host: string; port: number }, ready: () => boolean): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       registry.metrics().then(
@@ -209,6 +287,10 @@ async function startMetricsServer(registry: Registry, listen: { host: string; po
     } else if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok\n');
+    } else if (req.url === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ready\n' : 'not ready: caches are still syncing or the Node object is missing\n');
     } else {
       res.writeHead(404);
       res.end();

@@ -28,14 +28,25 @@ export interface AgentProcess {
   cleanup(): Promise<void>;
 }
 
-/** Starts `tidepool daemon` from dist/ as a real process on a temp socket and waits until it answers. */
+/** Starts standalone `tidepool daemon` from dist/ as a real process on a temp socket and waits until it answers. */
 export async function startAgent(opts: { pools: string; args?: string[]; dir?: string }): Promise<AgentProcess> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tidepool-agent-'));
+  const poolsFile = join(dir, 'pools.yaml');
+  writeFileSync(poolsFile, opts.pools);
+  return spawnAgent(dir, ['--pools', poolsFile, '--state', join(dir, 'state.db'), '--node', 'test-node', ...(opts.args ?? [])]);
+}
+
+/** Starts `tidepool daemon --store kubernetes` for one node against a (fake) API server. */
+export async function startKubeAgent(opts: { kubeconfig: string; node: string; args?: string[] }): Promise<AgentProcess> {
+  const dir = mkdtempSync(join(tmpdir(), `tidepool-${opts.node}-`));
+  return spawnAgent(dir, ['--store', 'kubernetes', '--kubeconfig', opts.kubeconfig, '--node', opts.node, '--gc-interval', '1h', ...(opts.args ?? [])]);
+}
+
+async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
   const socket = join(dir, 'agent.sock');
   const state = join(dir, 'state.db');
   const poolsFile = join(dir, 'pools.yaml');
-  writeFileSync(poolsFile, opts.pools);
-  const proc = spawn(process.execPath, [CLI, 'daemon', '--pools', poolsFile, '--state', state, '--socket', socket, '--metrics-listen', 'off', '--node', 'test-node', ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [CLI, 'daemon', '--socket', socket, '--metrics-listen', 'off', ...args], {
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

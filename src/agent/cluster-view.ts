@@ -1,0 +1,188 @@
+import { parseRangeSpec, rangesSize, subtractRanges, type IPRange } from '../ipam/range.ts';
+import { planPool, type Pool } from '../ipam/pool.ts';
+import { toTidepoolError } from '../ipam/errors.ts';
+import { matchesLabelSelector } from '../ipam/label-selector.ts';
+import type { NamespaceView, NodeView } from '../ipam/selection.ts';
+import { createInformer, type Informer } from '../k8s/informer.ts';
+import { KubeApiError, isNotFound, type KubeObject, type KubeRest } from '../k8s/rest.ts';
+import type { Logger } from '../util/logger.ts';
+import { READ_FAILED, type ClusterView, type Fresh, type PodInfo } from './kube-policy.ts';
+
+interface PodObject extends KubeObject {
+  spec?: { nodeName?: string; hostNetwork?: boolean };
+  status?: { phase?: string };
+}
+interface PoolObject extends KubeObject {
+  spec?: unknown;
+}
+interface ReservedObject extends KubeObject {
+  spec?: { ips?: unknown };
+}
+interface StatefulSetObject extends KubeObject {
+  spec?: { replicas?: number };
+}
+
+export interface AgentClusterView extends ClusterView {
+  /** Names of the pools this node may use (node name and affinity), for the IPAllocation watch. */
+  eligiblePools(): string[];
+  /** Calls `fn` when the pool set, the node's labels or reserved IPs change. */
+  onPoolsChanged(fn: () => void): void;
+  readonly synced: boolean;
+  waitForSync(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function toPodInfo(p: PodObject): PodInfo {
+  return {
+    namespace: p.metadata.namespace ?? '',
+    name: p.metadata.name ?? '',
+    uid: p.metadata.uid ?? '',
+    labels: p.metadata.labels ?? {},
+    annotations: p.metadata.annotations ?? {},
+    ownerReferences: p.metadata.ownerReferences ?? [],
+    deleting: p.metadata.deletionTimestamp !== undefined,
+    phase: p.status?.phase ?? '',
+  };
+}
+
+/**
+ * The agent's window on the cluster: its own Node, the pods scheduled to it,
+ * namespaces, pools and reserved IPs, each through a watch cache. Memory
+ * follows this node's pods and the cluster's pools, not the cluster's pods.
+ */
+export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string; log: Logger; delay?: (ms: number) => Promise<void> }): AgentClusterView {
+  const { rest, nodeName, log } = opts;
+  const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
+  const common = { rest, delay: opts.delay };
+  const nodes = createInformer<KubeObject>({ ...common, path: '/api/v1/nodes', fieldSelector: `metadata.name=${nodeName}`, onError: onError('nodes') });
+  const pods = createInformer<PodObject>({ ...common, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${nodeName}`, onError: onError('pods') });
+  const namespaces = createInformer<KubeObject>({ ...common, path: '/api/v1/namespaces', onError: onError('namespaces') });
+  const poolObjects = createInformer<PoolObject>({ ...common, path: '/apis/tidepool.dev/v1alpha1/ippools', onError: onError('ippools') });
+  const reserved = createInformer<ReservedObject>({ ...common, path: '/apis/tidepool.dev/v1alpha1/reservedips', onError: onError('reservedips') });
+  const informers: Informer<KubeObject>[] = [nodes, pods, namespaces, poolObjects, reserved];
+
+  let derived: { pools: Pool[]; terminating: Set<string> } | undefined;
+  const badPools = new Set<string>();
+  const listeners: Array<() => void> = [];
+  const invalidate = () => {
+    derived = undefined;
+    for (const fn of listeners) fn();
+  };
+  poolObjects.onChange(invalidate);
+  reserved.onChange(invalidate);
+  nodes.onChange(invalidate);
+
+  function derive(): { pools: Pool[]; terminating: Set<string> } {
+    const reservedRanges: IPRange[] = [];
+    for (const r of reserved.list()) {
+      for (const text of Array.isArray(r.spec?.ips) ? r.spec.ips : []) {
+        const range = typeof text === 'string' ? parseRangeSpec(text) : undefined;
+        if (range) reservedRanges.push(range);
+        else log.warn('ReservedIP entry is not an IP or a-b range; ignored', { reservedIP: r.metadata.name, entry: text });
+      }
+    }
+    const pools: Pool[] = [];
+    const terminating = new Set<string>();
+    for (const obj of poolObjects.list().sort((a, b) => ((a.metadata.name ?? '') < (b.metadata.name ?? '') ? -1 : 1))) {
+      const name = obj.metadata.name ?? '';
+      let pool: Pool;
+      try {
+        pool = planPool(obj);
+      } catch (err) {
+        const key = `${name}@${obj.metadata.resourceVersion}`;
+        if (!badPools.has(key)) {
+          badPools.add(key);
+          log.error('IPPool is invalid; not used', { pool: name, err: toTidepoolError(err).message });
+        }
+        continue;
+      }
+      if (obj.metadata.deletionTimestamp) terminating.add(name);
+      const own = reservedRanges.filter((r) => r.family === pool.family);
+      if (own.length > 0) {
+        const ranges = subtractRanges(pool.ranges, own);
+        pool = { ...pool, ranges, total: rangesSize(ranges) };
+      }
+      pools.push(pool);
+    }
+    return { pools, terminating };
+  }
+
+  async function fresh<T extends KubeObject, R>(path: string, map: (obj: T) => R): Promise<Fresh<R>> {
+    try {
+      return map(await rest.get<T>(path));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      log.warn('fresh read failed; assuming the object exists', { path, err: err instanceof Error ? err.message : String(err) });
+      return READ_FAILED;
+    }
+  }
+
+  const view: AgentClusterView = {
+    node(): NodeView | undefined {
+      const n = nodes.get(nodeName);
+      return n ? { name: nodeName, labels: n.metadata.labels ?? {} } : undefined;
+    },
+    namespace(name): NamespaceView | undefined {
+      const ns = namespaces.get(name);
+      return ns ? { name, labels: ns.metadata.labels ?? {}, annotations: ns.metadata.annotations ?? {} } : undefined;
+    },
+    async pod(namespace, name) {
+      const cached = pods.get(`${namespace}/${name}`);
+      if (cached) return toPodInfo(cached);
+      const got = await fresh<PodObject, PodInfo>(`/api/v1/namespaces/${namespace}/pods/${name}`, toPodInfo);
+      if (got === READ_FAILED) throw new KubeApiError(503, 'ServiceUnavailable', `cannot read pod ${namespace}/${name}`);
+      return got;
+    },
+    freshPod: (namespace, name) => fresh<PodObject, PodInfo>(`/api/v1/namespaces/${namespace}/pods/${name}`, toPodInfo),
+    freshStatefulSet: (namespace, name) =>
+      fresh<StatefulSetObject, { replicas: number; deleting: boolean }>(`/apis/apps/v1/namespaces/${namespace}/statefulsets/${name}`, (s) => ({
+        replicas: s.spec?.replicas ?? 1,
+        deleting: s.metadata.deletionTimestamp !== undefined,
+      })),
+    freshVirtualMachine: (namespace, name) =>
+      fresh<KubeObject, { deleting: boolean }>(`/apis/kubevirt.io/v1/namespaces/${namespace}/virtualmachines/${name}`, (v) => ({ deleting: v.metadata.deletionTimestamp !== undefined })),
+    pools() {
+      derived ??= derive();
+      return derived;
+    },
+    eligiblePools() {
+      const node = view.node();
+      return view
+        .pools()
+        .pools.filter((p) => (!p.affinity.nodeName || p.affinity.nodeName.includes(nodeName)) && (!node || matchesLabelSelector(p.affinity.nodeAffinity, node.labels)))
+        .map((p) => p.name)
+        .sort();
+    },
+    onPoolsChanged(fn) {
+      listeners.push(fn);
+    },
+    warn(pod, reason, message) {
+      const now = new Date().toISOString();
+      const event = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${pod.name}.tidepool-`, namespace: pod.namespace },
+        involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) },
+        reason,
+        message,
+        type: 'Warning',
+        source: { component: 'tidepool-agent', host: nodeName },
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      };
+      rest.create(`/api/v1/namespaces/${pod.namespace}/events`, event).catch((err: unknown) => log.warn('could not post event', { reason, err: err instanceof Error ? err.message : String(err) }));
+    },
+    get synced() {
+      return informers.every((i) => i.synced);
+    },
+    async waitForSync() {
+      for (const i of informers) i.start();
+      await Promise.all(informers.map((i) => i.waitForSync()));
+    },
+    async stop() {
+      await Promise.all(informers.map((i) => i.stop()));
+    },
+  };
+  return view;
+}

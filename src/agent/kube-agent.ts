@@ -1,0 +1,77 @@
+import type { KubeRest } from '../k8s/rest.ts';
+import { createKubernetesStore, LABEL_POOL, type KubernetesStore } from '../store/kubernetes.ts';
+import type { AllocationStore } from '../store/port.ts';
+import type { Logger } from '../util/logger.ts';
+import type { AgentClusterView } from './cluster-view.ts';
+
+/**
+ * A Kubernetes store whose watch covers exactly the pools this node may use.
+ * When pools or the node's labels change, a store with the new selector is
+ * built and synced before it replaces the old one, so callers never see a
+ * half-filled cache.
+ */
+export interface PoolScopedStore extends AllocationStore {
+  readonly synced: boolean;
+  /** The label selector currently watched. */
+  readonly selector: string;
+}
+
+export function planPoolSelector(pools: readonly string[]): string {
+  // No eligible pool: select objects without a pool label, which tidepool never writes.
+  return pools.length > 0 ? `${LABEL_POOL} in (${pools.join(',')})` : `!${LABEL_POOL}`;
+}
+
+export async function createPoolScopedStore(opts: {
+  rest: KubeRest;
+  view: AgentClusterView;
+  log: Logger;
+  delay?: (ms: number) => Promise<void>;
+}): Promise<PoolScopedStore> {
+  const { rest, view, log } = opts;
+  const open = (selector: string) =>
+    createKubernetesStore({
+      rest,
+      labelSelector: selector,
+      delay: opts.delay,
+      onInvalid: (name, problems) => log.error('IPAllocation is malformed; skipped, never changed', { name, problems }),
+      onError: (err) => log.warn('IPAllocation watch failed; relisting', { err: err instanceof Error ? err.message : String(err) }),
+    });
+  let selector = planPoolSelector(view.eligiblePools());
+  let current: KubernetesStore = await open(selector);
+  let switching: Promise<void> = Promise.resolve();
+
+  view.onPoolsChanged(() => {
+    switching = switching.then(async () => {
+      const next = planPoolSelector(view.eligiblePools());
+      if (next === selector) return;
+      try {
+        const replacement = await open(next);
+        const old = current;
+        current = replacement;
+        selector = next;
+        log.info('watching IPAllocations of a new pool set', { selector });
+        await old.close();
+      } catch (err) {
+        log.error('could not watch the new pool set; keeping the old one', { err: err instanceof Error ? err.message : String(err) });
+      }
+    });
+  });
+
+  return {
+    get synced() {
+      return current.informer.synced;
+    },
+    get selector() {
+      return selector;
+    },
+    reserve: (r) => current.reserve(r),
+    release: (pool, ip, owner, at) => current.release(pool, ip, owner, at),
+    transfer: (from, to) => current.transfer(from, to),
+    list: (filter) => current.list(filter),
+    usage: (pool) => current.usage(pool),
+    async close() {
+      await switching;
+      await current.close();
+    },
+  };
+}

@@ -1,0 +1,240 @@
+// Kubernetes mode end to end: real agent processes (one per node) against
+// the fake API server, driven through their sockets and the real plugin.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKubeAgent, type AgentProcess } from './helpers/agent-process.ts';
+import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { execPlugin } from './helpers/netns.ts';
+
+describe('agent in Kubernetes mode', () => {
+  let cluster: TestCluster;
+  let node1: AgentProcess;
+  let node2: AgentProcess;
+
+  before(async () => {
+    cluster = await startCluster();
+    await cluster.node('node-1', { zone: 'east' });
+    await cluster.node('node-2', { zone: 'west' });
+    await cluster.namespace('team-a', { annotations: { 'ipam.tidepool.dev/default-ipv4-ippool': '["ns-pool"]' } });
+    await cluster.pool('default-v4', { subnet: '10.10.0.0/24', ips: ['10.10.0.10-10.10.0.19'], gateway: '10.10.0.1', default: true });
+    await cluster.pool('ns-pool', { subnet: '10.11.0.0/24', ips: ['10.11.0.10-10.11.0.19'] });
+    await cluster.pool('annot-v4', { subnet: '10.12.0.0/24', ips: ['10.12.0.10-10.12.0.19'] });
+    await cluster.pool('annot-v6', { subnet: 'fd12::/64', ips: ['fd12::10-fd12::19'] });
+    await cluster.pool('tiny-v6', { subnet: 'fd13::/64', ips: ['fd13::10'] });
+    await cluster.pool('net1-v4', { subnet: '10.14.0.0/24', ips: ['10.14.0.10-10.14.0.19'] });
+    await cluster.pool('west-only', { subnet: '10.15.0.0/24', ips: ['10.15.0.10-10.15.0.19'], nodeAffinity: { matchLabels: { zone: 'west' } } });
+    await cluster.pool('sts-v4', { subnet: '10.16.0.0/24', ips: ['10.16.0.10-10.16.0.19'] });
+    await cluster.pool('reserved-v4', { subnet: '10.17.0.0/24', ips: ['10.17.0.10-10.17.0.12'] });
+    await cluster.reserved('keep-out', ['10.17.0.10-10.17.0.11']);
+    node1 = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'node-1' });
+    node2 = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'node-2' });
+  });
+
+  after(async () => {
+    await node1?.cleanup();
+    await node2?.cleanup();
+    await cluster?.close();
+  });
+
+  const add = (agent: AgentProcess, pod: { namespace?: string; name: string; uid?: string }, extra: Record<string, unknown> = {}) =>
+    agent.call('POST', '/v1/allocate', {
+      containerId: `ctr-${pod.name}-${extra['ifname'] ?? 'eth0'}`,
+      ifname: 'eth0',
+      netns: '',
+      network: 'underlay',
+      pod: { namespace: pod.namespace ?? 'default', name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) },
+      ...extra,
+    });
+  const addresses = (res: { body: { ips: Array<{ address: string }> } }) => res.body.ips.map((i) => i.address);
+
+  test('selection order: pod annotation, then namespace annotation, then netconf, then default pools', async () => {
+    const byDefault = await add(node1, { name: 'plain', uid: await cluster.pod({ name: 'plain', node: 'node-1' }) });
+    assert.deepEqual(addresses(byDefault), ['10.10.0.10/24']);
+    await cluster.pod({ namespace: 'team-a', name: 'in-ns', node: 'node-1' });
+    assert.deepEqual(addresses(await add(node1, { namespace: 'team-a', name: 'in-ns' })), ['10.11.0.10/24']);
+    await cluster.pod({ name: 'by-netconf', node: 'node-1' });
+    assert.deepEqual(addresses(await add(node1, { name: 'by-netconf' }, { ipv4Pools: ['annot-v4'] })), ['10.12.0.10/24']);
+    await cluster.pod({ namespace: 'team-a', name: 'annotated', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["annot-v4"]}' } });
+    assert.deepEqual(addresses(await add(node1, { namespace: 'team-a', name: 'annotated' }, { ipv4Pools: ['default-v4'] })), ['10.12.0.11/24']);
+    const rec = cluster.allocations().find((a) => a.ip === '10.12.0.11');
+    assert.equal(rec?.owner?.['podName'], 'annotated');
+    assert.equal(rec?.owner?.['node'], 'node-1');
+  });
+
+  test("Spiderpool's annotation keys work unchanged", async () => {
+    await cluster.pod({ name: 'from-spiderpool', node: 'node-1', annotations: { 'ipam.spidernet.io/ippool': '{"ipv4":["annot-v4"]}' } });
+    const res = await add(node1, { name: 'from-spiderpool' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.match(addresses(res)[0]!, /^10\.12\.0\.\d+\/24$/);
+  });
+
+  test('node affinity: a pool for west nodes serves node-2 and is refused on node-1 with the reason', async () => {
+    await cluster.pod({ name: 'west-pod', node: 'node-2' });
+    assert.deepEqual(addresses(await add(node2, { name: 'west-pod' }, { ipv4Pools: ['west-only'] })), ['10.15.0.10/24']);
+    await cluster.pod({ name: 'east-pod', node: 'node-1' });
+    const refused = await add(node1, { name: 'east-pod' }, { ipv4Pools: ['west-only'] });
+    assert.equal(refused.body.error.code, 'NO_POOL');
+    assert.match(refused.body.error.message, /pod default\/east-pod: no usable IPv4 pool from netconf ipam\.ipv4Pools: "west-only" does not match nodeAffinity zone=west for node node-1/);
+  });
+
+  test('a malformed annotation fails the ADD naming pod and annotation, posts an Event, and allocates nothing', async () => {
+    await cluster.pod({ name: 'broken', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4": ["annot-v4"' } });
+    const before = cluster.allocations().length;
+    const res = await add(node1, { name: 'broken' });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'INVALID_ANNOTATION');
+    assert.match(res.body.error.message, /^pod default\/broken: annotation ipam\.tidepool\.dev\/ippool is not valid JSON/);
+    assert.equal(cluster.allocations().length, before);
+    let events: ReturnType<TestCluster['events']> = [];
+    for (let i = 0; i < 50 && events.length === 0; i++) {
+      events = cluster.events('default').filter((e) => e.involvedObject.name === 'broken');
+      if (events.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(events[0]?.reason, 'IPAllocationFailed');
+    assert.match(events[0]?.message ?? '', /annotation ipam\.tidepool\.dev\/ippool is not valid JSON/);
+  });
+
+  test('a pool of the wrong IP version in an annotation is refused with the field named', async () => {
+    await cluster.pod({ name: 'wrong-family', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["annot-v6"]}' } });
+    const res = await add(node1, { name: 'wrong-family' });
+    assert.equal(res.body.error.code, 'POOL_FAMILY_MISMATCH');
+    assert.match(res.body.error.message, /pod default\/wrong-family: annotation ipam\.tidepool\.dev\/ippool: ipv4\[0\]: pool "annot-v6" is IPv6, not IPv4/);
+  });
+
+  test('multi-NIC: the first ADD allocates every interface; the second ADD returns what was kept for it', async () => {
+    const annotation = JSON.stringify([
+      { interface: 'eth0', ipv4: ['annot-v4'], ipv6: ['annot-v6'] },
+      { interface: 'net1', ipv4: ['net1-v4'] },
+    ]);
+    await cluster.pod({ name: 'multi', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippools': annotation } });
+    const eth0 = await add(node1, { name: 'multi' }, { containerId: 'ctr-multi' });
+    assert.equal(eth0.status, 200, JSON.stringify(eth0.body));
+    assert.equal(eth0.body.ips.length, 2);
+    const held = cluster.allocations().filter((a) => a.owner?.['podName'] === 'multi');
+    assert.deepEqual(held.map((a) => a.owner?.['ifname']).sort(), ['eth0', 'eth0', 'net1']);
+    const net1 = await add(node1, { name: 'multi' }, { containerId: 'ctr-multi', ifname: 'net1' });
+    assert.deepEqual(addresses(net1), [`${held.find((a) => a.owner?.['ifname'] === 'net1')!.ip}/24`]);
+    assert.equal(cluster.allocations().filter((a) => a.owner?.['podName'] === 'multi').length, 3, 'nothing new was taken');
+  });
+
+  test('dual-stack all or nothing, and a retry after a partial failure reuses instead of draining (Spiderpool issue 4295)', async () => {
+    await cluster.pod({ name: 'holder', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv6":["tiny-v6"]}' } });
+    assert.equal((await add(node1, { name: 'holder' })).status, 200);
+    await cluster.pod({ name: 'dual', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["annot-v4"],"ipv6":["tiny-v6"]}' } });
+    const v4Before = cluster.allocations().filter((a) => a.pool === 'annot-v4' && a.owner).length;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const res = await add(node1, { name: 'dual' }, { containerId: `ctr-dual-${attempt}` });
+      assert.equal(res.body.error.code, 'POOL_EXHAUSTED');
+      assert.match(res.body.error.message, /pool "tiny-v6"/);
+    }
+    assert.equal(cluster.allocations().filter((a) => a.pool === 'annot-v4' && a.owner).length, v4Before, 'retries took no IPv4 address');
+    await cluster.deletePod('default', 'holder', true);
+    const freed = await node1.call('POST', '/v1/release', { containerId: 'ctr-holder-eth0', ifname: 'eth0' });
+    assert.equal(freed.body.released.length, 1);
+    const ok = await add(node1, { name: 'dual' }, { containerId: 'ctr-dual-3' });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(ok.body.ips.map((i: { family: number }) => i.family), [4, 6]);
+  });
+
+  test('a DEL of a live pod is a sandbox restart: the IP stays and moves to the new sandbox', async () => {
+    await cluster.pod({ name: 'restarts', node: 'node-1' });
+    const first = await add(node1, { name: 'restarts' }, { containerId: 'sandbox-1' });
+    const del = await node1.call('POST', '/v1/release', { containerId: 'sandbox-1', ifname: 'eth0' });
+    assert.deepEqual(del.body.released, []);
+    const second = await add(node1, { name: 'restarts' }, { containerId: 'sandbox-2' });
+    assert.deepEqual(addresses(second), addresses(first));
+    const rec = cluster.allocations().find((a) => `${a.ip}/24` === addresses(first)[0]);
+    assert.equal(rec?.owner?.['containerId'], 'sandbox-2');
+  });
+
+  test('a DEL of a deleted pod releases its IP', async () => {
+    await cluster.pod({ name: 'goes-away', node: 'node-1' });
+    const res = await add(node1, { name: 'goes-away' });
+    await cluster.deletePod('default', 'goes-away');
+    const del = await node1.call('POST', '/v1/release', { containerId: 'ctr-goes-away-eth0', ifname: 'eth0' });
+    assert.deepEqual(del.body.released.map((r: { ip: string }) => `${r.ip}/24`), addresses(res));
+    assert.equal(cluster.allocations().find((a) => `${a.ip}/24` === addresses(res)[0])?.state, 'released');
+  });
+
+  test('StatefulSet pod keeps its IP when re-created on another node; scaling below the ordinal releases it', async () => {
+    await cluster.statefulSet('default', 'web', 1);
+    const annotations = { 'ipam.tidepool.dev/ippool': '{"ipv4":["sts-v4"]}' };
+    await cluster.pod({ name: 'web-0', node: 'node-1', owner: { kind: 'StatefulSet', name: 'web' }, annotations });
+    const first = await add(node1, { name: 'web-0' }, { containerId: 'web-0-a' });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    // The pod is deleted (evicted, node drained); kubelet tears the sandbox down.
+    await cluster.deletePod('default', 'web-0');
+    const del = await node1.call('POST', '/v1/release', { containerId: 'web-0-a', ifname: 'eth0' });
+    assert.deepEqual(del.body.released, [], 'the StatefulSet still wants ordinal 0');
+    await cluster.deletePod('default', 'web-0', true);
+    // Another pod takes an IP meanwhile: it must not get web-0's.
+    await cluster.pod({ name: 'bystander', node: 'node-1', annotations });
+    assert.notDeepEqual(addresses(await add(node1, { name: 'bystander' })), addresses(first));
+    const uid = await cluster.pod({ name: 'web-0', node: 'node-2', owner: { kind: 'StatefulSet', name: 'web' }, annotations });
+    const second = await add(node2, { name: 'web-0', uid }, { containerId: 'web-0-b' });
+    assert.deepEqual(addresses(second), addresses(first), 'same IP on the new node');
+    const rec = cluster.allocations().find((a) => `${a.ip}/24` === addresses(first)[0]);
+    assert.deepEqual([rec?.owner?.['node'], rec?.owner?.['podUid']], ['node-2', uid]);
+    // Scale down below the ordinal: the pod goes and its DEL releases the IP.
+    await cluster.scaleStatefulSet('default', 'web', 0);
+    await cluster.deletePod('default', 'web-0');
+    const last = await node2.call('POST', '/v1/release', { containerId: 'web-0-b', ifname: 'eth0' });
+    assert.deepEqual(last.body.released.map((r: { ip: string }) => `${r.ip}/24`), addresses(first));
+  });
+
+  test('reserved IPs are never handed out', async () => {
+    await cluster.pod({ name: 'reserved-a', node: 'node-1' });
+    await cluster.pod({ name: 'reserved-b', node: 'node-1' });
+    assert.deepEqual(addresses(await add(node1, { name: 'reserved-a' }, { ipv4Pools: ['reserved-v4'] })), ['10.17.0.12/24']);
+    const full = await add(node1, { name: 'reserved-b' }, { ipv4Pools: ['reserved-v4'] });
+    assert.equal(full.body.error.code, 'POOL_EXHAUSTED');
+  });
+
+  test('after the API server drops every watch, the agent relists and serves a pool created meanwhile', async () => {
+    assert.ok(cluster.server.dropWatches({ abrupt: true }) > 0, 'the agents were watching');
+    await cluster.pool('late-pool', { subnet: '10.18.0.0/24', ips: ['10.18.0.10-10.18.0.19'] });
+    await cluster.pod({ name: 'late', node: 'node-1' });
+    let res = await add(node1, { name: 'late' }, { ipv4Pools: ['late-pool'] });
+    for (let i = 0; i < 100 && res.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      res = await add(node1, { name: 'late' }, { ipv4Pools: ['late-pool'] });
+    }
+    assert.deepEqual(addresses(res), ['10.18.0.10/24']);
+  });
+
+  test('the real plugin passes the pod from CNI_ARGS and gets its IP', async () => {
+    await cluster.pod({ name: 'via-plugin', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["annot-v4"]}' } });
+    const conf = { cniVersion: '1.0.0', name: 'underlay', type: 'macvlan', ipam: { type: 'tidepool', socket: node1.socket } };
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'plugin-ctr', CNI_IFNAME: 'eth0', CNI_NETNS: '/proc/self/ns/net', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=via-plugin' };
+    const res = await execPlugin(`${process.cwd()}/dist/cni/tidepool`, env, conf);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.match(res.json.ips[0].address, /^10\.12\.0\.\d+\/24$/);
+  });
+});
+
+describe('agent readiness in Kubernetes mode', () => {
+  test('/readyz is 503 until the Node object exists, then 200', async () => {
+    const cluster = await startCluster();
+    const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'late-node', args: ['--metrics-listen', '127.0.0.1:0'] });
+    try {
+      let address: string | undefined;
+      for (let i = 0; i < 40 && !address; i++) {
+        address = agent.logs.map((l) => JSON.parse(l) as { metrics?: string }).find((l) => l.metrics)?.metrics;
+        if (!address) await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.ok(address, 'start-up log names the metrics address');
+      const readyz = async () => (await fetch(`http://${address}/readyz`)).status;
+      assert.equal(await readyz(), 503);
+      await cluster.node('late-node');
+      let status = await readyz();
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        status = await readyz();
+      }
+      assert.equal(status, 200);
+    } finally {
+      await agent.cleanup();
+      await cluster.close();
+    }
+  });
+});
