@@ -13,6 +13,7 @@ import { createAgentClusterView } from './cluster-view.ts';
 import { createPoolScopedStore } from './kube-agent.ts';
 import { createKubePolicy } from './kube-policy.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
+import { planLane } from '../ipam/allocate.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { createIpamService } from './ipam-service.ts';
@@ -160,6 +161,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
     reuseCooldownMs: config.reuseCooldownMs,
     gcGraceMs: config.gcGraceMs,
     usageCacheMs: backend.usageCacheMs,
+    lane: backend.lane,
     metrics,
     log,
   });
@@ -206,6 +208,7 @@ interface Backend {
   readonly store: AllocationStore;
   readonly policy: IpamPolicy;
   readonly usageCacheMs: number;
+  readonly lane?: number;
   readonly describe: Record<string, unknown>;
   ready(): boolean;
   close(): Promise<void>;
@@ -251,8 +254,9 @@ async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise
   return {
     store,
     policy: createKubePolicy(view, log),
-    // Other agents write the same pools: plan from the watch cache every time.
+    // Other agents write the same pools: plan from the watch cache every time, each node from its own place in the pool.
     usageCacheMs: 0,
+    lane: planLane(config.node),
     describe: { server: kc.getCurrentCluster()?.server, selector: store.selector },
     ready: () => view.synced && store.synced && view.node() !== undefined,
     async close() {

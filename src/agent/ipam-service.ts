@@ -45,6 +45,8 @@ export interface IpamServiceDeps {
    * conditional, and a lost race drops the cached view.
    */
   readonly usageCacheMs?: number;
+  /** Where in a pool this writer starts looking (planLane of the node name) when others write the same pools. */
+  readonly lane?: number;
   readonly metrics?: AgentMetrics;
   readonly log?: Logger;
 }
@@ -134,7 +136,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       const skip = new Set<bigint>();
       for (let attempt = 0; attempt < MAX_RESERVE_ATTEMPTS; attempt++) {
         const { usage, fresh } = await usageOf(pool);
-        const next = planNextIp(pool, usage, { now: now(), cooldownMs, skip });
+        const next = planNextIp(pool, usage, { now: now(), cooldownMs, skip, lane: deps.lane });
         if (!next) {
           // A pool is only declared full on a fresh read: another writer may have freed IPs.
           if (fresh) return undefined;

@@ -51,7 +51,19 @@ export interface NextIpOptions {
   readonly cooldownMs?: number;
   /** IPs not to hand out this time, e.g. ones whose reserve just lost a race. */
   readonly skip?: ReadonlySet<bigint>;
+  /**
+   * A number in [0, 1) that differs between writers sharing the pool (the
+   * agent derives it from its node name). With it, fresh IPs are scanned
+   * from position `lane * total` (wrapping), and the released IP is taken
+   * from the LANE_WIDTH released longest ago at position `lane * width`, so
+   * concurrent writers rarely race for the same IP. Without it the choice is
+   * the exact rule below.
+   */
+  readonly lane?: number;
 }
+
+/** How many of the longest-released IPs a lane spreads over. */
+export const LANE_WIDTH = 16;
 
 function compareBigint(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -76,37 +88,77 @@ function firstGap(ranges: readonly IPRange[], used: readonly bigint[]): bigint |
   return undefined;
 }
 
+/** The value at 0-based `position` of the normalized ranges, seen as one sequence. */
+function valueAt(ranges: readonly IPRange[], position: bigint): bigint | undefined {
+  let left = position;
+  for (const r of ranges) {
+    const size = r.end - r.start + 1n;
+    if (left < size) return r.start + left;
+    left -= size;
+  }
+  return undefined;
+}
+
+/** Lowest value not in `used` at or after `from` (in range order), else the lowest one before it. */
+function firstGapFrom(ranges: readonly IPRange[], used: readonly bigint[], from: bigint): bigint | undefined {
+  const after: IPRange[] = [];
+  const before: IPRange[] = [];
+  for (const r of ranges) {
+    if (r.end < from) before.push(r);
+    else if (r.start >= from) after.push(r);
+    else {
+      before.push({ ...r, end: from - 1n });
+      after.push({ ...r, start: from });
+    }
+  }
+  return firstGap(after, used) ?? firstGap(before, used);
+}
+
 /**
  * Chooses the IP to hand out next, or undefined when none is free.
  *
  * Guarantees: the result lies in `pool.ranges` and is neither allocated nor in
- * `opts.skip`. If some such IP was never released, the result is the lowest
- * never-released one. Otherwise it is the released IP with the oldest release
- * time (lowest IP on a tie) among those whose cooldown has passed
- * (`now - releasedAt >= cooldownMs`). Does not look at `pool.disabled`.
+ * `opts.skip`. If some such IP was never released, the result is a
+ * never-released one: the lowest, or with a lane the first at or after the
+ * lane's position. Otherwise it is a released IP whose cooldown has passed
+ * (`now - releasedAt >= cooldownMs`): the one with the oldest release time
+ * (lowest IP on a tie), or with a lane one of the LANE_WIDTH oldest. Does not
+ * look at `pool.disabled`.
  */
 export function planNextIp(pool: Pool, usage: UsageView, opts: NextIpOptions): Address | undefined {
   const skip = opts.skip ?? new Set<bigint>();
+  const lane = opts.lane !== undefined && opts.lane >= 0 && opts.lane < 1 ? opts.lane : undefined;
   // Released IPs are "used" for the first pass: they only come back once nothing fresh is left.
   const used: bigint[] = [...usage.allocated, ...usage.releasedAt.keys(), ...skip];
   used.sort(compareBigint);
-  const fresh = firstGap(pool.ranges, used);
+  const start = lane === undefined || pool.total === 0n ? undefined : valueAt(pool.ranges, (pool.total * BigInt(Math.floor(lane * 2 ** 32))) >> 32n);
+  const fresh = start === undefined ? firstGap(pool.ranges, used) : firstGapFrom(pool.ranges, used, start);
   if (fresh !== undefined) return { family: pool.family, value: fresh };
 
   const cooldown = opts.cooldownMs ?? 0;
-  let best: bigint | undefined;
-  let bestAt = 0;
+  const eligible: Array<[bigint, number]> = [];
   for (const [value, at] of usage.releasedAt) {
     if (usage.allocated.has(value) || skip.has(value)) continue;
     // Written as a negated >= so that a NaN time is never treated as cooled down.
     if (cooldown > 0 && !(opts.now - at >= cooldown)) continue;
     if (!rangesContain(pool.ranges, value)) continue;
-    if (best === undefined || at < bestAt || (at === bestAt && value < best)) {
-      best = value;
-      bestAt = at;
-    }
+    eligible.push([value, at]);
   }
-  return best === undefined ? undefined : { family: pool.family, value: best };
+  if (eligible.length === 0) return undefined;
+  const oldestFirst = (a: [bigint, number], b: [bigint, number]) => a[1] - b[1] || compareBigint(a[0], b[0]);
+  if (lane === undefined) return { family: pool.family, value: eligible.reduce((best, e) => (oldestFirst(e, best) < 0 ? e : best))[0] };
+  eligible.sort(oldestFirst);
+  return { family: pool.family, value: eligible[Math.floor(lane * Math.min(LANE_WIDTH, eligible.length))]![0] };
+}
+
+/** A lane (see NextIpOptions.lane) for a writer's name: FNV-1a of its UTF-16 code units, scaled to [0, 1). */
+export function planLane(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 2 ** 32;
 }
 
 /** Number of IPs of the pool not currently allocated: pool.total minus allocated IPs inside pool.ranges. */
