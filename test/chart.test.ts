@@ -212,6 +212,8 @@ describe('RBAC is least privilege', () => {
         ...expand('tidepool.dev/ipallocations', [...READ, 'create', 'update', 'patch']),
         ...expand('tidepool.dev/ippools', READ),
         ...expand('tidepool.dev/reservedips', READ),
+        ...expand('apps/statefulsets', ['get']),
+        ...expand('kubevirt.io/virtualmachines', ['get']),
         ...EVENTS,
       ].sort(),
     );
@@ -284,7 +286,7 @@ describe('agent DaemonSet', () => {
 
   test('command, NODE_NAME from the downward API, image', () => {
     assert.deepEqual(agent.command, ['tidepool']);
-    assert.deepEqual(agent.args, ['daemon', '--store', 'kubernetes', '--node', '$(NODE_NAME)', '--socket', '/run/tidepool/agent.sock', '--metrics-listen', '0.0.0.0:9714']);
+    assert.deepEqual(agent.args, ['daemon', '--store', 'kubernetes', '--node', '$(NODE_NAME)', '--socket', '/run/tidepool/agent.sock', '--metrics-listen', '0.0.0.0:9714', '--host-proc', '/host/proc']);
     assert.deepEqual(agent.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
     assert.equal(agent.image, 'tidepool:0.1.0');
     assert.equal(agent.imagePullPolicy, 'IfNotPresent');
