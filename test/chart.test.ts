@@ -398,7 +398,7 @@ describe('overrides', () => {
 
   test('replicas, extra args, tolerations; deleted maps leave fields out', () => {
     assert.equal(dep.spec.replicas, 3);
-    assert.deepEqual(container(ds, 'agent').args.slice(-3), ['0.0.0.0:9714', '--gc-grace', '30s']);
+    assert.deepEqual(container(ds, 'agent').args.slice(-3), ['/host/proc', '--gc-grace', '30s']);
     assert.deepEqual(dep.spec.template.spec.tolerations, [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }]);
     assert.equal(ds.spec.template.spec.nodeSelector, undefined);
     assert.equal(find(objects, 'Service', 'tidepool-agent-metrics').metadata.annotations, undefined);
