@@ -184,6 +184,38 @@ describe('agent in Kubernetes mode', () => {
     assert.deepEqual(last.body.released.map((r: { ip: string }) => `${r.ip}/24`), addresses(first));
   });
 
+  test('KubeVirt: a VM keeps its IP across VMI restarts and releases it when the VM is deleted', async () => {
+    cluster.server.registerKind({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', kind: 'VirtualMachine', namespaced: true, statusSubresource: false });
+    await cluster.rest.create('/apis/kubevirt.io/v1/namespaces/default/virtualmachines', { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'vm1', namespace: 'default' }, spec: {} });
+    const annotations = { 'ipam.tidepool.dev/ippool': '{"ipv4":["sts-v4"]}' };
+    const labels = { 'vm.kubevirt.io/name': 'vm1' };
+    const owner = { kind: 'VirtualMachineInstance', name: 'vm1', apiVersion: 'kubevirt.io/v1' };
+    await cluster.pod({ name: 'virt-launcher-vm1-aaaaa', node: 'node-1', labels, annotations, owner });
+    const first = await add(node1, { name: 'virt-launcher-vm1-aaaaa' }, { containerId: 'vm1-a' });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    await cluster.deletePod('default', 'virt-launcher-vm1-aaaaa', true);
+    assert.deepEqual((await node1.call('POST', '/v1/release', { containerId: 'vm1-a', ifname: 'eth0' })).body.released, [], 'the VM still exists');
+    await cluster.pod({ name: 'virt-launcher-vm1-bbbbb', node: 'node-2', labels, annotations, owner });
+    const second = await add(node2, { name: 'virt-launcher-vm1-bbbbb' }, { containerId: 'vm1-b' });
+    assert.deepEqual(addresses(second), addresses(first), 'the restarted VMI gets the same IP');
+    await cluster.rest.delete('/apis/kubevirt.io/v1/namespaces/default/virtualmachines/vm1');
+    await cluster.deletePod('default', 'virt-launcher-vm1-bbbbb', true);
+    const del = await node2.call('POST', '/v1/release', { containerId: 'vm1-b', ifname: 'eth0' });
+    assert.deepEqual(del.body.released.map((r: { ip: string }) => `${r.ip}/24`), addresses(first));
+  });
+
+  test('unknown pools and interfaces the annotation does not serve are refused, naming pod and annotation', async () => {
+    await cluster.pod({ name: 'unknown-pool', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["no-such-pool"]}' } });
+    const unknown = await add(node1, { name: 'unknown-pool' });
+    assert.equal(unknown.body.error.code, 'POOL_NOT_FOUND');
+    assert.match(unknown.body.error.message, /^pod default\/unknown-pool: annotation ipam\.tidepool\.dev\/ippool: ipv4\[0\]: pool "no-such-pool" does not exist/);
+    await cluster.pod({ name: 'no-net2', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippools': '[{"interface":"eth0","ipv4":["annot-v4"]}]' } });
+    const net2 = await add(node1, { name: 'no-net2' }, { ifname: 'net2' });
+    assert.equal(net2.body.error.code, 'INVALID_ANNOTATION');
+    assert.match(net2.body.error.message, /^pod default\/no-net2: annotation ipam\.tidepool\.dev\/ippools has no entry for interface net2/);
+    assert.equal(cluster.allocations().filter((a) => a.owner && ['unknown-pool', 'no-net2'].includes(String(a.owner['podName']))).length, 0);
+  });
+
   test('reserved IPs are never handed out', async () => {
     await cluster.pod({ name: 'reserved-a', node: 'node-1' });
     await cluster.pod({ name: 'reserved-b', node: 'node-1' });
