@@ -7,11 +7,13 @@ import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, t
 import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
 import { formatDuration } from '../util/duration.ts';
 import { DAEMON_USAGE, parseDaemonArgs, startDaemon } from '../agent/daemon.ts';
+import { CONTROLLER_USAGE, parseControllerArgs, startController } from '../controller/main.ts';
 
 const USAGE = `tidepool: IP address management for Kubernetes underlay networks
 
 Usage:
   tidepool daemon --pools FILE [options]   run the node agent (see tidepool daemon --help)
+  tidepool controller --namespace NS       run the cluster controller (see tidepool controller --help)
   tidepool pools [--json]                  pools with total, allocated, free and % used
   tidepool allocations [--json]            every allocated IP with its owner
   tidepool release IP [--force]            release one IP (refused while its netns exists)
@@ -37,6 +39,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     switch (command) {
       case 'daemon':
         return await runDaemonCommand(rest, io);
+      case 'controller':
+        return await runControllerCommand(rest, io);
       case 'pools':
         return await poolsCommand(rest, io);
       case 'allocations':
@@ -80,6 +84,21 @@ async function runDaemonCommand(argv: readonly string[], io: CliIo): Promise<num
     process.once('SIGINT', stop);
   });
   await daemon.stop();
+  return 0;
+}
+
+async function runControllerCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(CONTROLLER_USAGE);
+    return 0;
+  }
+  const controller = await startController(parseControllerArgs(argv, io.env));
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await controller.stop();
   return 0;
 }
 

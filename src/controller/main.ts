@@ -1,0 +1,366 @@
+/**
+ * `tidepool controller`: the composition root of the cluster-wide
+ * controller. Only this file reads flags and the environment, loads the
+ * kubeconfig, and creates the clock, logger, metrics registry and servers;
+ * everything it wires together receives them.
+ *
+ * Every replica serves the validating webhook and keeps the watch caches
+ * warm; the one holding the Lease also runs the leader tasks (pool status
+ * now, garbage collection next: add it to `leaderTasks`).
+ */
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { TidepoolError } from '../ipam/errors.ts';
+import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
+import { IPALLOCATIONS_PATH, LABEL_POOL } from '../store/kubernetes.ts';
+import { formatDuration, parseDuration } from '../util/duration.ts';
+import { createLogger, isLogLevel, type LogLevel, type Logger } from '../util/logger.ts';
+import { createCaBundleInjector, type CaBundleInjector } from './ca-bundle.ts';
+import { IPPOOLS_PATH, createControllerCache } from './cache.ts';
+import { createWebhookCertificates, planWebhookHosts } from './certificates.ts';
+import type { Clock } from './clock.ts';
+import { createLeaderElector } from './leader.ts';
+import { runLeaderTasks, type LeaderTask } from './leader-tasks.ts';
+import type { LeaderElectionConfig } from './lease-plan.ts';
+import { createControllerMetrics } from './metrics.ts';
+import { createPoolStatusReconciler } from './pool-status.ts';
+import { startWebhookServer, type WebhookServer } from './webhook.ts';
+
+export const CONTROLLER_DEFAULTS = {
+  leaseName: 'tidepool-controller',
+  leaseDuration: '15s',
+  renewDeadline: '10s',
+  retryPeriod: '2s',
+  webhookListen: '0.0.0.0:9443',
+  webhookConfigName: 'tidepool',
+  metricsListen: '127.0.0.1:9715',
+  logLevel: 'info',
+} as const;
+
+export const CONTROLLER_USAGE = `tidepool controller --namespace NS [options]
+
+Runs the cluster controller: every replica serves the validating webhook for
+IPPools and ReservedIPs; the replica holding the leader Lease also keeps
+IPPool status counts.
+
+  --namespace NS            namespace of the leader Lease and the webhook Service   required
+  --kubeconfig FILE         default $KUBECONFIG, ~/.kube/config or in-cluster
+  --lease-name NAME         leader election Lease            default ${CONTROLLER_DEFAULTS.leaseName}
+  --identity ID             leader election identity         default $POD_NAME, else hostname_pid
+  --lease-duration DUR      how long a lease holds unrenewed default ${CONTROLLER_DEFAULTS.leaseDuration}
+  --renew-deadline DUR      leader gives up after failing to renew this long  default ${CONTROLLER_DEFAULTS.renewDeadline}
+  --retry-period DUR        between acquire/renew attempts   default ${CONTROLLER_DEFAULTS.retryPeriod}
+  --webhook-listen H:P      HTTPS webhook; "off" disables    default ${CONTROLLER_DEFAULTS.webhookListen}
+  --webhook-config-name N   ValidatingWebhookConfiguration whose caBundle gets this replica's CA  default ${CONTROLLER_DEFAULTS.webhookConfigName}
+  --metrics-listen H:P      /metrics, /healthz, /readyz; "off" disables  default ${CONTROLLER_DEFAULTS.metricsListen}
+  --log-level LEVEL         debug, info, warn, error         default ${CONTROLLER_DEFAULTS.logLevel}
+`;
+
+type Listen = { readonly host: string; readonly port: number };
+
+export interface ControllerConfig {
+  readonly namespace: string;
+  readonly kubeconfig: string | undefined;
+  readonly leaseName: string;
+  readonly identity: string;
+  readonly leaderElection: LeaderElectionConfig;
+  readonly webhookListen: Listen | undefined;
+  readonly webhookConfigName: string;
+  readonly metricsListen: Listen | undefined;
+  readonly logLevel: LogLevel;
+}
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
+
+function configError(flag: string, message: string): TidepoolError {
+  return new TidepoolError('INVALID_CONFIG', `${flag}: ${message}`, { field: flag });
+}
+
+function parseListen(flag: string, text: string): Listen | undefined {
+  if (text === 'off') return undefined;
+  const m = /^(.*):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw configError(flag, `"${text}" must be HOST:PORT or off`);
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
+}
+
+/**
+ * Parses controller flags; every error names the flag. The identity
+ * defaults to `env.POD_NAME` (the chart sets it), else `hostname_pid`.
+ */
+export function parseControllerArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        namespace: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'lease-name': { type: 'string', default: CONTROLLER_DEFAULTS.leaseName },
+        identity: { type: 'string' },
+        'lease-duration': { type: 'string', default: CONTROLLER_DEFAULTS.leaseDuration },
+        'renew-deadline': { type: 'string', default: CONTROLLER_DEFAULTS.renewDeadline },
+        'retry-period': { type: 'string', default: CONTROLLER_DEFAULTS.retryPeriod },
+        'webhook-listen': { type: 'string', default: CONTROLLER_DEFAULTS.webhookListen },
+        'webhook-config-name': { type: 'string', default: CONTROLLER_DEFAULTS.webhookConfigName },
+        'metrics-listen': { type: 'string', default: CONTROLLER_DEFAULTS.metricsListen },
+        'log-level': { type: 'string', default: CONTROLLER_DEFAULTS.logLevel },
+      },
+    }) as { values: Record<string, string | undefined> });
+  } catch (err) {
+    throw new TidepoolError('INVALID_CONFIG', `tidepool controller: ${(err as Error).message}`);
+  }
+  const namespace = values['namespace'];
+  if (!namespace) {
+    throw new TidepoolError('INVALID_CONFIG', '--namespace is required: the namespace of the leader Lease and the webhook Service (the chart passes $(POD_NAMESPACE))', { field: '--namespace' });
+  }
+  if (namespace.length > 63 || !DNS1123_LABEL.test(namespace)) throw configError('--namespace', `"${namespace}" is not a namespace name`);
+  const leaseName = values['lease-name']!;
+  if (leaseName.length > 253 || !DNS1123_SUBDOMAIN.test(leaseName)) throw configError('--lease-name', `"${leaseName}" is not a valid object name`);
+  const webhookConfigName = values['webhook-config-name']!;
+  if (webhookConfigName.length > 253 || !DNS1123_SUBDOMAIN.test(webhookConfigName)) throw configError('--webhook-config-name', `"${webhookConfigName}" is not a valid object name`);
+  const identity = values['identity'] ?? (env['POD_NAME'] || `${hostname()}_${process.pid}`);
+  if (identity === '') throw configError('--identity', 'must not be empty');
+  const level = values['log-level']!;
+  if (!isLogLevel(level)) throw configError('--log-level', `"${level}" must be debug, info, warn or error`);
+
+  const leaseDurationMs = parseDuration(values['lease-duration']!, '--lease-duration');
+  const renewDeadlineMs = parseDuration(values['renew-deadline']!, '--renew-deadline');
+  const retryPeriodMs = parseDuration(values['retry-period']!, '--retry-period');
+  if (leaseDurationMs < 1000) throw configError('--lease-duration', 'must be at least 1s (the Lease stores whole seconds)');
+  if (renewDeadlineMs >= leaseDurationMs) {
+    throw configError('--renew-deadline', `${formatDuration(renewDeadlineMs)} must be shorter than --lease-duration ${formatDuration(leaseDurationMs)}, so a leader stops before another may start`);
+  }
+  if (retryPeriodMs <= 0 || retryPeriodMs >= renewDeadlineMs) {
+    throw configError('--retry-period', `${formatDuration(retryPeriodMs)} must be above 0 and shorter than --renew-deadline ${formatDuration(renewDeadlineMs)}`);
+  }
+  return {
+    namespace,
+    kubeconfig: values['kubeconfig'],
+    leaseName,
+    identity,
+    leaderElection: { leaseDurationMs, renewDeadlineMs, retryPeriodMs },
+    webhookListen: parseListen('--webhook-listen', values['webhook-listen']!),
+    webhookConfigName,
+    metricsListen: parseListen('--metrics-listen', values['metrics-listen']!),
+    logLevel: level,
+  };
+}
+
+/** The real clock; the only place in src/controller that touches Date.now and timers. */
+export function createSystemClock(): Clock {
+  return {
+    now: () => Date.now(),
+    setTimer(fn, ms) {
+      const t = setTimeout(fn, ms);
+      return () => clearTimeout(t);
+    },
+    sleep(ms, signal) {
+      return new Promise<void>((resolve) => {
+        if (signal?.aborted) return resolve();
+        const done = () => {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, ms);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    },
+  };
+}
+
+/** What tests (and later the simulator) may replace. */
+export interface ControllerDeps {
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  /** A ready client; default one built from the kubeconfig. */
+  readonly rest?: KubeRest;
+}
+
+/** A running controller. */
+export interface RunningController {
+  /** `host:port` of the webhook, or undefined when off. */
+  readonly webhookAddress: string | undefined;
+  readonly metricsAddress: string | undefined;
+  readonly caPem: string | undefined;
+  readonly isLeader: () => boolean;
+  readonly ready: () => boolean;
+  /** Releases the lease (a standby takes over at its next retry), then closes servers and caches. */
+  stop(): Promise<void>;
+}
+
+async function loadRest(config: ControllerConfig): Promise<{ rest: KubeRest; server: string | undefined }> {
+  // Loaded only here: importing the client takes about a second, which no other command should pay.
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  try {
+    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw configError('--kubeconfig', `${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`);
+  }
+  const rest = await createKubeRest(kc, { userAgent: `tidepool-controller/${config.identity}` });
+  return { rest, server: kc.getCurrentCluster()?.server };
+}
+
+function labelSafe(pool: string): boolean {
+  return pool.length <= 63;
+}
+
+export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
+  const clock = deps.clock ?? createSystemClock();
+  const log = deps.log ?? createLogger({ level: config.logLevel, now: () => clock.now() });
+  const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config);
+  const { rest } = loaded;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tidepool_controller_' });
+  const metrics = createControllerMetrics(registry);
+  const background = new AbortController();
+  const closers: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    background.abort();
+    for (const close of closers.reverse()) await close().catch((err: unknown) => log.warn('shutdown step failed', { err }));
+  };
+  if (!deps.rest) closers.push(async () => rest.close());
+
+  try {
+    const cache = createControllerCache({ rest, clock, log });
+    cache.start();
+    closers.push(() => cache.stop());
+
+    let webhook: WebhookServer | undefined;
+    let injector: CaBundleInjector | undefined;
+    let caPem: string | undefined;
+    if (config.webhookListen) {
+      const certs = createWebhookCertificates({ hosts: planWebhookHosts(config.namespace), now: clock.now() });
+      caPem = certs.caPem;
+      try {
+        webhook = await startWebhookServer({
+          listen: config.webhookListen,
+          certPem: certs.certPem,
+          keyPem: certs.keyPem,
+          readPools: async () => (await rest.list<unknown>(IPPOOLS_PATH)).items,
+          async readAllocations(pool) {
+            // Label values stop at 63 characters; a longer pool name cannot be selected, so filter here instead.
+            const query = labelSafe(pool) ? { labelSelector: `${LABEL_POOL}=${pool}` } : {};
+            const items = (await rest.list<{ spec?: { pool?: unknown } }>(IPALLOCATIONS_PATH, query)).items;
+            return items.filter((a) => a.spec?.pool === pool);
+          },
+          metrics,
+          log,
+        });
+      } catch (err) {
+        throw configError('--webhook-listen', `${config.webhookListen.host}:${config.webhookListen.port}: ${(err as Error).message}`);
+      }
+      closers.push(() => webhook!.close());
+      injector = createCaBundleInjector({ rest, configName: config.webhookConfigName, caPem: certs.caPem, clock, log });
+      void injector.run(background.signal);
+    }
+
+    // A replica is ready once its caches are warm and the API server trusts its certificate: before
+    // that, the Service would route webhook calls to a replica the API server cannot verify.
+    const ready = () => cache.synced && (injector === undefined || injector.injected);
+    let metricsServer: Server | undefined;
+    if (config.metricsListen) {
+      metricsServer = await startMetricsServer(registry, config.metricsListen, ready);
+      const server = metricsServer;
+      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    }
+
+    const leaderTasks: LeaderTask[] = [createPoolStatusReconciler({ rest, cache, clock, log, metrics })];
+    let term: Promise<void> | undefined;
+    const elector = createLeaderElector({
+      rest,
+      namespace: config.namespace,
+      name: config.leaseName,
+      identity: config.identity,
+      config: config.leaderElection,
+      clock,
+      log,
+      onStartedLeading(signal) {
+        metrics.leader(true);
+        term = runLeaderTasks(leaderTasks, signal, { clock, log });
+      },
+      onStoppedLeading() {
+        metrics.leader(false);
+      },
+    });
+    elector.start();
+
+    const metricsAddress = metricsServer ? formatAddress(metricsServer) : undefined;
+    log.info('tidepool controller started', {
+      identity: config.identity,
+      namespace: config.namespace,
+      lease: config.leaseName,
+      server: loaded.server,
+      webhook: webhook?.address ?? 'off',
+      webhookConfig: config.webhookListen ? config.webhookConfigName : undefined,
+      metrics: metricsAddress ?? 'off',
+      leaseDuration: formatDuration(config.leaderElection.leaseDurationMs),
+      renewDeadline: formatDuration(config.leaderElection.renewDeadlineMs),
+      retryPeriod: formatDuration(config.leaderElection.retryPeriodMs),
+    });
+
+    return {
+      webhookAddress: webhook?.address,
+      metricsAddress,
+      caPem,
+      isLeader: () => elector.isLeader,
+      ready,
+      async stop() {
+        // The lease goes first, so a standby can take over while this replica is still closing.
+        await elector.stop({ release: true });
+        await term;
+        await cleanup();
+        log.info('tidepool controller stopped');
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function startMetricsServer(registry: Registry, listen: Listen, ready: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+    } else if (req.url === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ready\n' : 'not ready: caches are still syncing or the webhook CA is not in caBundle yet\n');
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(configError('--metrics-listen', `${listen.host}:${listen.port}: ${err.message}`)));
+    server.listen(listen.port, listen.host, resolve);
+  });
+  return server;
+}
+
+function formatAddress(server: Server): string {
+  const a = server.address();
+  if (a === null || typeof a === 'string') return String(a);
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
