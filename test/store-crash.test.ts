@@ -40,11 +40,11 @@ interface Child {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-function startChild(args: string[]): Child {
+function startChild(args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): Child {
   const env = { ...process.env };
   // Children must start like they would in production, without extra CA loading.
   delete env.NODE_EXTRA_CA_CERTS;
-  const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], { cwd: ROOT, env, stdio: [stdin, 'pipe', 'pipe'] });
   const lines: string[] = [];
   let stderr = '';
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -140,10 +140,12 @@ describe('sqlite store shared by processes', () => {
   test('4 processes racing for the same 300 IPs on a fresh file: each IP has exactly one winner', async () => {
     const file = tempFile();
     const count = 300;
-    // Leave time for every child to load before they all start at once.
-    const startAt = Date.now() + 2000;
-    const children = Array.from({ length: 4 }, (_, i) => startChild([file, 'race', String(count), `racer-${i}`, String(startAt)]));
+    // Each racer starts at its own quarter and wraps around, so each wins some IPs and then runs into the others'.
+    const children = Array.from({ length: 4 }, (_, i) => startChild([file, 'race', String(count), `racer-${i}`, String((i * count) / 4)], 'pipe'));
+    await Promise.all(children.map((c) => c.waitForLines(1)));
+    for (const c of children) c.process.stdin?.end('go\n');
     const results = await Promise.all(children.map((c) => c.exited));
+    for (const c of children) assert.equal(c.lines.shift(), 'ready');
     results.forEach((r, i) => assert.equal(r.code, 0, `racer-${i} failed: ${r.stderr}`));
 
     const winners = new Map<string, string>();
