@@ -25,6 +25,12 @@ interface StatefulSetObject extends KubeObject {
 export interface AgentClusterView extends ClusterView {
   /** Names of the pools this node may use (node name and affinity), for the IPAllocation watch. */
   eligiblePools(): string[];
+  /**
+   * This node's share of a pool: its index among the nodes that may use the
+   * pool, sorted by name. Every agent computes the same partition from the
+   * same Node objects, so nodes fill disjoint parts of a shared pool.
+   */
+  segment(pool: Pool): { index: number; count: number } | undefined;
   /** Calls `fn` when the pool set, the node's labels or reserved IPs change. */
   onPoolsChanged(fn: () => void): void;
   readonly synced: boolean;
@@ -54,7 +60,8 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
   const { rest, nodeName, log } = opts;
   const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
   const common = { rest, delay: opts.delay };
-  const nodes = createInformer<KubeObject>({ ...common, path: '/api/v1/nodes', fieldSelector: `metadata.name=${nodeName}`, onError: onError('nodes') });
+  // Every Node, not just this one: the pool partition depends on which nodes share each pool.
+  const nodes = createInformer<KubeObject>({ ...common, path: '/api/v1/nodes', onError: onError('nodes') });
   const pods = createInformer<PodObject>({ ...common, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${nodeName}`, onError: onError('pods') });
   const namespaces = createInformer<KubeObject>({ ...common, path: '/api/v1/namespaces', onError: onError('namespaces') });
   const poolObjects = createInformer<PoolObject>({ ...common, path: '/apis/tidepool.dev/v1alpha1/ippools', onError: onError('ippools') });
@@ -62,15 +69,23 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
   const informers: Informer<KubeObject>[] = [nodes, pods, namespaces, poolObjects, reserved];
 
   let derived: { pools: Pool[]; terminating: Set<string> } | undefined;
+  let segments = new Map<string, { index: number; count: number } | undefined>();
   const badPools = new Set<string>();
   const listeners: Array<() => void> = [];
   const invalidate = () => {
     derived = undefined;
+    segments = new Map();
     for (const fn of listeners) fn();
   };
   poolObjects.onChange(invalidate);
   reserved.onChange(invalidate);
-  nodes.onChange(invalidate);
+  // Node status heartbeats change nothing tidepool reads; only membership and labels matter.
+  nodes.onChange((type, obj, old) => {
+    if (type !== 'MODIFIED' || JSON.stringify(obj.metadata.labels ?? {}) !== JSON.stringify(old?.metadata.labels ?? {})) invalidate();
+  });
+
+  const usableOn = (pool: Pool, name: string, labels: Record<string, string>) =>
+    (!pool.affinity.nodeName || pool.affinity.nodeName.includes(name)) && matchesLabelSelector(pool.affinity.nodeAffinity, labels);
 
   function derive(): { pools: Pool[]; terminating: Set<string> } {
     const reservedRanges: IPRange[] = [];
@@ -149,9 +164,21 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
       const node = view.node();
       return view
         .pools()
-        .pools.filter((p) => (!p.affinity.nodeName || p.affinity.nodeName.includes(nodeName)) && (!node || matchesLabelSelector(p.affinity.nodeAffinity, node.labels)))
+        .pools.filter((p) => usableOn(p, nodeName, node?.labels ?? {}))
         .map((p) => p.name)
         .sort();
+    },
+    segment(pool) {
+      if (!segments.has(pool.name)) {
+        const sharing = nodes
+          .list()
+          .filter((n) => usableOn(pool, n.metadata.name ?? '', n.metadata.labels ?? {}))
+          .map((n) => n.metadata.name ?? '')
+          .sort();
+        const index = sharing.indexOf(nodeName);
+        segments.set(pool.name, index < 0 ? undefined : { index, count: sharing.length });
+      }
+      return segments.get(pool.name);
     },
     onPoolsChanged(fn) {
       listeners.push(fn);

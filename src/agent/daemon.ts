@@ -8,12 +8,12 @@ import { TidepoolError } from '../ipam/errors.ts';
 import { DEFAULT_SOCKET } from '../api/protocol.ts';
 import { createSqliteStore } from '../store/sqlite.ts';
 import type { AllocationStore } from '../store/port.ts';
+import type { Pool } from '../ipam/pool.ts';
 import { createKubeRest } from '../k8s/rest.ts';
 import { createAgentClusterView } from './cluster-view.ts';
 import { createPoolScopedStore } from './kube-agent.ts';
 import { createKubePolicy } from './kube-policy.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
-import { planLane } from '../ipam/allocate.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { createIpamService } from './ipam-service.ts';
@@ -161,7 +161,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
     reuseCooldownMs: config.reuseCooldownMs,
     gcGraceMs: config.gcGraceMs,
     usageCacheMs: backend.usageCacheMs,
-    lane: backend.lane,
+    segment: backend.segment,
+    random: backend.random,
     metrics,
     log,
   });
@@ -208,7 +209,8 @@ interface Backend {
   readonly store: AllocationStore;
   readonly policy: IpamPolicy;
   readonly usageCacheMs: number;
-  readonly lane?: number;
+  readonly segment?: (pool: Pool) => { index: number; count: number } | undefined;
+  readonly random?: () => number;
   readonly describe: Record<string, unknown>;
   ready(): boolean;
   close(): Promise<void>;
@@ -254,9 +256,10 @@ async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise
   return {
     store,
     policy: createKubePolicy(view, log),
-    // Other agents write the same pools: plan from the watch cache every time, each node from its own place in the pool.
+    // Other agents write the same pools: the store says when its cache changed; each node fills its own part of a pool first.
     usageCacheMs: 0,
-    lane: planLane(config.node),
+    segment: (pool) => view.segment(pool),
+    random: Math.random,
     describe: { server: kc.getCurrentCluster()?.server, selector: store.selector },
     ready: () => view.synced && store.synced && view.node() !== undefined,
     async close() {

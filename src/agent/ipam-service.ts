@@ -45,8 +45,10 @@ export interface IpamServiceDeps {
    * conditional, and a lost race drops the cached view.
    */
   readonly usageCacheMs?: number;
-  /** Where in a pool this writer starts looking (planLane of the node name) when others write the same pools. */
-  readonly lane?: number;
+  /** This writer's share of a pool when several agents write it (see planNextIp's segment). */
+  readonly segment?: (pool: Pool) => { readonly index: number; readonly count: number } | undefined;
+  /** Random source in [0, 1) spreading choices outside the segment; only composition roots pass Math.random. */
+  readonly random?: () => number;
   readonly metrics?: AgentMetrics;
   readonly log?: Logger;
 }
@@ -79,8 +81,9 @@ type MutableUsage = { allocated: Set<bigint>; releasedAt: Map<bigint, number> };
 /**
  * The agent's IPAM logic over a store. Allocation plans with the pure core
  * and commits with the store's conditional reserve, so several agents (or
- * processes) sharing a store can never hand one IP out twice; allocations of
- * one pool are serialised inside this process so it does not race itself.
+ * processes) sharing a store can never hand one IP out twice; concurrent
+ * allocations inside this process skip each other's in-flight candidates, so
+ * it does not race itself.
  */
 export function createIpamService(deps: IpamServiceDeps): IpamService {
   const { store, node, now } = deps;
@@ -102,18 +105,22 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       return poolMap.get(name);
     },
   };
-  const poolLocks = createKeyedMutex();
+  // IPs this process is reserving right now, per pool: concurrent ADDs skip them instead of racing each other.
+  const inFlight = new Map<string, Set<bigint>>();
   const usageCacheMs = deps.usageCacheMs ?? 0;
   // Parsed usage per pool, kept current with this agent's own writes.
-  const usageCache = new Map<string, { view: MutableUsage; loadedAt: number }>();
+  const usageCache = new Map<string, { view: MutableUsage; loadedAt: number; version: number | undefined }>();
 
   async function usageOf(pool: Pool): Promise<{ usage: MutableUsage; fresh: boolean }> {
     const cached = usageCache.get(pool.name);
-    if (cached && now() - cached.loadedAt < usageCacheMs) return { usage: cached.view, fresh: false };
+    const version = store.usageVersion?.(pool.name);
+    // A store that reports versions says exactly when its answer changes; otherwise the age decides.
+    const current = cached && (version !== undefined ? cached.version === version : now() - cached.loadedAt < usageCacheMs);
+    if (cached && current) return { usage: cached.view, fresh: false };
     const raw = await store.usage(pool.name);
     const parsed: UsageView = planUsage(pool.family, raw.allocated, raw.released);
     const view = { allocated: new Set(parsed.allocated), releasedAt: new Map(parsed.releasedAt) };
-    if (usageCacheMs > 0) usageCache.set(pool.name, { view, loadedAt: now() });
+    if (version !== undefined || usageCacheMs > 0) usageCache.set(pool.name, { view, loadedAt: now(), version: store.usageVersion?.(pool.name) });
     return { usage: view, fresh: true };
   }
 
@@ -132,28 +139,36 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   let goneSince = new Map<string, number>();
 
   async function reserveFrom(pool: Pool, fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<AllocationRecord | undefined> {
-    return poolLocks.run(pool.name, async () => {
-      const skip = new Set<bigint>();
-      for (let attempt = 0; attempt < MAX_RESERVE_ATTEMPTS; attempt++) {
-        const { usage, fresh } = await usageOf(pool);
-        const next = planNextIp(pool, usage, { now: now(), cooldownMs, skip, lane: deps.lane });
-        if (!next) {
-          // A pool is only declared full on a fresh read: another writer may have freed IPs.
-          if (fresh) return undefined;
-          usageCache.delete(pool.name);
-          continue;
-        }
-        const record: AllocationRecord = { ...fields, pool: pool.name, ip: formatAddress(next) };
-        if (await store.reserve(record)) {
-          noteUsage(pool.name, record.ip, 'reserved');
-          return record;
-        }
-        // Another writer took it between our read and our reserve: re-read, and try the next one.
+    let pending = inFlight.get(pool.name);
+    if (!pending) inFlight.set(pool.name, (pending = new Set()));
+    const lost = new Set<bigint>();
+    for (let attempt = 0; attempt < MAX_RESERVE_ATTEMPTS; attempt++) {
+      const { usage, fresh } = await usageOf(pool);
+      const skip = pending.size === 0 ? lost : new Set([...lost, ...pending]);
+      const next = planNextIp(pool, usage, { now: now(), cooldownMs, skip, segment: deps.segment?.(pool), random: deps.random?.() });
+      if (!next) {
+        // A pool is only declared full on a fresh read: another writer may have freed IPs.
+        if (fresh) return undefined;
         usageCache.delete(pool.name);
-        skip.add(next.value);
+        continue;
       }
-      throw new TidepoolError('STORE_BUSY', `pool "${pool.name}": lost the race for ${MAX_RESERVE_ATTEMPTS} IPs in a row`, { pool: pool.name });
-    });
+      const record: AllocationRecord = { ...fields, pool: pool.name, ip: formatAddress(next) };
+      pending.add(next.value);
+      let won: boolean;
+      try {
+        won = await store.reserve(record);
+      } finally {
+        pending.delete(next.value);
+      }
+      if (won) {
+        noteUsage(pool.name, record.ip, 'reserved');
+        return record;
+      }
+      // Another writer took it between our read and our reserve: re-read, and try the next one.
+      usageCache.delete(pool.name);
+      lost.add(next.value);
+    }
+    throw new TidepoolError('STORE_BUSY', `pool "${pool.name}": lost the race for ${MAX_RESERVE_ATTEMPTS} IPs in a row`, { pool: pool.name });
   }
 
   function toResponse(records: readonly AllocationRecord[]): AllocateResponse {
@@ -399,21 +414,4 @@ function compareIp(a: string, b: string): number {
 
 function familyOf(ip: string): 4 | 6 {
   return ip.includes(':') ? 6 : 4;
-}
-
-/** Runs tasks with the same key one after another, in arrival order. */
-function createKeyedMutex(): { run<T>(key: string, task: () => Promise<T>): Promise<T> } {
-  const tails = new Map<string, Promise<unknown>>();
-  return {
-    run(key, task) {
-      const prev = tails.get(key) ?? Promise.resolve();
-      const result = prev.then(task, task);
-      const tail = result.catch(() => undefined);
-      tails.set(key, tail);
-      void tail.then(() => {
-        if (tails.get(key) === tail) tails.delete(key);
-      });
-      return result;
-    },
-  };
 }

@@ -38,6 +38,8 @@ export async function createPoolScopedStore(opts: {
     });
   let selector = planPoolSelector(view.eligiblePools());
   let current: KubernetesStore = await open(selector);
+  // Versions restart with each new store: the generation keeps them from ever repeating.
+  let generation = 0;
   let switching: Promise<void> = Promise.resolve();
 
   view.onPoolsChanged(() => {
@@ -48,6 +50,7 @@ export async function createPoolScopedStore(opts: {
         const replacement = await open(next);
         const old = current;
         current = replacement;
+        generation++;
         selector = next;
         log.info('watching IPAllocations of a new pool set', { selector });
         await old.close();
@@ -69,6 +72,7 @@ export async function createPoolScopedStore(opts: {
     transfer: (from, to) => current.transfer(from, to),
     list: (filter) => current.list(filter),
     usage: (pool) => current.usage(pool),
+    usageVersion: (pool) => generation * 2 ** 32 + current.usageVersion(pool),
     async close() {
       await switching;
       await current.close();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatAddress, parseAddress } from './address.ts';
 import type { UsageView } from './allocate.ts';
-import { LANE_WIDTH, planFreeCount, planLane, planNextIp, planUsage } from './allocate.ts';
+import { RELEASED_WINDOW, planFreeCount, planNextIp, planUsage } from './allocate.ts';
 import type { Pool } from './pool.ts';
 import { POOL_API_VERSION, planPool } from './pool.ts';
 import { normalizeRanges, rangesContain, rangesSize } from './range.ts';
@@ -237,7 +237,8 @@ describe('planNextIp agrees with a brute-force oracle (property)', () => {
     skip: fc.uniqueArray(valueArb, { maxLength: 5 }),
     now: fc.integer({ min: 0, max: 60 }),
     cooldownMs: fc.option(fc.integer({ min: -5, max: 40 }), { nil: undefined }),
-    lane: fc.option(fc.double({ min: 0, max: 0.999999, noNaN: true }), { nil: undefined }),
+    random: fc.option(fc.double({ min: 0, max: 0.999999, noNaN: true }), { nil: undefined }),
+    segment: fc.option(fc.integer({ min: 1, max: 5 }).chain((count) => fc.record({ index: fc.integer({ min: 0, max: count - 1 }), count: fc.constant(count) })), { nil: undefined }),
   });
 
   test('result is the oracle choice and satisfies every rule', () => {
@@ -258,7 +259,7 @@ describe('planNextIp agrees with a brute-force oracle (property)', () => {
         // Deliberately lets released and allocated overlap: planNextIp must not trust the view to be clean.
         const usage: UsageView = { allocated: new Set(s.allocated), releasedAt: new Map(s.released) };
         const skip = new Set(s.skip);
-        const got = planNextIp(pool, usage, { now: s.now, skip, lane: s.lane, ...(s.cooldownMs === undefined ? {} : { cooldownMs: s.cooldownMs }) });
+        const got = planNextIp(pool, usage, { now: s.now, skip, random: s.random, segment: s.segment, ...(s.cooldownMs === undefined ? {} : { cooldownMs: s.cooldownMs }) });
 
         const cooldown = s.cooldownMs ?? 0;
         const candidates: bigint[] = [];
@@ -270,19 +271,23 @@ describe('planNextIp agrees with a brute-force oracle (property)', () => {
           const at = usage.releasedAt.get(v);
           return at !== undefined && (cooldown <= 0 || s.now - at >= cooldown);
         });
-        // With a lane, fresh IPs are scanned from the lane's position in the pool (wrapping) and the
-        // released one is taken among the LANE_WIDTH oldest; every other rule is unchanged.
+        // The oracle, straight from the documented order: fresh in the segment, fresh anywhere (from
+        // random's position), released in the segment (oldest), released anywhere (oldest, or among the window).
         const inPool: bigint[] = [];
         for (let v = 0n; v <= BigInt(MAX + 2); v++) if (rangesContain(ranges, v)) inPool.push(v);
-        const startValue = s.lane === undefined ? undefined : inPool[Number((BigInt(inPool.length) * BigInt(Math.floor(s.lane * 2 ** 32))) >> 32n)];
-        let want: bigint | undefined = startValue === undefined ? fresh[0] : (fresh.find((v) => v >= startValue) ?? fresh[0]);
-        if (want === undefined) {
-          const byAge = [...eligibleReleased].sort((a, b) => {
-            const d = (usage.releasedAt.get(a) as number) - (usage.releasedAt.get(b) as number);
-            return d !== 0 ? d : a < b ? -1 : 1;
-          });
-          want = byAge[s.lane === undefined ? 0 : Math.floor(s.lane * Math.min(LANE_WIDTH, byAge.length))];
-        }
+        const n = BigInt(inPool.length);
+        const seg = s.segment && n > 0n ? inPool.slice(Number((n * BigInt(s.segment.index)) / BigInt(s.segment.count)), Number((n * BigInt(s.segment.index + 1)) / BigInt(s.segment.count))) : [];
+        const inSeg = (v: bigint) => seg.includes(v);
+        const from = s.random === undefined ? undefined : inPool[Number((n * BigInt(Math.floor(s.random * 2 ** 32))) >> 32n)];
+        const byAge = [...eligibleReleased].sort((a, b) => {
+          const d = (usage.releasedAt.get(a) as number) - (usage.releasedAt.get(b) as number);
+          return d !== 0 ? d : a < b ? -1 : 1;
+        });
+        const want: bigint | undefined =
+          fresh.find(inSeg) ??
+          (from === undefined ? fresh[0] : (fresh.find((v) => v >= from) ?? fresh[0])) ??
+          byAge.find(inSeg) ??
+          (s.random === undefined ? byAge[0] : byAge[Math.floor(s.random * Math.min(byAge.length, Math.max(RELEASED_WINDOW, Math.ceil(byAge.length / 4))))]);
 
         assert.equal(got === undefined, fresh.length === 0 && eligibleReleased.length === 0);
         if (got !== undefined) {
@@ -321,36 +326,34 @@ describe('planNextIp agrees with a brute-force oracle (property)', () => {
   });
 });
 
-describe('lanes spread concurrent writers', () => {
+describe('segments and randomness spread concurrent writers', () => {
   const pool = v4Pool(['10.0.1.0-10.0.1.99'], '10.0.0.0/16');
-  const empty: UsageView = { allocated: new Set(), releasedAt: new Map() };
-  const cases: Array<[string, number, UsageView, string]> = [
-    ['lane 0 starts at the first IP', 0, empty, '10.0.1.0'],
-    ['lane 0.5 starts half-way', 0.5, empty, '10.0.1.50'],
-    ['a used start moves to the next free IP', 0.5, { allocated: new Set([value('10.0.1.50'), value('10.0.1.51')]), releasedAt: new Map() }, '10.0.1.52'],
+  const ip = (text: string) => value(text);
+  const used = (...ips: string[]): UsageView => ({ allocated: new Set(ips.map(ip)), releasedAt: new Map() });
+  const cases: Array<[string, Parameters<typeof planNextIp>[2], UsageView, string]> = [
+    ['segment 0 of 4 starts at the first IP', { now: 0, segment: { index: 0, count: 4 } }, used(), '10.0.1.0'],
+    ['segment 2 of 4 starts at the half', { now: 0, segment: { index: 2, count: 4 } }, used(), '10.0.1.50'],
+    ['a full segment overflows to the lowest free IP', { now: 0, segment: { index: 3, count: 4 } }, used(...Array.from({ length: 25 }, (_, i) => `10.0.1.${75 + i}`)), '10.0.1.0'],
     [
-      'wraps to the start when everything after the lane is used',
-      0.985,
-      { allocated: new Set([value('10.0.1.98'), value('10.0.1.99')]), releasedAt: new Map() },
-      '10.0.1.0',
+      'a full segment overflows from the random position',
+      { now: 0, segment: { index: 3, count: 4 }, random: 0.5 },
+      used(...Array.from({ length: 25 }, (_, i) => `10.0.1.${75 + i}`)),
+      '10.0.1.50',
     ],
+    ['without a segment, random picks the start', { now: 0, random: 0.25 }, used('10.0.1.25'), '10.0.1.26'],
   ];
-  for (const [name, lane, usage, want] of cases) {
-    test(name, () => assert.equal(formatAddress(planNextIp(pool, usage, { now: 0, lane })!), want));
+  for (const [name, opts, usage, want] of cases) {
+    test(name, () => assert.equal(formatAddress(planNextIp(pool, usage, opts)!), want));
   }
 
-  test('released IPs: a lane picks among the 16 released longest ago, never a fresher one', () => {
-    const allocated = new Set<bigint>();
+  test('released IPs: the oldest in the segment first, then one of the oldest anywhere', () => {
     const releasedAt = new Map<bigint, number>();
-    for (let i = 0; i < 100; i++) releasedAt.set(value(`10.0.1.${i}`), 1000 + i);
-    const picks = [0, 0.3, 0.6, 0.99].map((lane) => planNextIp(pool, { allocated, releasedAt }, { now: 5000, lane })!.value);
-    assert.deepEqual(picks.map((v) => Number(v & 0xffn)), [0, 4, 9, 15]);
-  });
-
-  test('planLane is stable, in [0, 1), and differs between node names', () => {
-    const lanes = Array.from({ length: 10 }, (_, i) => planLane(`node-${i}`));
-    assert.equal(planLane('node-1'), planLane('node-1'));
-    for (const l of lanes) assert.ok(l >= 0 && l < 1);
-    assert.equal(new Set(lanes).size, 10);
+    for (let i = 0; i < 100; i++) releasedAt.set(ip(`10.0.1.${i}`), 1000 + i);
+    const usage: UsageView = { allocated: new Set(), releasedAt };
+    assert.equal(formatAddress(planNextIp(pool, usage, { now: 5000, segment: { index: 1, count: 2 } })!), '10.0.1.50');
+    const outside: UsageView = { allocated: new Set(Array.from({ length: 50 }, (_, i) => ip(`10.0.1.${50 + i}`))), releasedAt: new Map([...releasedAt].filter(([v]) => v < ip('10.0.1.50'))) };
+    // 50 eligible outside the segment: the window is max(16, 13) = 16 oldest.
+    const picks = [0, 0.5, 0.99].map((random) => Number(planNextIp(pool, outside, { now: 5000, segment: { index: 1, count: 2 }, random })!.value & 0xffn));
+    assert.deepEqual(picks, [0, 8, 15]);
   });
 });

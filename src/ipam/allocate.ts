@@ -52,18 +52,22 @@ export interface NextIpOptions {
   /** IPs not to hand out this time, e.g. ones whose reserve just lost a race. */
   readonly skip?: ReadonlySet<bigint>;
   /**
-   * A number in [0, 1) that differs between writers sharing the pool (the
-   * agent derives it from its node name). With it, fresh IPs are scanned
-   * from position `lane * total` (wrapping), and the released IP is taken
-   * from the LANE_WIDTH released longest ago at position `lane * width`, so
-   * concurrent writers rarely race for the same IP. Without it the choice is
-   * the exact rule below.
+   * This writer's share of the pool when several write it (node `index` of
+   * `count`): the IPs at positions [index/count, (index+1)/count) of the pool.
+   * Free IPs there are taken first, so writers sharing a pool rarely race.
    */
-  readonly lane?: number;
+  readonly segment?: { readonly index: number; readonly count: number };
+  /**
+   * A number in [0, 1) from the caller's random source: where to look when
+   * the segment has nothing left (fresh IPs: the first free one at or after
+   * position random*total, wrapping; released ones: one of the oldest).
+   * Without it the lowest fresh IP and the oldest released IP are taken.
+   */
+  readonly random?: number;
 }
 
-/** How many of the longest-released IPs a lane spreads over. */
-export const LANE_WIDTH = 16;
+/** Outside its segment, a writer picks among the max(RELEASED_WINDOW, n/4) longest-released IPs. */
+export const RELEASED_WINDOW = 16;
 
 function compareBigint(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -114,25 +118,51 @@ function firstGapFrom(ranges: readonly IPRange[], used: readonly bigint[], from:
   return firstGap(after, used) ?? firstGap(before, used);
 }
 
+/** The value interval of the segment's positions, or undefined for an empty segment. */
+function segmentBounds(pool: Pool, segment: { index: number; count: number }): { lo: bigint; hi: bigint } | undefined {
+  if (!(segment.count >= 1) || !(segment.index >= 0) || segment.index >= segment.count) return undefined;
+  const count = BigInt(Math.floor(segment.count));
+  const index = BigInt(Math.floor(segment.index));
+  const start = (pool.total * index) / count;
+  const end = (pool.total * (index + 1n)) / count;
+  if (end <= start) return undefined;
+  const lo = valueAt(pool.ranges, start);
+  const hi = valueAt(pool.ranges, end - 1n);
+  return lo === undefined || hi === undefined ? undefined : { lo, hi };
+}
+
+function clip(ranges: readonly IPRange[], lo: bigint, hi: bigint): IPRange[] {
+  const out: IPRange[] = [];
+  for (const r of ranges) {
+    const start = r.start > lo ? r.start : lo;
+    const end = r.end < hi ? r.end : hi;
+    if (start <= end) out.push({ ...r, start, end });
+  }
+  return out;
+}
+
 /**
  * Chooses the IP to hand out next, or undefined when none is free.
  *
  * Guarantees: the result lies in `pool.ranges` and is neither allocated nor in
- * `opts.skip`. If some such IP was never released, the result is a
- * never-released one: the lowest, or with a lane the first at or after the
- * lane's position. Otherwise it is a released IP whose cooldown has passed
- * (`now - releasedAt >= cooldownMs`): the one with the oldest release time
- * (lowest IP on a tie), or with a lane one of the LANE_WIDTH oldest. Does not
- * look at `pool.disabled`.
+ * `opts.skip`. A never-released IP always wins over a released one: first one
+ * inside `opts.segment` (the lowest), then anywhere (the first at or after
+ * `random`'s position, or the lowest). Only when none is left, a released IP
+ * whose cooldown has passed (`now - releasedAt >= cooldownMs`): the oldest
+ * inside the segment, else the oldest (lowest IP on a tie), or with `random`
+ * one of the max(RELEASED_WINDOW, n/4) oldest. Without segment and random
+ * the result is exactly: lowest never-released, else oldest released. Does
+ * not look at `pool.disabled`.
  */
 export function planNextIp(pool: Pool, usage: UsageView, opts: NextIpOptions): Address | undefined {
   const skip = opts.skip ?? new Set<bigint>();
-  const lane = opts.lane !== undefined && opts.lane >= 0 && opts.lane < 1 ? opts.lane : undefined;
-  // Released IPs are "used" for the first pass: they only come back once nothing fresh is left.
+  const random = opts.random !== undefined && opts.random >= 0 && opts.random < 1 ? opts.random : undefined;
+  const bounds = opts.segment ? segmentBounds(pool, opts.segment) : undefined;
+  // Released IPs are "used" for the fresh passes: they only come back once nothing fresh is left.
   const used: bigint[] = [...usage.allocated, ...usage.releasedAt.keys(), ...skip];
   used.sort(compareBigint);
-  const start = lane === undefined || pool.total === 0n ? undefined : valueAt(pool.ranges, (pool.total * BigInt(Math.floor(lane * 2 ** 32))) >> 32n);
-  const fresh = start === undefined ? firstGap(pool.ranges, used) : firstGapFrom(pool.ranges, used, start);
+  const from = random === undefined || pool.total === 0n ? undefined : valueAt(pool.ranges, (pool.total * BigInt(Math.floor(random * 2 ** 32))) >> 32n);
+  const fresh = (bounds && firstGap(clip(pool.ranges, bounds.lo, bounds.hi), used)) ?? (from === undefined ? firstGap(pool.ranges, used) : firstGapFrom(pool.ranges, used, from));
   if (fresh !== undefined) return { family: pool.family, value: fresh };
 
   const cooldown = opts.cooldownMs ?? 0;
@@ -146,19 +176,15 @@ export function planNextIp(pool: Pool, usage: UsageView, opts: NextIpOptions): A
   }
   if (eligible.length === 0) return undefined;
   const oldestFirst = (a: [bigint, number], b: [bigint, number]) => a[1] - b[1] || compareBigint(a[0], b[0]);
-  if (lane === undefined) return { family: pool.family, value: eligible.reduce((best, e) => (oldestFirst(e, best) < 0 ? e : best))[0] };
-  eligible.sort(oldestFirst);
-  return { family: pool.family, value: eligible[Math.floor(lane * Math.min(LANE_WIDTH, eligible.length))]![0] };
-}
-
-/** A lane (see NextIpOptions.lane) for a writer's name: FNV-1a of its UTF-16 code units, scaled to [0, 1). */
-export function planLane(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    h ^= name.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
+  const oldest = (list: Array<[bigint, number]>) => list.reduce((best, e) => (oldestFirst(e, best) < 0 ? e : best));
+  if (bounds) {
+    const mine = eligible.filter(([v]) => v >= bounds.lo && v <= bounds.hi);
+    if (mine.length > 0) return { family: pool.family, value: oldest(mine)[0] };
   }
-  return h / 2 ** 32;
+  if (random === undefined) return { family: pool.family, value: oldest(eligible)[0] };
+  eligible.sort(oldestFirst);
+  const window = Math.min(eligible.length, Math.max(RELEASED_WINDOW, Math.ceil(eligible.length / 4)));
+  return { family: pool.family, value: eligible[Math.floor(random * window)]![0] };
 }
 
 /** Number of IPs of the pool not currently allocated: pool.total minus allocated IPs inside pool.ranges. */

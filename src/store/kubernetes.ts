@@ -33,6 +33,7 @@ export interface KubernetesStoreOptions {
 
 export interface KubernetesStore extends AllocationStore {
   readonly informer: Informer<IPAllocationObject>;
+  usageVersion(pool: string): number;
 }
 
 /** Object name of (pool, ip): `<pool>.<ip>`, IPv6 colons as dashes (canonical text makes it unambiguous). */
@@ -51,16 +52,36 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
     rest,
     path: IPALLOCATIONS_PATH,
     labelSelector: opts.labelSelector,
-    indexers: { pool: (o) => (typeof o.spec?.pool === 'string' ? [o.spec.pool] : []) },
+    indexers: {
+      pool: (o) => (typeof o.spec?.pool === 'string' ? [o.spec.pool] : []),
+      podUid: (o) => (typeof o.spec?.owner?.podUid === 'string' ? [o.spec.owner.podUid] : []),
+      containerId: (o) => (typeof o.spec?.owner?.containerId === 'string' ? [o.spec.owner.containerId] : []),
+      node: (o) => (typeof o.spec?.owner?.node === 'string' ? [o.spec.owner.node] : []),
+    },
     delay: opts.delay,
     onError: opts.onError,
   });
   let closed = false;
+  // Bumped on every change a pool's objects see, so callers can keep parsed usage until it moves.
+  const poolVersions = new Map<string, number>();
+  const bump = (o: IPAllocationObject | undefined) => {
+    const pool = o?.spec?.pool;
+    if (typeof pool === 'string') poolVersions.set(pool, (poolVersions.get(pool) ?? 0) + 1);
+  };
+  informer.onChange((_type, obj, old) => {
+    bump(obj);
+    if (old?.spec?.pool !== obj.spec?.pool) bump(old);
+  });
   informer.start();
   await informer.waitForSync();
 
+  // Cached objects are never mutated (a change is a new object), so validity is computed once per version.
+  const validity = new WeakMap<IPAllocationObject, boolean>();
   function valid(obj: IPAllocationObject): boolean {
+    const known = validity.get(obj);
+    if (known !== undefined) return known;
     const problems = validateRecord('IPAllocation', obj);
+    validity.set(obj, problems.length === 0);
     if (problems.length === 0) return true;
     const name = obj.metadata?.name ?? '<unnamed>';
     const key = `${name}@${obj.metadata?.resourceVersion}`;
@@ -163,7 +184,17 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
 
     async list(filter: ListFilter = {}) {
       ensureOpen('list');
-      const source = filter.pool !== undefined ? informer.byIndex('pool', filter.pool) : informer.list();
+      // Start from the most selective index the filter allows.
+      const source =
+        filter.podUid !== undefined
+          ? informer.byIndex('podUid', filter.podUid)
+          : filter.containerId !== undefined
+            ? informer.byIndex('containerId', filter.containerId)
+            : filter.pool !== undefined
+              ? informer.byIndex('pool', filter.pool)
+              : filter.node !== undefined
+                ? informer.byIndex('node', filter.node)
+                : informer.list();
       const out: AllocationRecord[] = [];
       for (const obj of source) {
         if (!obj.spec?.owner || !valid(obj)) continue;
@@ -173,6 +204,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
         if (filter.node !== undefined && r.node !== filter.node) continue;
         if (filter.stableKey !== undefined && r.stableKey !== filter.stableKey) continue;
         if (filter.podUid !== undefined && r.podUid !== filter.podUid) continue;
+        if (filter.pool !== undefined && r.pool !== filter.pool) continue;
         out.push(r);
       }
       return out.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
@@ -194,6 +226,8 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       released.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
       return { allocated: allocated.sort(), released };
     },
+
+    usageVersion: (pool) => poolVersions.get(pool) ?? 0,
 
     async close() {
       closed = true;

@@ -81,6 +81,12 @@ export interface AllocationStore {
   list(filter?: ListFilter): Promise<AllocationRecord[]>;
   /** Current holders and release history of one pool. */
   usage(pool: string): Promise<PoolUsage>;
+  /**
+   * Optional: a number that changes whenever `usage(pool)` would answer
+   * differently, so a caller can keep its parsed copy until it does. Stores
+   * shared with other writers that learn of changes by watching implement it.
+   */
+  usageVersion?(pool: string): number;
   /** Releases resources; further calls reject. */
   close(): Promise<void>;
 }
