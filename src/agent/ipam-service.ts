@@ -76,7 +76,7 @@ export interface IpamService {
 const MAX_RESERVE_ATTEMPTS = 16;
 
 /** A pool's usage as the planner reads it, updated in place with this agent's own writes. */
-type MutableUsage = { allocated: Set<bigint>; releasedAt: Map<bigint, number> };
+type MutableUsage = { allocated: Set<bigint>; releasedAt: Map<bigint, number>; reusableAt: Map<bigint, number> };
 
 /**
  * The agent's IPAM logic over a store. Allocation plans with the pure core
@@ -119,7 +119,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     if (cached && current) return { usage: cached.view, fresh: false };
     const raw = await store.usage(pool.name);
     const parsed: UsageView = planUsage(pool.family, raw.allocated, raw.released);
-    const view = { allocated: new Set(parsed.allocated), releasedAt: new Map(parsed.releasedAt) };
+    const view = { allocated: new Set(parsed.allocated), releasedAt: new Map(parsed.releasedAt), reusableAt: new Map(parsed.reusableAt) };
     if (version !== undefined || usageCacheMs > 0) usageCache.set(pool.name, { view, loadedAt: now(), version: store.usageVersion?.(pool.name) });
     return { usage: view, fresh: true };
   }
@@ -131,6 +131,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     if (change === 'reserved') {
       cached.view.allocated.add(value);
       cached.view.releasedAt.delete(value);
+      cached.view.reusableAt.delete(value);
     } else {
       cached.view.allocated.delete(value);
       cached.view.releasedAt.set(value, now());

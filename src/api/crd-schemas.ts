@@ -126,6 +126,7 @@ export const IPAllocationSpecSchema = Type.Object({
   ip: Type.String({ minLength: 1, description: 'The IP, canonical text.' }),
   owner: Type.Optional(IPAllocationOwnerSchema),
   releasedAt: Type.Optional(timestamp('When the IP was last released.')),
+  reusableAt: Type.Optional(timestamp('Not handed out again before this time (cooldown of an IP reclaimed by garbage collection).')),
 });
 export type IPAllocationSpec = Static<typeof IPAllocationSpecSchema>;
 

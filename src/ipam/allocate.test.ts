@@ -186,6 +186,22 @@ describe('planNextIp (table)', () => {
   });
 });
 
+describe('reclaim cooldown (reusableAt)', () => {
+  const pool = v4Pool(['10.0.0.1-10.0.0.2']);
+  test('a released IP is not handed out before its reusableAt, and is after', () => {
+    const usage = planUsage(4, ['10.0.0.2'], [['10.0.0.1', 100, 5000]]);
+    assert.equal(planNextIp(pool, usage, { now: 4999 }), undefined);
+    assert.equal(formatAddress(planNextIp(pool, usage, { now: 5000 })!), '10.0.0.1');
+  });
+  test('a later release without reusableAt replaces an earlier one that had it', () => {
+    const usage = planUsage(4, [], [
+      ['10.0.0.1', 100, 9000],
+      ['10.0.0.1', 200],
+    ]);
+    assert.equal(usage.reusableAt?.has(value('10.0.0.1')), false);
+  });
+});
+
 describe('planUsage', () => {
   test('parses canonical and non-canonical text, ignores junk and the other family', () => {
     const u = planUsage(6, ['fd00::1', 'FD00:0::2', '10.0.0.1', 'nonsense'], [

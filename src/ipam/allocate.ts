@@ -19,6 +19,8 @@ export interface UsageView {
   readonly allocated: ReadonlySet<bigint>;
   /** IPs once held and now free (never also in `allocated`) -> time of their last release (ms). */
   readonly releasedAt: ReadonlyMap<bigint, number>;
+  /** Released IPs that must not be handed out before the given time (ms): a reclaimed IP's cooldown. */
+  readonly reusableAt?: ReadonlyMap<bigint, number>;
 }
 
 /**
@@ -27,20 +29,25 @@ export interface UsageView {
  * ignored; a released IP that is also allocated counts as allocated; for an IP
  * released more than once the latest time is kept.
  */
-export function planUsage(family: Family, allocated: readonly string[], released: ReadonlyArray<readonly [string, number]>): UsageView {
+export function planUsage(family: Family, allocated: readonly string[], released: ReadonlyArray<readonly [string, number, number?]>): UsageView {
   const held = new Set<bigint>();
   for (const text of allocated) {
     const a = parseAddress(text);
     if (a !== undefined && a.family === family) held.add(a.value);
   }
   const releasedAt = new Map<bigint, number>();
-  for (const [text, at] of released) {
+  const reusableAt = new Map<bigint, number>();
+  for (const [text, at, notBefore] of released) {
     const a = parseAddress(text);
     if (a === undefined || a.family !== family || !Number.isFinite(at) || held.has(a.value)) continue;
     const previous = releasedAt.get(a.value);
-    if (previous === undefined || at > previous) releasedAt.set(a.value, at);
+    if (previous === undefined || at > previous) {
+      releasedAt.set(a.value, at);
+      if (notBefore !== undefined && Number.isFinite(notBefore)) reusableAt.set(a.value, notBefore);
+      else reusableAt.delete(a.value);
+    }
   }
-  return { allocated: held, releasedAt };
+  return { allocated: held, releasedAt, reusableAt };
 }
 
 /** Inputs of planNextIp besides the pool and its usage. */
@@ -148,7 +155,8 @@ function clip(ranges: readonly IPRange[], lo: bigint, hi: bigint): IPRange[] {
  * `opts.skip`. A never-released IP always wins over a released one: first one
  * inside `opts.segment` (the lowest), then anywhere (the first at or after
  * `random`'s position, or the lowest). Only when none is left, a released IP
- * whose cooldown has passed (`now - releasedAt >= cooldownMs`): the oldest
+ * whose cooldown has passed (`now - releasedAt >= cooldownMs`, and `now` at or
+ * past its `reusableAt` if it has one): the oldest
  * inside the segment, else the oldest (lowest IP on a tie), or with `random`
  * one of the max(RELEASED_WINDOW, n/4) oldest. Without segment and random
  * the result is exactly: lowest never-released, else oldest released. Does
@@ -171,6 +179,8 @@ export function planNextIp(pool: Pool, usage: UsageView, opts: NextIpOptions): A
     if (usage.allocated.has(value) || skip.has(value)) continue;
     // Written as a negated >= so that a NaN time is never treated as cooled down.
     if (cooldown > 0 && !(opts.now - at >= cooldown)) continue;
+    const notBefore = usage.reusableAt?.get(value);
+    if (notBefore !== undefined && opts.now < notBefore) continue;
     if (!rangesContain(pool.ranges, value)) continue;
     eligible.push([value, at]);
   }

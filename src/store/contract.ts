@@ -264,6 +264,20 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       await assert.rejects(store.transfer({ containerId: 'c-1', ifname: 'eth0' }, record()));
     });
 
+    withStore('a release may carry reusableAt; usage reports it until the IP is reserved again', async (store) => {
+      assert.equal(await store.reserve(record()), true);
+      assert.equal(await store.reserve(record({ ip: '10.0.0.6', containerId: 'c-2' })), true);
+      assert.equal(await store.release('pool-a', '10.0.0.5', { containerId: 'c-1', ifname: 'eth0' }, 100, 5100), true);
+      assert.equal(await store.release('pool-a', '10.0.0.6', { containerId: 'c-2', ifname: 'eth0' }, 200), true);
+      const released = (await store.usage('pool-a')).released.map((e) => [...e]);
+      assert.deepEqual(released.sort((a, b) => Number(a[1]) - Number(b[1])), [
+        ['10.0.0.5', 100, 5100],
+        ['10.0.0.6', 200],
+      ]);
+      assert.equal(await store.reserve(record({ containerId: 'c-3' })), true);
+      assert.deepEqual((await store.usage('pool-a')).released.map((e) => [...e]), [['10.0.0.6', 200]]);
+    });
+
     withStore('transfer by the holder hands the IP to the new owner; the IP stays allocated', async (store) => {
       const old = record({ podUid: 'uid-old', stableKey: 'sts:default/web/0' });
       assert.equal(await store.reserve(old), true);

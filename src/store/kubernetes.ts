@@ -168,12 +168,17 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       return false;
     },
 
-    async release(pool, ip, owner, releasedAt) {
+    async release(pool, ip, owner, releasedAt, reusableAt) {
       ensureOpen('release');
       return rewriteHeld(pool, ip, owner, (current) => ({
         ...current,
         metadata: { ...current.metadata, labels: { ...current.metadata.labels, [LABEL_STATE]: 'released' } },
-        spec: { pool: current.spec.pool, ip: current.spec.ip, releasedAt: new Date(releasedAt).toISOString() },
+        spec: {
+          pool: current.spec.pool,
+          ip: current.spec.ip,
+          releasedAt: new Date(releasedAt).toISOString(),
+          ...(reusableAt !== undefined ? { reusableAt: new Date(reusableAt).toISOString() } : {}),
+        },
       }));
     },
 
@@ -213,7 +218,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
     async usage(pool): Promise<PoolUsage> {
       ensureOpen('usage');
       const allocated: string[] = [];
-      const released: Array<[string, number]> = [];
+      const released: Array<[string, number] | [string, number, number]> = [];
       for (const obj of informer.byIndex('pool', pool)) {
         // A malformed record still occupies its IP: never hand it out on a guess.
         if (!valid(obj)) {
@@ -221,7 +226,10 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
           continue;
         }
         if (obj.spec.owner) allocated.push(obj.spec.ip);
-        else released.push([obj.spec.ip, obj.spec.releasedAt ? Date.parse(obj.spec.releasedAt) : 0]);
+        else {
+          const at = obj.spec.releasedAt ? Date.parse(obj.spec.releasedAt) : 0;
+          released.push(obj.spec.reusableAt ? [obj.spec.ip, at, Date.parse(obj.spec.reusableAt)] : [obj.spec.ip, at]);
+        }
       }
       released.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
       return { allocated: allocated.sort(), released };

@@ -53,7 +53,7 @@ function compareText(a: string, b: string): number {
 export function createMemoryStore(): AllocationStore {
   // pool -> ip -> record / release time; nested so usage(pool) needs no scan.
   const held = new Map<string, Map<string, AllocationRecord>>();
-  const released = new Map<string, Map<string, number>>();
+  const released = new Map<string, Map<string, [releasedAt: number, reusableAt: number | undefined]>>();
   let closed = false;
 
   const ensureOpen = (): void => {
@@ -78,13 +78,13 @@ export function createMemoryStore(): AllocationStore {
       return true;
     },
 
-    async release(poolName: string, ip: string, owner: OwnerRef, releasedAt: number) {
+    async release(poolName: string, ip: string, owner: OwnerRef, releasedAt: number, reusableAt?: number) {
       ensureOpen();
       const pool = held.get(poolName);
       const holder = pool?.get(ip);
       if (!pool || !holder || !isHeldBy(holder, owner)) return false;
       pool.delete(ip);
-      poolMap(released, poolName).set(ip, releasedAt);
+      poolMap(released, poolName).set(ip, [releasedAt, reusableAt]);
       return true;
     },
 
@@ -119,8 +119,8 @@ export function createMemoryStore(): AllocationStore {
       const allocated = [...(held.get(poolName)?.keys() ?? [])].sort(compareText);
       // Oldest release first, the order the allocator prefers for reuse.
       const rel = [...(released.get(poolName)?.entries() ?? [])]
-        .sort((a, b) => a[1] - b[1] || compareText(a[0], b[0]))
-        .map(([ip, at]) => [ip, at] as const);
+        .sort((a, b) => a[1][0] - b[1][0] || compareText(a[0], b[0]))
+        .map(([ip, [at, reusableAt]]) => (reusableAt === undefined ? ([ip, at] as const) : ([ip, at, reusableAt] as const)));
       return { allocated, released: rel };
     },
 

@@ -42,8 +42,12 @@ export interface AllocationRecord {
 export interface PoolUsage {
   /** IPs currently held. */
   readonly allocated: readonly string[];
-  /** IPs that were held once and are free now, with the time of their last release, oldest release first. */
-  readonly released: ReadonlyArray<readonly [ip: string, releasedAt: number]>;
+  /**
+   * IPs that were held once and are free now, with the time of their last
+   * release, oldest release first, and the time before which the IP must not
+   * be handed out again when the release asked for one.
+   */
+  readonly released: ReadonlyArray<readonly [ip: string, releasedAt: number, reusableAt?: number]>;
 }
 
 export interface ListFilter {
@@ -68,9 +72,10 @@ export interface AllocationStore {
    * must match), and remembers `releasedAt` for least-recently-released
    * ordering. Resolves `true` when it freed the IP, `false` when the IP was
    * free or held by someone else; it never frees another holder's IP. A
-   * `true` is durable like a reserve's.
+   * `true` is durable like a reserve's. `reusableAt`, when given, is kept
+   * with the release and reported by `usage` (a reclaimed IP's cooldown).
    */
-  release(pool: string, ip: string, owner: OwnerRef, releasedAt: number): Promise<boolean>;
+  release(pool: string, ip: string, owner: OwnerRef, releasedAt: number, reusableAt?: number): Promise<boolean>;
   /**
    * Hands (pool, ip) from its current holder `from` to `to` (same pool and IP,
    * new owner fields) if and only if `from` still holds it. Resolves like

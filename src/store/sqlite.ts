@@ -48,6 +48,7 @@ CREATE TABLE releases (
   pool TEXT NOT NULL,
   ip TEXT NOT NULL,
   released_at INTEGER NOT NULL,
+  reusable_at INTEGER,
   PRIMARY KEY (pool, ip)
 );
 `;
@@ -232,13 +233,13 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
   const deleteOwnedWithUid = db.prepare<[string, string, string, string, string]>(
     'DELETE FROM allocations WHERE pool = ? AND ip = ? AND container_id = ? AND ifname = ? AND pod_uid = ?',
   );
-  const rememberRelease = db.prepare<[string, string, number]>(
-    `INSERT INTO releases (pool, ip, released_at) VALUES (?, ?, ?)
-     ON CONFLICT (pool, ip) DO UPDATE SET released_at = excluded.released_at`,
+  const rememberRelease = db.prepare<[string, string, number, number | null]>(
+    `INSERT INTO releases (pool, ip, released_at, reusable_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (pool, ip) DO UPDATE SET released_at = excluded.released_at, reusable_at = excluded.reusable_at`,
   );
   const allocatedIps = db.prepare<[string], { ip: string }>('SELECT ip FROM allocations WHERE pool = ? ORDER BY ip');
-  const releasedIps = db.prepare<[string], { ip: string; released_at: number }>(
-    'SELECT ip, released_at FROM releases WHERE pool = ? ORDER BY released_at, ip',
+  const releasedIps = db.prepare<[string], { ip: string; released_at: number; reusable_at: number | null }>(
+    'SELECT ip, released_at, reusable_at FROM releases WHERE pool = ? ORDER BY released_at, ip',
   );
   // One statement per combination of filter fields actually used, so each can use the indexes.
   const listStatements = new Map<number, Database.Statement<unknown[], AllocationRow>>();
@@ -261,13 +262,13 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
     forgetRelease.run(row.pool, row.ip);
     return true;
   });
-  const releaseTx = db.transaction((pool: string, ip: string, owner: OwnerRef, releasedAt: number): boolean => {
+  const releaseTx = db.transaction((pool: string, ip: string, owner: OwnerRef, releasedAt: number, reusableAt: number | null): boolean => {
     const deleted =
       owner.podUid === undefined
         ? deleteOwned.run(pool, ip, owner.containerId, owner.ifname)
         : deleteOwnedWithUid.run(pool, ip, owner.containerId, owner.ifname, owner.podUid);
     if (deleted.changes !== 1) return false;
-    rememberRelease.run(pool, ip, releasedAt);
+    rememberRelease.run(pool, ip, releasedAt, reusableAt);
     return true;
   });
 
@@ -275,7 +276,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
   const usageTx = db.transaction(
     (pool: string): PoolUsage => ({
       allocated: allocatedIps.all(pool).map((r) => r.ip),
-      released: releasedIps.all(pool).map((r) => [r.ip, r.released_at] as const),
+      released: releasedIps.all(pool).map((r) => (r.reusable_at === null ? ([r.ip, r.released_at] as const) : ([r.ip, r.released_at, r.reusable_at] as const))),
     }),
   );
 
@@ -301,8 +302,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
       });
     },
 
-    release(pool, ip, owner, releasedAt) {
-      return run('release', () => releaseTx.immediate(pool, ip, owner, releasedAt));
+    release(pool, ip, owner, releasedAt, reusableAt) {
+      return run('release', () => releaseTx.immediate(pool, ip, owner, releasedAt, reusableAt ?? null));
     },
 
     list(filter: ListFilter = {}) {
