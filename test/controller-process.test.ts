@@ -53,7 +53,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 }
 
 async function startControllerProcess(identity: string): Promise<ControllerProcess> {
-  const args = ['controller', '--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--identity', identity, '--webhook-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
+  const args = ['controller', '--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--identity', identity, '--webhook-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--gc', 'off'];
   // The default lease (15 s) with a short retry period: the hand-over on SIGTERM must beat the lease's expiry by far.
   args.push('--retry-period', '250ms', '--log-level', 'debug');
   const proc = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -96,7 +96,7 @@ async function ok(p: Promise<Answer>): Promise<any> {
 }
 
 function startReplica(identity: string): Promise<RunningController> {
-  const config = parseControllerArgs(['--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--webhook-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--identity', identity]);
+  const config = parseControllerArgs(['--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--webhook-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--identity', identity, '--gc', 'off']);
   return startController(config, { log: createLogger({ level: 'debug', write: (l) => logs.push(l) }) });
 }
 

@@ -1,9 +1,10 @@
 import type { IPAllocationResource, IPPoolResource } from '../api/crd-schemas.ts';
 import { createInformer, type Informer } from '../k8s/informer.ts';
-import type { KubeRest, ObjectMeta } from '../k8s/rest.ts';
-import { IPALLOCATIONS_PATH } from '../store/kubernetes.ts';
+import type { KubeObject, KubeRest, ObjectMeta } from '../k8s/rest.ts';
+import { ALLOCATION_INDEXERS, IPALLOCATIONS_PATH } from '../store/kubernetes.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Clock } from './clock.ts';
+import { GC_INDEXERS } from './gc.ts';
 
 export const IPPOOLS_PATH = '/apis/tidepool.dev/v1alpha1/ippools';
 
@@ -31,15 +32,21 @@ export interface AllocationObject {
  */
 export interface ControllerCache {
   readonly pools: Informer<PoolObject>;
-  /** Indexed by `pool` (spec.pool). */
+  /** Indexed by `pool` (spec.pool) and by the garbage collector's keys (GC_INDEXERS). */
   readonly allocations: Informer<AllocationObject>;
+  /** Every pod of the cluster: the garbage collector decides from them. */
+  readonly pods: Informer<KubeObject>;
+  readonly nodes: Informer<KubeObject>;
+  readonly statefulSets: Informer<KubeObject>;
+  /** KubeVirt VirtualMachines, when the cluster serves them. */
+  readonly virtualMachines: Informer<KubeObject> | undefined;
   readonly synced: boolean;
   start(): void;
   waitForSync(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export function createControllerCache(opts: { rest: KubeRest; clock: Clock; log: Logger }): ControllerCache {
+export function createControllerCache(opts: { rest: KubeRest; clock: Clock; log: Logger; virtualMachines?: boolean }): ControllerCache {
   const { rest, clock, log } = opts;
   const delay = (ms: number) => clock.sleep(ms);
   const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
@@ -49,23 +56,33 @@ export function createControllerCache(opts: { rest: KubeRest; clock: Clock; log:
     path: IPALLOCATIONS_PATH,
     delay,
     onError: onError('ipallocations'),
-    indexers: { pool: (o) => (typeof o.spec?.pool === 'string' ? [o.spec.pool] : []) },
+    indexers: { ...(ALLOCATION_INDEXERS as Record<string, (o: AllocationObject) => readonly string[]>), ...GC_INDEXERS },
   });
+  const pods = createInformer<KubeObject>({ rest, path: '/api/v1/pods', delay, onError: onError('pods') });
+  const nodes = createInformer<KubeObject>({ rest, path: '/api/v1/nodes', delay, onError: onError('nodes') });
+  const statefulSets = createInformer<KubeObject>({ rest, path: '/apis/apps/v1/statefulsets', delay, onError: onError('statefulsets') });
+  const virtualMachines = opts.virtualMachines
+    ? createInformer<KubeObject>({ rest, path: '/apis/kubevirt.io/v1/virtualmachines', delay, onError: onError('virtualmachines') })
+    : undefined;
+  const all: Informer<KubeObject>[] = [pools, allocations, pods, nodes, statefulSets, ...(virtualMachines ? [virtualMachines] : [])];
   return {
     pools,
     allocations,
+    pods,
+    nodes,
+    statefulSets,
+    virtualMachines,
     get synced() {
-      return pools.synced && allocations.synced;
+      return all.every((i) => i.synced);
     },
     start() {
-      pools.start();
-      allocations.start();
+      for (const i of all) i.start();
     },
     async waitForSync() {
-      await Promise.all([pools.waitForSync(), allocations.waitForSync()]);
+      await Promise.all(all.map((i) => i.waitForSync()));
     },
     async stop() {
-      await Promise.all([pools.stop(), allocations.stop()]);
+      await Promise.all(all.map((i) => i.stop()));
     },
   };
 }

@@ -26,6 +26,11 @@ import { runLeaderTasks, type LeaderTask } from './leader-tasks.ts';
 import type { LeaderElectionConfig } from './lease-plan.ts';
 import { createControllerMetrics } from './metrics.ts';
 import { createPoolStatusReconciler } from './pool-status.ts';
+import { createGcReconciler, type GcSettings } from './gc.ts';
+import { createGcMetrics } from './metrics.ts';
+import { createEventPoster } from './events.ts';
+import { createScanRequestWatch } from './scan-requests.ts';
+import { createKubernetesStore } from '../store/kubernetes.ts';
 import { startWebhookServer, type WebhookServer } from './webhook.ts';
 
 export const CONTROLLER_DEFAULTS = {
@@ -37,6 +42,12 @@ export const CONTROLLER_DEFAULTS = {
   webhookConfigName: 'tidepool',
   metricsListen: '127.0.0.1:9715',
   logLevel: 'info',
+  gcScanInterval: '5m',
+  gcOrphanConfirm: '5m',
+  gcReclaimCooldown: '3s',
+  gcTerminatingDelay: '0s',
+  gcFinishedDelay: '0s',
+  gcWorkers: 8,
 } as const;
 
 export const CONTROLLER_USAGE = `tidepool controller --namespace NS [options]
@@ -56,6 +67,17 @@ IPPool status counts.
   --webhook-config-name N   ValidatingWebhookConfiguration whose caBundle gets this replica's CA  default ${CONTROLLER_DEFAULTS.webhookConfigName}
   --metrics-listen H:P      /metrics, /healthz, /readyz; "off" disables  default ${CONTROLLER_DEFAULTS.metricsListen}
   --log-level LEVEL         debug, info, warn, error         default ${CONTROLLER_DEFAULTS.logLevel}
+
+Garbage collection (leader only; docs/gc.md):
+  --gc-scan-interval DUR           full scan period                                  default ${CONTROLLER_DEFAULTS.gcScanInterval}
+  --gc-orphan-confirm DUR          a scan-only finding must hold this long later      default ${CONTROLLER_DEFAULTS.gcOrphanConfirm}
+  --gc-reclaim-cooldown DUR        a reclaimed IP is not handed out again for DUR      default ${CONTROLLER_DEFAULTS.gcReclaimCooldown}
+  --gc-terminating-delay DUR       extra wait after a Terminating pod's deletionTimestamp  default ${CONTROLLER_DEFAULTS.gcTerminatingDelay}
+  --gc-finished-delay DUR          wait after a Succeeded/Failed pod finished          default ${CONTROLLER_DEFAULTS.gcFinishedDelay}
+  --gc-terminating-ready BOOL      reclaim Terminating pods on Ready nodes             default true
+  --gc-terminating-not-ready BOOL  reclaim Terminating pods on NotReady nodes          default true
+  --gc-workers N                   reclaims processed at once                          default ${CONTROLLER_DEFAULTS.gcWorkers}
+  --gc off                         run without garbage collection
 `;
 
 type Listen = { readonly host: string; readonly port: number };
@@ -70,6 +92,8 @@ export interface ControllerConfig {
   readonly webhookConfigName: string;
   readonly metricsListen: Listen | undefined;
   readonly logLevel: LogLevel;
+  /** Undefined with `--gc off`. */
+  readonly gc: GcSettings | undefined;
 }
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
@@ -110,6 +134,15 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
         'webhook-config-name': { type: 'string', default: CONTROLLER_DEFAULTS.webhookConfigName },
         'metrics-listen': { type: 'string', default: CONTROLLER_DEFAULTS.metricsListen },
         'log-level': { type: 'string', default: CONTROLLER_DEFAULTS.logLevel },
+        gc: { type: 'string', default: 'on' },
+        'gc-scan-interval': { type: 'string', default: CONTROLLER_DEFAULTS.gcScanInterval },
+        'gc-orphan-confirm': { type: 'string', default: CONTROLLER_DEFAULTS.gcOrphanConfirm },
+        'gc-reclaim-cooldown': { type: 'string', default: CONTROLLER_DEFAULTS.gcReclaimCooldown },
+        'gc-terminating-delay': { type: 'string', default: CONTROLLER_DEFAULTS.gcTerminatingDelay },
+        'gc-finished-delay': { type: 'string', default: CONTROLLER_DEFAULTS.gcFinishedDelay },
+        'gc-terminating-ready': { type: 'string', default: 'true' },
+        'gc-terminating-not-ready': { type: 'string', default: 'true' },
+        'gc-workers': { type: 'string', default: String(CONTROLLER_DEFAULTS.gcWorkers) },
       },
     }) as { values: Record<string, string | undefined> });
   } catch (err) {
@@ -139,7 +172,32 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
   if (retryPeriodMs <= 0 || retryPeriodMs >= renewDeadlineMs) {
     throw configError('--retry-period', `${formatDuration(retryPeriodMs)} must be above 0 and shorter than --renew-deadline ${formatDuration(renewDeadlineMs)}`);
   }
+  const gcSwitch = values['gc']!;
+  if (gcSwitch !== 'on' && gcSwitch !== 'off') throw configError('--gc', `"${gcSwitch}" must be on or off`);
+  const bool = (flag: string) => {
+    const v = values[flag]!;
+    if (v !== 'true' && v !== 'false') throw configError(`--${flag}`, `"${v}" must be true or false`);
+    return v === 'true';
+  };
+  const workers = Number(values['gc-workers']);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw configError('--gc-workers', `"${values['gc-workers']}" must be a whole number from 1 to 256`);
+  const scanIntervalMs = parseDuration(values['gc-scan-interval']!, '--gc-scan-interval');
+  if (scanIntervalMs < 1000) throw configError('--gc-scan-interval', 'must be at least 1s');
+  const gc: GcSettings | undefined =
+    gcSwitch === 'off'
+      ? undefined
+      : {
+          scanIntervalMs,
+          orphanConfirmMs: parseDuration(values['gc-orphan-confirm']!, '--gc-orphan-confirm'),
+          reclaimCooldownMs: parseDuration(values['gc-reclaim-cooldown']!, '--gc-reclaim-cooldown'),
+          terminatingDelayMs: parseDuration(values['gc-terminating-delay']!, '--gc-terminating-delay'),
+          finishedDelayMs: parseDuration(values['gc-finished-delay']!, '--gc-finished-delay'),
+          terminatingOnReadyNode: bool('gc-terminating-ready'),
+          terminatingOnNotReadyNode: bool('gc-terminating-not-ready'),
+          workers,
+        };
   return {
+    gc,
     namespace,
     kubeconfig: values['kubeconfig'],
     leaseName,
@@ -209,6 +267,16 @@ async function loadRest(config: ControllerConfig): Promise<{ rest: KubeRest; ser
   return { rest, server: kc.getCurrentCluster()?.server };
 }
 
+/** Whether the cluster serves KubeVirt VirtualMachines; a failed look counts as no (fresh reads still guard every release). */
+async function servesVirtualMachines(rest: KubeRest): Promise<boolean> {
+  try {
+    await rest.get('/apis/kubevirt.io/v1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function labelSafe(pool: string): boolean {
   return pool.length <= 63;
 }
@@ -230,7 +298,8 @@ export async function startController(config: ControllerConfig, deps: Controller
   if (!deps.rest) closers.push(async () => rest.close());
 
   try {
-    const cache = createControllerCache({ rest, clock, log });
+    const virtualMachines = await servesVirtualMachines(rest);
+    const cache = createControllerCache({ rest, clock, log, virtualMachines });
     cache.start();
     closers.push(() => cache.stop());
 
@@ -274,6 +343,22 @@ export async function startController(config: ControllerConfig, deps: Controller
     }
 
     const leaderTasks: LeaderTask[] = [createPoolStatusReconciler({ rest, cache, clock, log, metrics })];
+    if (config.gc) {
+      const store = await createKubernetesStore({ rest, informer: cache.allocations as never });
+      leaderTasks.push(
+        createGcReconciler({
+          rest,
+          cache,
+          store,
+          clock,
+          log,
+          metrics: createGcMetrics(registry),
+          settings: config.gc,
+          event: createEventPoster({ rest, namespace: config.namespace, identity: config.identity, clock, log }),
+          scanRequests: createScanRequestWatch({ rest, namespace: config.namespace, leaseName: config.leaseName, clock, log }),
+        }),
+      );
+    }
     let term: Promise<void> | undefined;
     const elector = createLeaderElector({
       rest,

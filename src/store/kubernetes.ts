@@ -21,8 +21,21 @@ export const LABEL_STATE = 'tidepool.dev/state';
 
 type IPAllocationObject = IPAllocationResource & { metadata: IPAllocationResource['metadata'] & { resourceVersion?: string; uid?: string; labels?: Record<string, string> } };
 
+/** Indexes the store reads through; a shared informer handed to the store must have them. */
+export const ALLOCATION_INDEXERS: Readonly<Record<string, (o: IPAllocationObject) => readonly string[]>> = {
+  pool: (o) => (typeof o.spec?.pool === 'string' ? [o.spec.pool] : []),
+  podUid: (o) => (typeof o.spec?.owner?.podUid === 'string' ? [o.spec.owner.podUid] : []),
+  containerId: (o) => (typeof o.spec?.owner?.containerId === 'string' ? [o.spec.owner.containerId] : []),
+  node: (o) => (typeof o.spec?.owner?.node === 'string' ? [o.spec.owner.node] : []),
+};
+
 export interface KubernetesStoreOptions {
   readonly rest: KubeRest;
+  /**
+   * A running IPAllocation informer to share (with ALLOCATION_INDEXERS), e.g.
+   * the controller's; the store then neither starts nor stops it.
+   */
+  readonly informer?: Informer<IPAllocationObject>;
   /** Limits the cache, e.g. `tidepool.dev/pool in (a,b)`, so memory follows the pools a node may use. */
   readonly labelSelector?: string;
   /** Reports an IPAllocation that does not match the schema; such objects are skipped, never changed. */
@@ -48,19 +61,17 @@ const MAX_WRITE_ATTEMPTS = 5;
 export async function createKubernetesStore(opts: KubernetesStoreOptions): Promise<KubernetesStore> {
   const { rest } = opts;
   const reported = new Set<string>();
-  const informer = createInformer<IPAllocationObject>({
-    rest,
-    path: IPALLOCATIONS_PATH,
-    labelSelector: opts.labelSelector,
-    indexers: {
-      pool: (o) => (typeof o.spec?.pool === 'string' ? [o.spec.pool] : []),
-      podUid: (o) => (typeof o.spec?.owner?.podUid === 'string' ? [o.spec.owner.podUid] : []),
-      containerId: (o) => (typeof o.spec?.owner?.containerId === 'string' ? [o.spec.owner.containerId] : []),
-      node: (o) => (typeof o.spec?.owner?.node === 'string' ? [o.spec.owner.node] : []),
-    },
-    delay: opts.delay,
-    onError: opts.onError,
-  });
+  const shared = opts.informer !== undefined;
+  const informer =
+    opts.informer ??
+    createInformer<IPAllocationObject>({
+      rest,
+      path: IPALLOCATIONS_PATH,
+      labelSelector: opts.labelSelector,
+      indexers: ALLOCATION_INDEXERS,
+      delay: opts.delay,
+      onError: opts.onError,
+    });
   let closed = false;
   // Bumped on every change a pool's objects see, so callers can keep parsed usage until it moves.
   const poolVersions = new Map<string, number>();
@@ -72,7 +83,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
     bump(obj);
     if (old?.spec?.pool !== obj.spec?.pool) bump(old);
   });
-  informer.start();
+  if (!shared) informer.start();
   await informer.waitForSync();
 
   // Cached objects are never mutated (a change is a new object), so validity is computed once per version.
@@ -239,7 +250,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
 
     async close() {
       closed = true;
-      await informer.stop();
+      if (!shared) await informer.stop();
     },
   };
 }
