@@ -35,7 +35,10 @@ function routes(service: IpamService): Map<string, Handler> {
       const req = parseReleaseIpRequest(b);
       return service.releaseIp(req.ip, req.force ?? false);
     }],
-    [`POST ${API_PATHS.collect}`, (b) => service.collect(parseCollectRequest(b).graceMs)],
+    [`POST ${API_PATHS.collect}`, (b) => {
+      const req = parseCollectRequest(b);
+      return service.collect(req.graceMs, req.dryRun);
+    }],
     [`GET ${API_PATHS.healthz}`, async () => ({ ok: true })],
   ]);
 }

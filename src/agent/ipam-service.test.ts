@@ -225,6 +225,18 @@ describe('netns garbage collection', () => {
     assert.deepEqual((await store.list()).map((r) => r.containerId), ['c2']);
   });
 
+  test('a dry run reports what would be reclaimed, releases nothing and starts no grace timer', async () => {
+    const { service, store, netns, advance } = setup();
+    await service.allocate(add('c1'));
+    netns.delete('/run/netns/c1');
+    const dry = await service.collect(0, true);
+    assert.deepEqual(dry.released.map((r) => r.containerId), ['c1']);
+    assert.equal((await store.list()).length, 1, 'nothing released');
+    assert.deepEqual((await service.collect(undefined, true)).waiting.map((w) => w.containerId), ['c1']);
+    advance(60_000);
+    assert.deepEqual((await service.collect()).released, [], 'the dry runs did not start the grace period');
+  });
+
   test('a namespace path reused by a new namespace counts as gone', async () => {
     const { service, netns } = setup();
     netns.set('/run/netns/c1', { exists: true, id: '4:100' });

@@ -69,8 +69,8 @@ export interface IpamService {
   allocations(): Promise<AllocationView[]>;
   /** Releases one IP by address; refuses while its namespace exists unless `force`. */
   releaseIp(ip: string, force: boolean): Promise<ReleaseResponse>;
-  /** One netns garbage collection run; `graceMs` overrides the configured grace. */
-  collect(graceMs?: number): Promise<CollectResponse>;
+  /** One netns garbage collection run; `graceMs` overrides the configured grace; `dryRun` reports without releasing or starting timers. */
+  collect(graceMs?: number, dryRun?: boolean): Promise<CollectResponse>;
 }
 
 const MAX_RESERVE_ATTEMPTS = 16;
@@ -373,7 +373,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       return { released: await releaseRecords(held, 'manual') };
     },
 
-    async collect(graceOverride) {
+    async collect(graceOverride, dryRun = false) {
       const started = performance.now();
       const records = await store.list({ node });
       const byKey = new Map(records.map((r) => [recordKey(r), r]));
@@ -386,15 +386,19 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         now: now(),
         graceMs: graceOverride ?? graceMs,
       });
-      goneSince = new Map(plan.goneSince);
       const reclaim = plan.reclaim.map((k) => byKey.get(k)).filter((r): r is AllocationRecord => r !== undefined);
-      const released = await releaseRecords(await withoutRetained(reclaim), 'netns-gc');
-      const waiting = plan.waiting.flatMap((w) => {
+      const waitingFor = plan.waiting.flatMap((w) => {
         const r = byKey.get(w.key);
         return r ? [{ pool: r.pool, ip: r.ip, containerId: r.containerId, goneSinceMs: w.goneSince }] : [];
       });
-      metrics.gcRun(released.length, waiting.length, (performance.now() - started) / 1000);
-      return { released, waiting };
+      if (dryRun) {
+        const would = (await withoutRetained(reclaim)).map((r) => ({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason: 'netns-gc' }));
+        return { released: would, waiting: waitingFor };
+      }
+      goneSince = new Map(plan.goneSince);
+      const released = await releaseRecords(await withoutRetained(reclaim), 'netns-gc');
+      metrics.gcRun(released.length, waitingFor.length, (performance.now() - started) / 1000);
+      return { released, waiting: waitingFor };
     },
   };
 }

@@ -107,10 +107,11 @@ export function parseReleaseIpRequest(body: unknown): ReleaseIpRequest {
   return { ip: str(o, 'ip', 'ip')!, force };
 }
 
-export function parseCollectRequest(body: unknown): { graceMs?: number } {
-  const o = object(body ?? {}, 'body', ['graceMs']);
+export function parseCollectRequest(body: unknown): { graceMs?: number; dryRun?: boolean } {
+  const o = object(body ?? {}, 'body', ['graceMs', 'dryRun']);
   const grace = o['graceMs'];
-  if (grace === undefined) return {};
-  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) fail('graceMs', 'must be a non-negative number of milliseconds');
-  return { graceMs: grace };
+  const dryRun = o['dryRun'];
+  if (dryRun !== undefined && typeof dryRun !== 'boolean') fail('dryRun', 'must be a boolean');
+  if (grace !== undefined && (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0)) fail('graceMs', 'must be a non-negative number of milliseconds');
+  return { ...(grace !== undefined ? { graceMs: grace as number } : {}), ...(dryRun !== undefined ? { dryRun } : {}) };
 }

@@ -9,7 +9,8 @@ import { createIpamService, type IpamService } from '../agent/ipam-service.ts';
 import { startAgentServer, type AgentServer } from '../agent/http-server.ts';
 import { noMetrics } from '../agent/metrics.ts';
 import { silentLogger } from '../util/logger.ts';
-import { formatTable, runCli } from './main.ts';
+import { runCli } from './main.ts';
+import { formatTable } from './table.ts';
 
 describe('tidepool CLI against an in-process agent', () => {
   let dir: string;

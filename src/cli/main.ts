@@ -6,6 +6,8 @@ import { request } from 'node:http';
 import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, type PoolStatus, type ReleaseResponse } from '../api/protocol.ts';
 import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
 import { formatDuration } from '../util/duration.ts';
+import { formatTable } from './table.ts';
+import { runClusterGc } from './gc-cluster.ts';
 import { DAEMON_USAGE, parseDaemonArgs, startDaemon } from '../agent/daemon.ts';
 import { CONTROLLER_USAGE, parseControllerArgs, startController } from '../controller/main.ts';
 
@@ -17,7 +19,10 @@ Usage:
   tidepool pools [--json]                  pools with total, allocated, free and % used
   tidepool allocations [--json]            every allocated IP with its owner
   tidepool release IP [--force]            release one IP (refused while its netns exists)
-  tidepool gc [--no-grace] [--json]        run one garbage collection now, print what it reclaimed
+  tidepool gc [--no-grace] [--dry-run]     standalone: run one namespace collection now, print what it reclaimed
+  tidepool gc --cluster [--dry-run] [--all] [--kubeconfig F] [--namespace NS] [--lease-name L]
+                                           cluster: --dry-run lists what the controller would reclaim and why;
+                                           without it, asks the leading controller for a scan now
   tidepool install-cni --dest DIR          copy the CNI plugin into DIR (atomically), e.g. /opt/cni/bin
   tidepool version
 
@@ -165,15 +170,42 @@ async function releaseCommand(argv: readonly string[], io: CliIo): Promise<numbe
 }
 
 async function gcCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, socket } = parseCommon(argv, io, { 'no-grace': { type: 'boolean' } });
-  const body = values['no-grace'] ? { graceMs: 0 } : {};
+  const { values, socket } = parseCommon(argv, io, {
+    'no-grace': { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    cluster: { type: 'boolean' },
+    all: { type: 'boolean' },
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string' },
+    'lease-name': { type: 'string' },
+  });
+  const cluster = values['cluster'] === true || values['kubeconfig'] !== undefined;
+  if (cluster) {
+    if (values['no-grace']) throw new TidepoolError('INVALID_CONFIG', '--no-grace applies to the standalone agent, not to --cluster', { field: '--no-grace' });
+    return runClusterGc(
+      {
+        kubeconfig: values['kubeconfig'] as string | undefined,
+        namespace: (values['namespace'] as string | undefined) ?? 'kube-system',
+        leaseName: (values['lease-name'] as string | undefined) ?? 'tidepool-controller',
+        dryRun: values['dry-run'] === true,
+        all: values['all'] === true,
+        json: values['json'] === true,
+      },
+      io,
+    );
+  }
+  for (const flag of ['all', 'namespace', 'lease-name'] as const) {
+    if (values[flag] !== undefined) throw new TidepoolError('INVALID_CONFIG', `--${flag} applies with --cluster only`, { field: `--${flag}` });
+  }
+  const dryRun = values['dry-run'] === true;
+  const body = { ...(values['no-grace'] ? { graceMs: 0 } : {}), ...(dryRun ? { dryRun: true } : {}) };
   const res = (await callAgent(socket, 'POST', API_PATHS.collect, body)) as CollectResponse;
   if (values['json']) {
     io.out(JSON.stringify(res, null, 2) + '\n');
     return 0;
   }
   if (res.released.length === 0) io.out('nothing to reclaim\n');
-  for (const r of res.released) io.out(`reclaimed ${r.ip} (pool ${r.pool}, container ${r.containerId}, interface ${r.ifname}): network namespace gone\n`);
+  for (const r of res.released) io.out(`${dryRun ? 'would reclaim' : 'reclaimed'} ${r.ip} (pool ${r.pool}, container ${r.containerId}, interface ${r.ifname}): network namespace gone\n`);
   const now = io.now();
   for (const w of res.waiting) io.out(`waiting ${w.ip} (pool ${w.pool}, container ${w.containerId}): namespace gone for ${formatDuration(now - w.goneSinceMs)}, inside the grace period\n`);
   return 0;
@@ -208,12 +240,6 @@ function installCniCommand(argv: readonly string[], io: CliIo): number {
   return 0;
 }
 
-/** Table with columns padded to the widest cell. */
-export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n';
-  return line(header) + rows.map(line).join('');
-}
 
 function callAgent(socket: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
