@@ -228,7 +228,8 @@ describe('RBAC is least privilege', () => {
         ...expand('core/nodes', READ),
         ...expand('core/namespaces', READ),
         ...expand('apps/statefulsets', READ),
-        ...expand('tidepool.dev/ipallocations', [...READ, 'update', 'patch', 'delete']),
+        ...expand('tidepool.dev/ipallocations', [...READ, 'update']),
+        ...expand('kubevirt.io/virtualmachines', READ),
         ...expand('tidepool.dev/ippools', READ),
         ...expand('tidepool.dev/reservedips', READ),
         ...expand('tidepool.dev/ippools/status', ['update', 'patch']),
@@ -241,7 +242,13 @@ describe('RBAC is least privilege', () => {
   test('controller Role: leader-election Lease only, in the release namespace', () => {
     const role = find<K8sObject & { rules: Rule[] }>(defaults, 'Role', 'tidepool-controller');
     assert.equal(role.metadata.namespace, 'kube-system');
-    assert.deepEqual(grants(role.rules), ['coordination.k8s.io/leases/tidepool-controller: get', 'coordination.k8s.io/leases/tidepool-controller: update', 'coordination.k8s.io/leases: create']);
+    assert.deepEqual(grants(role.rules), [
+      'coordination.k8s.io/leases/tidepool-controller: get',
+      'coordination.k8s.io/leases/tidepool-controller: list',
+      'coordination.k8s.io/leases/tidepool-controller: update',
+      'coordination.k8s.io/leases/tidepool-controller: watch',
+      'coordination.k8s.io/leases: create',
+    ]);
     const dep = find<Workload>(defaults, 'Deployment', 'tidepool-controller');
     const args = container(dep, 'controller').args;
     assert.equal(args[args.indexOf('--lease-name') + 1], 'tidepool-controller', 'the Lease the Role names is the one the controller uses');
