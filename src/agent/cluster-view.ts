@@ -38,6 +38,16 @@ export interface AgentClusterView extends ClusterView {
   stop(): Promise<void>;
 }
 
+/** An informer transform keeping identity, resourceVersion and the named metadata maps. */
+function keepIdentity(...maps: Array<'labels' | 'annotations'>) {
+  return (o: KubeObject): KubeObject => {
+    const m = o.metadata;
+    const metadata: KubeObject['metadata'] = { name: m.name, resourceVersion: m.resourceVersion, ...(m.namespace ? { namespace: m.namespace } : {}), ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}) };
+    for (const key of maps) if (m[key]) metadata[key] = m[key];
+    return { apiVersion: o.apiVersion, kind: o.kind, metadata };
+  };
+}
+
 function toPodInfo(p: PodObject): PodInfo {
   return {
     namespace: p.metadata.namespace ?? '',
@@ -60,10 +70,11 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
   const { rest, nodeName, log } = opts;
   const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
   const common = { rest, delay: opts.delay };
-  // Every Node, not just this one: the pool partition depends on which nodes share each pool.
-  const nodes = createInformer<KubeObject>({ ...common, path: '/api/v1/nodes', onError: onError('nodes') });
+  // Every Node, not just this one: the pool partition depends on which nodes share each pool. Only
+  // names and labels are kept, so the cache stays a few hundred bytes per node in any cluster.
+  const nodes = createInformer<KubeObject>({ ...common, path: '/api/v1/nodes', onError: onError('nodes'), transform: keepIdentity('labels') });
   const pods = createInformer<PodObject>({ ...common, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${nodeName}`, onError: onError('pods') });
-  const namespaces = createInformer<KubeObject>({ ...common, path: '/api/v1/namespaces', onError: onError('namespaces') });
+  const namespaces = createInformer<KubeObject>({ ...common, path: '/api/v1/namespaces', onError: onError('namespaces'), transform: keepIdentity('labels', 'annotations') });
   const poolObjects = createInformer<PoolObject>({ ...common, path: '/apis/tidepool.dev/v1alpha1/ippools', onError: onError('ippools') });
   const reserved = createInformer<ReservedObject>({ ...common, path: '/apis/tidepool.dev/v1alpha1/reservedips', onError: onError('reservedips') });
   const informers: Informer<KubeObject>[] = [nodes, pods, namespaces, poolObjects, reserved];

@@ -40,6 +40,12 @@ export interface InformerOptions<T> {
   readonly onError?: (err: unknown) => void;
   /** Watch timeout the server is asked for; the watch is then resumed. */
   readonly watchTimeoutSeconds?: number;
+  /**
+   * Trims each object before it is cached (keep metadata.name, namespace and
+   * resourceVersion): a cache of every Node needs their labels, not their
+   * status and image lists.
+   */
+  readonly transform?: (obj: T) => T;
 }
 
 export function objectKey(obj: KubeObject): string {
@@ -76,7 +82,8 @@ export function createInformer<T extends KubeObject>(opts: InformerOptions<T>): 
     }
   }
 
-  function apply(type: ChangeType, obj: T): void {
+  function apply(type: ChangeType, raw: T): void {
+    const obj = opts.transform ? opts.transform(raw) : raw;
     const key = objectKey(obj);
     const old = cache.get(key);
     if (type === 'DELETED') {
