@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -16,6 +15,7 @@ import { createKubePolicy } from './kube-policy.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
+import { formatServerAddress, parseListen, startMetricsServer } from '../util/http-endpoints.ts';
 import { createIpamService } from './ipam-service.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { startAgentServer } from './http-server.ts';
@@ -118,7 +118,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
     hostProc: values['host-proc']!,
     state: values['state']!,
     socket: values['socket']!,
-    metricsListen: parseListen(values['metrics-listen']!),
+    metricsListen: parseListen('--metrics-listen', values['metrics-listen']!, '127.0.0.1'),
     node: values['node'] ?? hostname(),
     gcIntervalMs: interval,
     gcGraceMs: parseDuration(values['gc-grace']!, '--gc-grace'),
@@ -128,13 +128,6 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
   };
 }
 
-function parseListen(text: string): { host: string; port: number } | undefined {
-  if (text === 'off') return undefined;
-  const m = /^(.*):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new TidepoolError('INVALID_CONFIG', `--metrics-listen: "${text}" must be HOST:PORT or off`, { field: '--metrics-listen' });
-  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port };
-}
 
 /** A running daemon; `stop` closes the socket, timers and store. */
 export interface RunningDaemon {
@@ -167,8 +160,10 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
     log,
   });
   const api = await startAgentServer({ socketPath: config.socket, service, metrics, log });
-  const metricsServer = config.metricsListen ? await startMetricsServer(registry, config.metricsListen, backend.ready) : undefined;
-  const metricsAddress = metricsServer ? formatAddressInfo(metricsServer) : undefined;
+  const metricsServer = config.metricsListen
+    ? await startMetricsServer({ registry, listen: config.metricsListen, ready: backend.ready, notReadyText: 'caches are still syncing or the Node object is missing', flag: '--metrics-listen' })
+    : undefined;
+  const metricsAddress = metricsServer ? formatServerAddress(metricsServer) : undefined;
 
   let gcRunning = false;
   const gcTimer = setInterval(() => {
@@ -278,40 +273,4 @@ function readPoolFile(path: string): string {
   }
 }
 
-async function startMetricsServer(registry: Registry, listen: { host: string; port: number }, ready: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500);
-          res.end(String(err));
-        },
-      );
-    } else if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-    } else if (req.url === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ok ? 'ready\n' : 'not ready: caches are still syncing or the Node object is missing\n');
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new TidepoolError('INVALID_CONFIG', `--metrics-listen ${listen.host}:${listen.port}: ${err.message}`, { field: '--metrics-listen' })));
-    server.listen(listen.port, listen.host, resolve);
-  });
-  return server;
-}
 
-function formatAddressInfo(server: Server): string {
-  const a = server.address();
-  if (a === null || typeof a === 'string') return String(a);
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}

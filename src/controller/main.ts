@@ -8,7 +8,7 @@
  * warm; the one holding the Lease also runs the leader tasks (pool status
  * now, garbage collection next: add it to `leaderTasks`).
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -16,6 +16,7 @@ import { TidepoolError } from '../ipam/errors.ts';
 import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { IPALLOCATIONS_PATH, LABEL_POOL } from '../store/kubernetes.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
+import { formatServerAddress, parseListen, startMetricsServer, type Listen } from '../util/http-endpoints.ts';
 import { createLogger, isLogLevel, type LogLevel, type Logger } from '../util/logger.ts';
 import { createCaBundleInjector, type CaBundleInjector } from './ca-bundle.ts';
 import { IPPOOLS_PATH, createControllerCache } from './cache.ts';
@@ -80,7 +81,6 @@ Garbage collection (leader only; docs/gc.md):
   --gc off                         run without garbage collection
 `;
 
-type Listen = { readonly host: string; readonly port: number };
 
 export interface ControllerConfig {
   readonly namespace: string;
@@ -103,13 +103,6 @@ function configError(flag: string, message: string): TidepoolError {
   return new TidepoolError('INVALID_CONFIG', `${flag}: ${message}`, { field: flag });
 }
 
-function parseListen(flag: string, text: string): Listen | undefined {
-  if (text === 'off') return undefined;
-  const m = /^(.*):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw configError(flag, `"${text}" must be HOST:PORT or off`);
-  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
-}
 
 /**
  * Parses controller flags; every error names the flag. The identity
@@ -203,9 +196,9 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
     leaseName,
     identity,
     leaderElection: { leaseDurationMs, renewDeadlineMs, retryPeriodMs },
-    webhookListen: parseListen('--webhook-listen', values['webhook-listen']!),
+    webhookListen: parseListen('--webhook-listen', values['webhook-listen']!, '0.0.0.0'),
     webhookConfigName,
-    metricsListen: parseListen('--metrics-listen', values['metrics-listen']!),
+    metricsListen: parseListen('--metrics-listen', values['metrics-listen']!, '0.0.0.0'),
     logLevel: level,
   };
 }
@@ -337,7 +330,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     const ready = () => cache.synced && (injector === undefined || injector.injected);
     let metricsServer: Server | undefined;
     if (config.metricsListen) {
-      metricsServer = await startMetricsServer(registry, config.metricsListen, ready);
+      metricsServer = await startMetricsServer({ registry, listen: config.metricsListen, ready, notReadyText: 'caches are still syncing or the webhook CA is not in caBundle yet', flag: '--metrics-listen' });
       const server = metricsServer;
       closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     }
@@ -378,7 +371,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     });
     elector.start();
 
-    const metricsAddress = metricsServer ? formatAddress(metricsServer) : undefined;
+    const metricsAddress = metricsServer ? formatServerAddress(metricsServer) : undefined;
     log.info('tidepool controller started', {
       identity: config.identity,
       namespace: config.namespace,
@@ -412,40 +405,4 @@ export async function startController(config: ControllerConfig, deps: Controller
   }
 }
 
-async function startMetricsServer(registry: Registry, listen: Listen, ready: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500);
-          res.end(String(err));
-        },
-      );
-    } else if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-    } else if (req.url === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ok ? 'ready\n' : 'not ready: caches are still syncing or the webhook CA is not in caBundle yet\n');
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(configError('--metrics-listen', `${listen.host}:${listen.port}: ${err.message}`)));
-    server.listen(listen.port, listen.host, resolve);
-  });
-  return server;
-}
 
-function formatAddress(server: Server): string {
-  const a = server.address();
-  if (a === null || typeof a === 'string') return String(a);
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}

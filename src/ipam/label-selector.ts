@@ -4,6 +4,7 @@
  * form used in messages. Pool affinities are written in this shape so that
  * selectors can be copied between tidepool pools and other Kubernetes objects.
  */
+import { describeValue, field, isRecord } from './values.ts';
 import type { ErrorCode } from './errors.ts';
 import { TidepoolError } from './errors.ts';
 
@@ -50,25 +51,6 @@ export function isLabelValue(value: string): boolean {
   return value === '' || (value.length <= MAX_NAME_PART && NAME_PART.test(value));
 }
 
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Kubernetes prunes nulls of optional fields, so null means absent. */
-function field(obj: Record<string, unknown>, key: string): unknown {
-  const v = Object.hasOwn(obj, key) ? obj[key] : undefined;
-  return v === null ? undefined : v;
-}
-
 function rejectUnknownFields(reject: RejectSelector, obj: Record<string, unknown>, path: string, known: readonly string[]): void {
   for (const key of Object.keys(obj)) {
     if (known.includes(key)) continue;
@@ -79,13 +61,13 @@ function rejectUnknownFields(reject: RejectSelector, obj: Record<string, unknown
 }
 
 function planMatchLabels(reject: RejectSelector, value: unknown, path: string): Record<string, string> {
-  if (!isRecord(value)) reject(path, `${path} must be an object of label keys to values, got ${describe(value)}`);
+  if (!isRecord(value)) reject(path, `${path} must be an object of label keys to values, got ${describeValue(value)}`);
   const out: [string, string][] = [];
   for (const [key, v] of Object.entries(value)) {
     // Bracketed because label keys contain dots and slashes.
     const at = `${path}[${JSON.stringify(key)}]`;
     if (!isLabelKey(key)) reject(at, `${path} key ${JSON.stringify(key)} is not a valid label key`);
-    if (typeof v !== 'string') reject(at, `${at} must be a string, got ${describe(v)}`);
+    if (typeof v !== 'string') reject(at, `${at} must be a string, got ${describeValue(v)}`);
     if (!isLabelValue(v)) reject(at, `${at} ${JSON.stringify(v)} is not a valid label value`);
     out.push([key, v]);
   }
@@ -93,12 +75,12 @@ function planMatchLabels(reject: RejectSelector, value: unknown, path: string): 
 }
 
 function planRequirement(reject: RejectSelector, item: unknown, at: string): LabelSelectorRequirement {
-  if (!isRecord(item)) reject(at, `${at} must be an object with key, operator and values, got ${describe(item)}`);
+  if (!isRecord(item)) reject(at, `${at} must be an object with key, operator and values, got ${describeValue(item)}`);
   rejectUnknownFields(reject, item, at, REQUIREMENT_FIELDS);
 
   const key = field(item, 'key');
   if (key === undefined) reject(`${at}.key`, `${at}.key is required`);
-  if (typeof key !== 'string') reject(`${at}.key`, `${at}.key must be a string, got ${describe(key)}`);
+  if (typeof key !== 'string') reject(`${at}.key`, `${at}.key must be a string, got ${describeValue(key)}`);
   if (!isLabelKey(key)) reject(`${at}.key`, `${at}.key ${JSON.stringify(key)} is not a valid label key`);
 
   const op = field(item, 'operator');
@@ -108,14 +90,14 @@ function planRequirement(reject: RejectSelector, item: unknown, at: string): Lab
   if (operator === undefined) {
     const near = typeof op === 'string' ? OPERATORS.find((o) => o.toLowerCase() === op.toLowerCase()) : undefined;
     const hint = near === undefined ? '' : ` (did you mean ${near}?)`;
-    reject(opPath, `${opPath} must be one of ${OPERATORS.join(', ')}, got ${describe(op)}${hint}`);
+    reject(opPath, `${opPath} must be one of ${OPERATORS.join(', ')}, got ${describeValue(op)}${hint}`);
   }
 
   const values = field(item, 'values');
   const valuesPath = `${at}.values`;
   let list: unknown[] = [];
   if (values !== undefined) {
-    if (!Array.isArray(values)) reject(valuesPath, `${valuesPath} must be a list of strings, got ${describe(values)}`);
+    if (!Array.isArray(values)) reject(valuesPath, `${valuesPath} must be a list of strings, got ${describeValue(values)}`);
     list = values;
   }
   if (operator === 'Exists' || operator === 'DoesNotExist') {
@@ -125,7 +107,7 @@ function planRequirement(reject: RejectSelector, item: unknown, at: string): Lab
   if (list.length === 0) reject(valuesPath, `${valuesPath} must be non-empty for operator ${operator}`);
   const checked = list.map((v: unknown, i): string => {
     const vAt = `${valuesPath}[${i}]`;
-    if (typeof v !== 'string') reject(vAt, `${vAt} must be a string, got ${describe(v)}`);
+    if (typeof v !== 'string') reject(vAt, `${vAt} must be a string, got ${describeValue(v)}`);
     if (!isLabelValue(v)) reject(vAt, `${vAt} ${JSON.stringify(v)} is not a valid label value`);
     return v;
   });
@@ -139,7 +121,7 @@ function planRequirement(reject: RejectSelector, item: unknown, at: string): Lab
  * error shape, such as pool validation; others use planLabelSelector.
  */
 export function planLabelSelectorWith(value: unknown, field: string, reject: RejectSelector): LabelSelector {
-  if (!isRecord(value)) reject(field, `${field} must be an object with matchLabels and/or matchExpressions, got ${describe(value)}`);
+  if (!isRecord(value)) reject(field, `${field} must be an object with matchLabels and/or matchExpressions, got ${describeValue(value)}`);
   rejectUnknownFields(reject, value, field, SELECTOR_FIELDS);
   const labels = Object.hasOwn(value, 'matchLabels') ? value['matchLabels'] : undefined;
   const exprs = Object.hasOwn(value, 'matchExpressions') ? value['matchExpressions'] : undefined;
@@ -147,7 +129,7 @@ export function planLabelSelectorWith(value: unknown, field: string, reject: Rej
   if (labels !== undefined && labels !== null) out.matchLabels = planMatchLabels(reject, labels, `${field}.matchLabels`);
   if (exprs !== undefined && exprs !== null) {
     const path = `${field}.matchExpressions`;
-    if (!Array.isArray(exprs)) reject(path, `${path} must be a list, got ${describe(exprs)}`);
+    if (!Array.isArray(exprs)) reject(path, `${path} must be a list, got ${describeValue(exprs)}`);
     out.matchExpressions = exprs.map((item: unknown, i) => planRequirement(reject, item, `${path}[${i}]`));
   }
   return out;

@@ -4,6 +4,7 @@
  * under pressure, so every rejection names the pool and the exact field, and
  * nothing is silently dropped or guessed.
  */
+import { describeValue, field, isRecord } from './values.ts';
 import type { Address, Cidr, Family } from './address.ts';
 import { addressBits, cidrContains, cidrFirst, cidrLast, formatAddress, formatCidr, parseAddress, parseCidr, parseCidrLoose } from './address.ts';
 import { TidepoolError } from './errors.ts';
@@ -136,28 +137,8 @@ function fail(w: Where, field: string, text: string): never {
   throw new TidepoolError('INVALID_POOL', `${w.prefix}${who(w)}: ${text}`, details);
 }
 
-/** Short description of an unexpected value for messages. */
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function isValidName(v: unknown): v is string {
   return typeof v === 'string' && v.length <= MAX_NAME_LENGTH && DNS1123_SUBDOMAIN.test(v);
-}
-
-/** Kubernetes prunes nulls of optional fields, and YAML writes `key:` as null, so null means absent. */
-function field(obj: Record<string, unknown>, key: string): unknown {
-  const v = Object.hasOwn(obj, key) ? obj[key] : undefined;
-  return v === null ? undefined : v;
 }
 
 function familyName(f: Family): string {
@@ -183,10 +164,10 @@ function parseRangeList(w: Where, spec: Record<string, unknown>, key: 'ips' | 'e
   const list = field(spec, key);
   if (list === undefined) return undefined;
   const path = `spec.${key}`;
-  if (!Array.isArray(list)) fail(w, path, `${path} must be a list of IPs or a-b ranges, got ${describe(list)}`);
+  if (!Array.isArray(list)) fail(w, path, `${path} must be a list of IPs or a-b ranges, got ${describeValue(list)}`);
   return list.map((item: unknown, i): ListedRange => {
     const at = `${path}[${i}]`;
-    if (typeof item !== 'string') fail(w, at, `${at} must be a string, got ${describe(item)}`);
+    if (typeof item !== 'string') fail(w, at, `${at} must be a string, got ${describeValue(item)}`);
     const range = parseRangeSpec(item);
     const quoted = JSON.stringify(item);
     if (range === undefined) fail(w, at, `${at} ${quoted} is not an IP or an a-b range`);
@@ -203,7 +184,7 @@ function parseRangeList(w: Where, spec: Record<string, unknown>, key: 'ips' | 'e
 /** Parses an optional in-subnet address field (spec.gateway, spec.routes[i].gw). */
 function parseInSubnetAddress(w: Where, value: unknown, path: string, subnet: Cidr): Address | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') fail(w, path, `${path} must be a string, got ${describe(value)}`);
+  if (typeof value !== 'string') fail(w, path, `${path} must be a string, got ${describeValue(value)}`);
   const quoted = JSON.stringify(value);
   const a = parseAddress(value);
   if (a === undefined) fail(w, path, `${path} ${quoted} is not an IP address`);
@@ -215,14 +196,14 @@ function parseInSubnetAddress(w: Where, value: unknown, path: string, subnet: Ci
 function parseBoolean(w: Where, spec: Record<string, unknown>, key: 'default' | 'disable'): boolean {
   const v = field(spec, key);
   if (v === undefined) return false;
-  if (typeof v !== 'boolean') fail(w, `spec.${key}`, `spec.${key} must be true or false, got ${describe(v)}`);
+  if (typeof v !== 'boolean') fail(w, `spec.${key}`, `spec.${key} must be true or false, got ${describeValue(v)}`);
   return v;
 }
 
 function parseSubnet(w: Where, spec: Record<string, unknown>): Cidr {
   const v = field(spec, 'subnet');
   if (v === undefined) fail(w, 'spec.subnet', 'spec.subnet is required');
-  if (typeof v !== 'string') fail(w, 'spec.subnet', `spec.subnet must be a string, got ${describe(v)}`);
+  if (typeof v !== 'string') fail(w, 'spec.subnet', `spec.subnet must be a string, got ${describeValue(v)}`);
   const subnet = parseCidr(v);
   if (subnet !== undefined) return subnet;
   const loose = parseCidrLoose(v);
@@ -236,15 +217,15 @@ function parseSubnet(w: Where, spec: Record<string, unknown>): Cidr {
 function parseRoutes(w: Where, spec: Record<string, unknown>, subnet: Cidr): RouteEntry[] {
   const list = field(spec, 'routes');
   if (list === undefined) return [];
-  if (!Array.isArray(list)) fail(w, 'spec.routes', `spec.routes must be a list, got ${describe(list)}`);
+  if (!Array.isArray(list)) fail(w, 'spec.routes', `spec.routes must be a list, got ${describeValue(list)}`);
   return list.map((item: unknown, i): RouteEntry => {
     const at = `spec.routes[${i}]`;
-    if (!isRecord(item)) fail(w, at, `${at} must be an object with dst and optional gw, got ${describe(item)}`);
+    if (!isRecord(item)) fail(w, at, `${at} must be an object with dst and optional gw, got ${describeValue(item)}`);
     rejectUnknownFields(w, item, at, ROUTE_FIELDS);
     const dstPath = `${at}.dst`;
     const dstText = field(item, 'dst');
     if (dstText === undefined) fail(w, dstPath, `${dstPath} is required`);
-    if (typeof dstText !== 'string') fail(w, dstPath, `${dstPath} must be a string, got ${describe(dstText)}`);
+    if (typeof dstText !== 'string') fail(w, dstPath, `${dstPath} must be a string, got ${describeValue(dstText)}`);
     const dst = parseCidrLoose(dstText);
     if (dst === undefined) fail(w, dstPath, `${dstPath} ${JSON.stringify(dstText)} is not a CIDR`);
     if (dst.address.family !== subnet.family) {
@@ -289,13 +270,13 @@ function parseNameList(w: Where, spec: Record<string, unknown>, rule: NameListRu
   const list = field(spec, rule.key);
   if (list === undefined) return undefined;
   const path = `spec.${rule.key}`;
-  if (!Array.isArray(list)) fail(w, path, `${path} must be a list of ${rule.what}s, got ${describe(list)}`);
+  if (!Array.isArray(list)) fail(w, path, `${path} must be a list of ${rule.what}s, got ${describeValue(list)}`);
   // An empty list would read as "nowhere"; omitting the field is the one way to say "everywhere".
   if (list.length === 0) fail(w, path, `${path} must not be empty (omit it to allow ${rule.every})`);
   const seen = new Set<string>();
   return list.map((item: unknown, i): string => {
     const at = `${path}[${i}]`;
-    if (typeof item !== 'string') fail(w, at, `${at} must be a string, got ${describe(item)}`);
+    if (typeof item !== 'string') fail(w, at, `${at} must be a string, got ${describeValue(item)}`);
     if (!rule.valid(item)) fail(w, at, `${at} ${JSON.stringify(item)} is not a valid ${rule.what}${rule.hint(item)}`);
     if (seen.has(item)) fail(w, at, `${at} ${JSON.stringify(item)} is listed twice`);
     seen.add(item);
@@ -345,7 +326,7 @@ function reservedAddresses(subnet: Cidr): { value: bigint; what: string }[] {
 }
 
 function planPoolAt(obj: unknown, w: Where): Pool {
-  if (!isRecord(obj)) fail(w, '', `must be an object with apiVersion, kind, metadata and spec, got ${describe(obj)}`);
+  if (!isRecord(obj)) fail(w, '', `must be an object with apiVersion, kind, metadata and spec, got ${describeValue(obj)}`);
   const metadata = field(obj, 'metadata');
   const rawName = isRecord(metadata) ? field(metadata, 'name') : undefined;
   // A usable name makes even apiVersion/kind errors easy to locate.
@@ -353,13 +334,13 @@ function planPoolAt(obj: unknown, w: Where): Pool {
 
   const apiVersion = field(obj, 'apiVersion');
   if (apiVersion !== POOL_API_VERSION) {
-    fail(w, 'apiVersion', `apiVersion must be ${JSON.stringify(POOL_API_VERSION)}, got ${describe(apiVersion)}`);
+    fail(w, 'apiVersion', `apiVersion must be ${JSON.stringify(POOL_API_VERSION)}, got ${describeValue(apiVersion)}`);
   }
   const kind = field(obj, 'kind');
-  if (kind !== POOL_KIND) fail(w, 'kind', `kind must be ${JSON.stringify(POOL_KIND)}, got ${describe(kind)}`);
-  if (!isRecord(metadata)) fail(w, 'metadata', `metadata must be an object, got ${describe(metadata)}`);
+  if (kind !== POOL_KIND) fail(w, 'kind', `kind must be ${JSON.stringify(POOL_KIND)}, got ${describeValue(kind)}`);
+  if (!isRecord(metadata)) fail(w, 'metadata', `metadata must be an object, got ${describeValue(metadata)}`);
   if (typeof rawName !== 'string' || rawName === '') {
-    fail(w, 'metadata.name', `metadata.name must be a lowercase DNS-1123 name, got ${describe(rawName)}`);
+    fail(w, 'metadata.name', `metadata.name must be a lowercase DNS-1123 name, got ${describeValue(rawName)}`);
   }
   if (!isValidName(rawName)) {
     w.name = rawName;
@@ -368,7 +349,7 @@ function planPoolAt(obj: unknown, w: Where): Pool {
   const name = rawName;
 
   const spec = field(obj, 'spec');
-  if (!isRecord(spec)) fail(w, 'spec', `spec must be an object, got ${describe(spec)}`);
+  if (!isRecord(spec)) fail(w, 'spec', `spec must be an object, got ${describeValue(spec)}`);
   rejectUnknownFields(w, spec, 'spec', SPEC_FIELDS);
 
   const subnet = parseSubnet(w, spec);

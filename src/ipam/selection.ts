@@ -6,6 +6,7 @@
  * debug these choices from a single CNI error line, so every rejection names
  * the pod, the annotation or netconf field, and the problem.
  */
+import { describeValue, field, isRecord } from './values.ts';
 import type { Family } from './address.ts';
 import { TidepoolError } from './errors.ts';
 import type { LabelSelector } from './label-selector.ts';
@@ -138,25 +139,6 @@ function familyName(f: Family): string {
   return f === 4 ? 'IPv4' : 'IPv6';
 }
 
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** JSON null means absent, as in pool files. */
-function field(obj: Record<string, unknown>, key: string): unknown {
-  const v = Object.hasOwn(obj, key) ? obj[key] : undefined;
-  return v === null ? undefined : v;
-}
-
 /** The kernel's rule for interface names (dev_valid_name). */
 function isInterfaceName(name: string): boolean {
   return name.length > 0 && name.length < IFNAMSIZ && name !== '.' && name !== '..' && !/[/:\s]/.test(name);
@@ -251,15 +233,15 @@ class AnnotationReader {
 
   poolNames(value: unknown, path: string): string[] {
     if (value === undefined) return [];
-    if (!Array.isArray(value)) this.fail(path, `must be a list of pool names, got ${describe(value)}`);
+    if (!Array.isArray(value)) this.fail(path, `must be a list of pool names, got ${describeValue(value)}`);
     return value.map((item: unknown, i) => {
-      if (typeof item !== 'string' || item === '') this.fail(`${path}[${i}]`, `must be a pool name, got ${describe(item)}`);
+      if (typeof item !== 'string' || item === '') this.fail(`${path}[${i}]`, `must be a pool name, got ${describeValue(item)}`);
       return item;
     });
   }
 
   interfaceName(value: unknown, path: string): string {
-    if (typeof value !== 'string') this.fail(path, `must be a string, got ${describe(value)}`);
+    if (typeof value !== 'string') this.fail(path, `must be a string, got ${describeValue(value)}`);
     if (!isInterfaceName(value)) this.fail(path, `${JSON.stringify(value)} is not a valid interface name`);
     return value;
   }
@@ -288,12 +270,12 @@ function decideFromIppools(ctx: Context): Decision | undefined {
   if (found === undefined) return undefined;
   const r: AnnotationReader = new AnnotationReader(ctx.podRef, `annotation ${found.key}`, found.key, found.text);
   const value = r.value;
-  if (!Array.isArray(value)) r.fail('', `must be a JSON list of {"interface", "ipv4", "ipv6"} objects, got ${describe(value)}`);
+  if (!Array.isArray(value)) r.fail('', `must be a JSON list of {"interface", "ipv4", "ipv6"} objects, got ${describeValue(value)}`);
   const ifnames: string[] = [];
   const lists: PoolList[] = [];
   value.forEach((entry: unknown, i) => {
     const at = `[${i}]`;
-    if (!isRecord(entry)) r.fail(at, `must be an object with interface, ipv4 and/or ipv6, got ${describe(entry)}`);
+    if (!isRecord(entry)) r.fail(at, `must be an object with interface, ipv4 and/or ipv6, got ${describeValue(entry)}`);
     r.rejectUnknownFields(entry, at, IPPOOLS_FIELDS);
     const rawIf = field(entry, 'interface');
     if (rawIf === undefined) r.fail(`${at}.interface`, 'is required');
@@ -315,7 +297,7 @@ function decideFromIppool(ctx: Context): Decision | undefined {
   if (found === undefined) return undefined;
   const r: AnnotationReader = new AnnotationReader(ctx.podRef, `annotation ${found.key}`, found.key, found.text);
   const value = r.value;
-  if (!isRecord(value)) r.fail('', `must be a JSON object with interface, ipv4 and/or ipv6, got ${describe(value)}`);
+  if (!isRecord(value)) r.fail('', `must be a JSON object with interface, ipv4 and/or ipv6, got ${describeValue(value)}`);
   r.rejectUnknownFields(value, '', IPPOOL_FIELDS);
   const rawIf = field(value, 'interface');
   const ifname = rawIf === undefined ? undefined : r.interfaceName(rawIf, 'interface');
@@ -341,7 +323,7 @@ function decideFromNamespace(ctx: Context): Decision | undefined {
     const found = pickAnnotation(ns.annotations, candidates);
     if (found === undefined) continue;
     const r: AnnotationReader = new AnnotationReader(ctx.podRef, `namespace ${ns.name} annotation ${found.key}`, found.key, found.text, ns.name);
-    if (!Array.isArray(r.value)) r.fail('', `must be a JSON list of pool names, got ${describe(r.value)}`);
+    if (!Array.isArray(r.value)) r.fail('', `must be a JSON list of pool names, got ${describeValue(r.value)}`);
     const names = r.poolNames(r.value, '');
     if (names.length === 0) continue;
     keys.push(found.key);
