@@ -8,6 +8,7 @@ import { runStoreContract } from '../src/store/contract.ts';
 import { allocationName, createKubernetesStore, IPALLOCATIONS_PATH, type KubernetesStore } from '../src/store/kubernetes.ts';
 import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import type { AllocationRecord } from '../src/store/port.ts';
+import { planUsage } from '../src/ipam/allocate.ts';
 import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
 
 async function openCluster(): Promise<{ server: FakeApiServer; rest: KubeRest; close: () => Promise<void> }> {
@@ -141,6 +142,34 @@ describe('kubernetes store: shared-store behaviour', () => {
       cluster.server.dropWatches({ abrupt: true });
       assert.equal(await b.reserve(record({ ip: '10.6.0.9', containerId: 'c-b' })), true);
       await waitFor(async () => (await a.usage('lan')).allocated.includes('10.6.0.9'), 'the other agent\'s reservation to reach the cache');
+    } finally {
+      await a.close();
+      await b.close();
+      await cluster.close();
+    }
+  });
+
+  test('the live usage view always equals usage() parsed, through own and others\' writes', async () => {
+    const cluster = await openCluster();
+    const a = await createKubernetesStore({ rest: cluster.rest });
+    const b = await createKubernetesStore({ rest: cluster.rest });
+    try {
+      const live = a.usageView('lan', 4);
+      const same = async () => {
+        const parsed = planUsage(4, (await a.usage('lan')).allocated, (await a.usage('lan')).released);
+        return (
+          JSON.stringify([...live.allocated].sort().map(String)) === JSON.stringify([...parsed.allocated].sort().map(String)) &&
+          JSON.stringify([...live.releasedAt].sort().map(String)) === JSON.stringify([...parsed.releasedAt].sort().map(String)) &&
+          JSON.stringify([...(live.reusableAt ?? new Map())].sort().map(String)) === JSON.stringify([...(parsed.reusableAt ?? new Map())].sort().map(String))
+        );
+      };
+      assert.equal(await a.reserve(record({ ip: '10.6.0.1', containerId: 'c-a' })), true);
+      assert.ok(await same(), 'after our own reserve, at once');
+      assert.equal(await b.reserve(record({ ip: '10.6.0.2', containerId: 'c-b' })), true);
+      await waitFor(async () => live.allocated.size === 2 && (await same()), 'the other writer to show');
+      assert.equal(await a.release('lan', '10.6.0.1', { containerId: 'c-a', ifname: 'eth0' }, 1_700_000_000_500, 1_700_000_009_000), true);
+      assert.ok(await same(), 'after our own release');
+      assert.equal(live.reusableAt?.size, 1);
     } finally {
       await a.close();
       await b.close();

@@ -111,7 +111,9 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   // Parsed usage per pool, kept current with this agent's own writes.
   const usageCache = new Map<string, { view: MutableUsage; loadedAt: number; version: number | undefined }>();
 
-  async function usageOf(pool: Pool): Promise<{ usage: MutableUsage; fresh: boolean }> {
+  async function usageOf(pool: Pool): Promise<{ usage: UsageView; fresh: boolean }> {
+    // A store that keeps a parsed view current needs no copy: it is as fresh as the store's knowledge.
+    if (store.usageView) return { usage: store.usageView(pool.name, pool.family), fresh: true };
     const cached = usageCache.get(pool.name);
     const version = store.usageVersion?.(pool.name);
     // A store that reports versions says exactly when its answer changes; otherwise the age decides.

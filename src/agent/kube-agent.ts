@@ -73,6 +73,7 @@ export async function createPoolScopedStore(opts: {
     list: (filter) => current.list(filter),
     usage: (pool) => current.usage(pool),
     usageVersion: (pool) => generation * 2 ** 32 + current.usageVersion(pool),
+    usageView: (pool, family) => current.usageView(pool, family),
     async close() {
       await switching;
       await current.close();

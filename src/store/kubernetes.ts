@@ -1,4 +1,6 @@
 import { TidepoolError } from '../ipam/errors.ts';
+import { parseAddress, type Family } from '../ipam/address.ts';
+import type { UsageView } from '../ipam/allocate.ts';
 import { TIDEPOOL_API_VERSION, validateRecord, type IPAllocationOwner, type IPAllocationResource } from '../api/crd-schemas.ts';
 import { createInformer, type Informer } from '../k8s/informer.ts';
 import { KubeApiError, isConflict, isNotFound, type KubeRest } from '../k8s/rest.ts';
@@ -47,7 +49,10 @@ export interface KubernetesStoreOptions {
 export interface KubernetesStore extends AllocationStore {
   readonly informer: Informer<IPAllocationObject>;
   usageVersion(pool: string): number;
+  usageView(pool: string, family: Family): UsageView;
 }
+
+type LiveUsage = { family: Family; allocated: Set<bigint>; releasedAt: Map<bigint, number>; reusableAt: Map<bigint, number> };
 
 /** Object name of (pool, ip): `<pool>.<ip>`, IPv6 colons as dashes (canonical text makes it unambiguous). */
 export function allocationName(pool: string, ip: string): string {
@@ -72,20 +77,6 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       delay: opts.delay,
       onError: opts.onError,
     });
-  let closed = false;
-  // Bumped on every change a pool's objects see, so callers can keep parsed usage until it moves.
-  const poolVersions = new Map<string, number>();
-  const bump = (o: IPAllocationObject | undefined) => {
-    const pool = o?.spec?.pool;
-    if (typeof pool === 'string') poolVersions.set(pool, (poolVersions.get(pool) ?? 0) + 1);
-  };
-  informer.onChange((_type, obj, old) => {
-    bump(obj);
-    if (old?.spec?.pool !== obj.spec?.pool) bump(old);
-  });
-  if (!shared) informer.start();
-  await informer.waitForSync();
-
   // Cached objects are never mutated (a change is a new object), so validity is computed once per version.
   const validity = new WeakMap<IPAllocationObject, boolean>();
   function valid(obj: IPAllocationObject): boolean {
@@ -102,6 +93,41 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
     }
     return false;
   }
+
+  let closed = false;
+  // Bumped on every change a pool's objects see, so callers can keep parsed usage until it moves.
+  const poolVersions = new Map<string, number>();
+  const bump = (o: IPAllocationObject | undefined) => {
+    const pool = o?.spec?.pool;
+    if (typeof pool === 'string') poolVersions.set(pool, (poolVersions.get(pool) ?? 0) + 1);
+  };
+  // Parsed usage per pool, built on first use and then kept current from the watch (and our own writes,
+  // which the informer observes): planning an allocation never re-reads or re-parses the pool.
+  const views = new Map<string, LiveUsage>();
+  const account = (obj: IPAllocationObject | undefined, sign: 1 | -1) => {
+    const pool = obj?.spec?.pool;
+    const view = typeof pool === 'string' ? views.get(pool) : undefined;
+    const ip = obj && typeof obj.spec?.ip === 'string' ? parseAddress(obj.spec.ip) : undefined;
+    if (!view || !ip || ip.family !== view.family) return;
+    view.allocated.delete(ip.value);
+    view.releasedAt.delete(ip.value);
+    view.reusableAt.delete(ip.value);
+    if (sign < 0) return;
+    // A malformed record still occupies its IP: never hand it out on a guess.
+    if (!valid(obj!) || obj!.spec.owner) view.allocated.add(ip.value);
+    else {
+      view.releasedAt.set(ip.value, obj!.spec.releasedAt ? Date.parse(obj!.spec.releasedAt) : 0);
+      if (obj!.spec.reusableAt) view.reusableAt.set(ip.value, Date.parse(obj!.spec.reusableAt));
+    }
+  };
+  informer.onChange((type, obj, old) => {
+    bump(obj);
+    if (old?.spec?.pool !== obj.spec?.pool) bump(old);
+    account(old, -1);
+    account(obj, type === 'DELETED' ? -1 : 1);
+  });
+  if (!shared) informer.start();
+  await informer.waitForSync();
 
   function ensureOpen(op: string): void {
     if (closed) throw new TidepoolError('IO_FAILURE', `kubernetes store is closed (${op})`);
@@ -247,6 +273,16 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
     },
 
     usageVersion: (pool) => poolVersions.get(pool) ?? 0,
+
+    usageView(pool, family) {
+      let view = views.get(pool);
+      if (!view || view.family !== family) {
+        view = { family, allocated: new Set(), releasedAt: new Map(), reusableAt: new Map() };
+        views.set(pool, view);
+        for (const obj of informer.byIndex('pool', pool)) account(obj, 1);
+      }
+      return view;
+    },
 
     async close() {
       closed = true;

@@ -1,3 +1,6 @@
+import type { Family } from '../ipam/address.ts';
+import type { UsageView } from '../ipam/allocate.ts';
+
 /**
  * The store port: the only thing the agent needs from persistence. It is
  * deliberately tiny (reserve / release / list / usage), in the spirit of
@@ -92,6 +95,12 @@ export interface AllocationStore {
    * shared with other writers that learn of changes by watching implement it.
    */
   usageVersion?(pool: string): number;
+  /**
+   * Optional: a parsed view of `usage(pool)` that the store keeps current as
+   * it learns of changes (its own writes included), so a caller plans
+   * without re-reading or re-parsing the pool. Read-only for callers.
+   */
+  usageView?(pool: string, family: Family): UsageView;
   /** Releases resources; further calls reject. */
   close(): Promise<void>;
 }
