@@ -251,7 +251,7 @@ async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise
   return {
     store,
     policy: createKubePolicy(view, log),
-    // Other agents write the same pools: the store says when its cache changed; each node fills its own part of a pool first.
+    // Other agents write the same pools: the store keeps a live parsed view of each; each node fills its own part of a pool first.
     usageCacheMs: 0,
     segment: (pool) => view.segment(pool),
     random: Math.random,

@@ -109,20 +109,17 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   const inFlight = new Map<string, Set<bigint>>();
   const usageCacheMs = deps.usageCacheMs ?? 0;
   // Parsed usage per pool, kept current with this agent's own writes.
-  const usageCache = new Map<string, { view: MutableUsage; loadedAt: number; version: number | undefined }>();
+  const usageCache = new Map<string, { view: MutableUsage; loadedAt: number }>();
 
   async function usageOf(pool: Pool): Promise<{ usage: UsageView; fresh: boolean }> {
     // A store that keeps a parsed view current needs no copy: it is as fresh as the store's knowledge.
     if (store.usageView) return { usage: store.usageView(pool.name, pool.family), fresh: true };
     const cached = usageCache.get(pool.name);
-    const version = store.usageVersion?.(pool.name);
-    // A store that reports versions says exactly when its answer changes; otherwise the age decides.
-    const current = cached && (version !== undefined ? cached.version === version : now() - cached.loadedAt < usageCacheMs);
-    if (cached && current) return { usage: cached.view, fresh: false };
+    if (cached && now() - cached.loadedAt < usageCacheMs) return { usage: cached.view, fresh: false };
     const raw = await store.usage(pool.name);
     const parsed: UsageView = planUsage(pool.family, raw.allocated, raw.released);
     const view = { allocated: new Set(parsed.allocated), releasedAt: new Map(parsed.releasedAt), reusableAt: new Map(parsed.reusableAt) };
-    if (version !== undefined || usageCacheMs > 0) usageCache.set(pool.name, { view, loadedAt: now(), version: store.usageVersion?.(pool.name) });
+    if (usageCacheMs > 0) usageCache.set(pool.name, { view, loadedAt: now() });
     return { usage: view, fresh: true };
   }
 

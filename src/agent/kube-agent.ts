@@ -38,8 +38,6 @@ export async function createPoolScopedStore(opts: {
     });
   let selector = planPoolSelector(view.eligiblePools());
   let current: KubernetesStore = await open(selector);
-  // Versions restart with each new store: the generation keeps them from ever repeating.
-  let generation = 0;
   let switching: Promise<void> = Promise.resolve();
 
   view.onPoolsChanged(() => {
@@ -50,7 +48,6 @@ export async function createPoolScopedStore(opts: {
         const replacement = await open(next);
         const old = current;
         current = replacement;
-        generation++;
         selector = next;
         log.info('watching IPAllocations of a new pool set', { selector });
         await old.close();
@@ -72,7 +69,6 @@ export async function createPoolScopedStore(opts: {
     transfer: (from, to) => current.transfer(from, to),
     list: (filter) => current.list(filter),
     usage: (pool) => current.usage(pool),
-    usageVersion: (pool) => generation * 2 ** 32 + current.usageVersion(pool),
     usageView: (pool, family) => current.usageView(pool, family),
     async close() {
       await switching;

@@ -48,7 +48,6 @@ export interface KubernetesStoreOptions {
 
 export interface KubernetesStore extends AllocationStore {
   readonly informer: Informer<IPAllocationObject>;
-  usageVersion(pool: string): number;
   usageView(pool: string, family: Family): UsageView;
 }
 
@@ -95,12 +94,6 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
   }
 
   let closed = false;
-  // Bumped on every change a pool's objects see, so callers can keep parsed usage until it moves.
-  const poolVersions = new Map<string, number>();
-  const bump = (o: IPAllocationObject | undefined) => {
-    const pool = o?.spec?.pool;
-    if (typeof pool === 'string') poolVersions.set(pool, (poolVersions.get(pool) ?? 0) + 1);
-  };
   // Parsed usage per pool, built on first use and then kept current from the watch (and our own writes,
   // which the informer observes): planning an allocation never re-reads or re-parses the pool.
   const views = new Map<string, LiveUsage>();
@@ -121,8 +114,6 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
     }
   };
   informer.onChange((type, obj, old) => {
-    bump(obj);
-    if (old?.spec?.pool !== obj.spec?.pool) bump(old);
     account(old, -1);
     account(obj, type === 'DELETED' ? -1 : 1);
   });
@@ -272,7 +263,6 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       return { allocated: allocated.sort(), released };
     },
 
-    usageVersion: (pool) => poolVersions.get(pool) ?? 0,
 
     usageView(pool, family) {
       let view = views.get(pool);

@@ -90,12 +90,6 @@ export interface AllocationStore {
   /** Current holders and release history of one pool. */
   usage(pool: string): Promise<PoolUsage>;
   /**
-   * Optional: a number that changes whenever `usage(pool)` would answer
-   * differently, so a caller can keep its parsed copy until it does. Stores
-   * shared with other writers that learn of changes by watching implement it.
-   */
-  usageVersion?(pool: string): number;
-  /**
    * Optional: a parsed view of `usage(pool)` that the store keeps current as
    * it learns of changes (its own writes included), so a caller plans
    * without re-reading or re-parsing the pool. Read-only for callers.
