@@ -41,6 +41,9 @@ export interface GcMetrics {
   invalidRecord(): void;
 }
 
+/** Confirmation retries after API errors before a candidate is left to the periodic scan. */
+const CONFIRM_RETRIES = 6;
+
 export const noGcMetrics: GcMetrics = { reclaimed() {}, failed() {}, candidates() {}, scan() {}, invalidRecord() {} };
 
 interface PodObject extends KubeObject {
@@ -48,7 +51,7 @@ interface PodObject extends KubeObject {
   status?: { phase?: string; containerStatuses?: Array<{ state?: { terminated?: { finishedAt?: string } } }> };
 }
 interface NodeObject extends KubeObject {
-  status?: { conditions?: Array<{ type?: string; status?: string }> };
+  status?: { conditions?: Array<{ type?: string; status?: string; lastTransitionTime?: string }> };
 }
 interface StatefulSetObject extends KubeObject {
   spec?: { replicas?: number };
@@ -80,8 +83,10 @@ export function toGcPod(p: PodObject): GcPod {
   };
 }
 
-export function toNodeState(n: NodeObject): { ready: boolean } {
-  return { ready: (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') };
+export function toNodeState(n: NodeObject): { ready: boolean; changedAt?: number } {
+  const cond = (n.status?.conditions ?? []).find((c) => c.type === 'Ready');
+  const changedAt = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : NaN;
+  return { ready: cond?.status === 'True', ...(Number.isFinite(changedAt) ? { changedAt } : {}) };
 }
 
 /** The GC's reading of an IPAllocation, or undefined for a released or malformed one. */
@@ -155,7 +160,7 @@ export async function readFreshGcView(rest: KubeRest, record: GcRecord): Promise
   const stable = record.stableKey?.split(/[:/]/) ?? [];
   const [pod, node, pool, sts, vm] = await Promise.all([
     record.podNamespace && record.podName ? get<PodObject, GcPod>(`/api/v1/namespaces/${record.podNamespace}/pods/${record.podName}`, toGcPod) : Promise.resolve(undefined),
-    get<NodeObject, { ready: boolean }>(`/api/v1/nodes/${record.node}`, toNodeState),
+    get<NodeObject, { ready: boolean; changedAt?: number }>(`/api/v1/nodes/${record.node}`, toNodeState),
     get<KubeObject, boolean>(`/apis/tidepool.dev/v1alpha1/ippools/${record.pool}`, () => true),
     stable[0] === 'sts'
       ? get<StatefulSetObject, { replicas: number; deleting: boolean }>(`/apis/apps/v1/namespaces/${stable[1]}/statefulsets/${stable[2]}`, (s) => ({
@@ -245,6 +250,9 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
     const queue = createWorkQueue({ now: clock.now, setTimer: clock.setTimer });
     const sightings = new Map<string, number>();
     const waiting = new Set<string>();
+    // Unconfirmed reclaims are asked again after 1, 2, 4 ... 32 s, then left to the periodic scan: an API outage
+    // must not turn every candidate into a request per second.
+    const retries = new Map<string, number>();
     const cachedView = createCachedGcView(cache);
 
     const enqueueIndex = (index: string, value: string) => {
@@ -295,6 +303,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
     async function process(key: string): Promise<void> {
       const obj = cache.allocations.get(key);
       const record = obj?.spec?.owner ? validRecord(obj) : undefined;
+      waiting.delete(key);
       if (!obj || !record) return;
       const cached = planGcVerdict(record, cachedView, settings, clock.now());
       if (cached.action === 'keep') return;
@@ -303,7 +312,6 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         queue.addAt(key, cached.at);
         return;
       }
-      waiting.delete(key);
       // Never on the cache's word alone: the API server must agree right now.
       const fresh = planGcVerdict(record, await readFreshGcView(rest, record), settings, clock.now());
       if (fresh.action === 'wait') {
@@ -311,9 +319,23 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         return;
       }
       if (fresh.action !== 'release') {
+        if (fresh.unreadable) {
+          // The API server could not answer: ask again soon rather than waiting for the next scan.
+          metrics.failed(cached.reason);
+          const attempt = retries.get(key) ?? 0;
+          if (attempt < CONFIRM_RETRIES) {
+            retries.set(key, attempt + 1);
+            queue.addAt(key, clock.now() + 1_000 * 2 ** attempt);
+          } else retries.delete(key);
+          log.warn('could not confirm a reclaim', { allocation: key, reason: cached.reason, why: fresh.why, retry: attempt < CONFIRM_RETRIES ? attempt + 1 : 'left to the periodic scan' });
+          return;
+        }
+        retries.delete(key);
         log.debug('cache said reclaim, API server says keep', { allocation: key, why: fresh.why });
         return;
       }
+      retries.delete(key);
+      if (signal.aborted) return; // The term ended while confirming: no writes now; the next leader's takeover scan finishes it.
       const now = clock.now();
       let released: boolean;
       try {

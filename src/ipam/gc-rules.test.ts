@@ -61,9 +61,15 @@ describe('planGcVerdict (table)', () => {
     },
     {
       name: 'terminating on a NotReady node uses its own switch',
-      world: { pods: { 'default/web': { ...running, deletionTimestamp: NOW - 1 } }, nodes: { n1: { ready: false } } },
+      world: { pods: { 'default/web': { ...running, deletionTimestamp: NOW - 1 } }, nodes: { n1: { ready: false, changedAt: NOW - 600 } } },
       config: { terminatingOnReadyNode: false },
       want: { action: 'release', reason: 'pod-terminating', since: NOW - 1 },
+    },
+    {
+      name: 'terminating, reclaimable only since the node went NotReady: latency counts from then',
+      world: { pods: { 'default/web': { ...running, deletionTimestamp: NOW - 900 } }, nodes: { n1: { ready: false, changedAt: NOW - 300 } } },
+      config: { terminatingOnReadyNode: false },
+      want: { action: 'release', reason: 'pod-terminating', since: NOW - 300 },
     },
     {
       name: 'terminating on a NotReady node, switch off: keep',
@@ -82,7 +88,19 @@ describe('planGcVerdict (table)', () => {
       config: { finishedDelayMs: 300 },
       want: { action: 'wait', reason: 'pod-finished', at: NOW + 200 },
     },
-    { name: 'pool deleted: release', world: { pods: { 'default/web': running }, nodes: readyNode, pools: [] }, want: { action: 'release', reason: 'pool-deleted', since: 10 } },
+    { name: 'pool deleted: release, counted from when it was seen', world: { pods: { 'default/web': running }, nodes: readyNode, pools: [] }, want: { action: 'release', reason: 'pool-deleted', since: NOW } },
+    {
+      name: 'failed without any container finish time: the delay runs from a fixed past moment, never postponed',
+      world: { pods: { 'default/web': { ...running, phase: 'Failed' } }, nodes: readyNode },
+      config: { finishedDelayMs: 500 },
+      want: { action: 'release', reason: 'pod-finished', since: 510 },
+    },
+    {
+      name: 'sts scaled below the ordinal while its pod still terminates: wait for the deletionTimestamp',
+      record: { stableKey: 'sts:default/web/2', podName: 'web-2' },
+      world: { pods: { 'default/web-2': { ...running, deletionTimestamp: NOW + 30_000 } }, nodes: readyNode, sts: { 'default/web': { replicas: 2, deleting: false } } },
+      want: { action: 'wait', reason: 'statefulset-scaled-down', at: NOW + 30_000 },
+    },
     { name: 'API error on the pod: keep', world: { pods: { 'default/web': 'unknown' }, nodes: readyNode }, want: { action: 'keep' } },
     { name: 'API error on the node: keep', world: { pods: {}, nodes: { n1: 'unknown' } }, want: { action: 'release', reason: 'pod-deleted', since: NOW } },
     { name: 'API error on the node of a terminating pod: keep', world: { pods: { 'default/web': { ...running, deletionTimestamp: 0 } }, nodes: { n1: 'unknown' } }, want: { action: 'keep' } },

@@ -59,8 +59,8 @@ export interface GcPod {
  */
 export interface GcView {
   pod(namespace: string, name: string): GcPod | undefined | 'unknown';
-  /** `ready` is the NodeReady condition. */
-  node(name: string): { readonly ready: boolean } | undefined | 'unknown';
+  /** `ready` is the NodeReady condition; `changedAt` when it last changed (ms), if known. */
+  node(name: string): { readonly ready: boolean; readonly changedAt?: number | undefined } | undefined | 'unknown';
   statefulSet(namespace: string, name: string): { readonly replicas: number; readonly deleting: boolean } | undefined | 'unknown';
   virtualMachine(namespace: string, name: string): { readonly deleting: boolean } | undefined | 'unknown';
   poolExists(name: string): boolean | 'unknown';
@@ -84,13 +84,15 @@ export const DEFAULT_GC_CONFIG: GcConfig = {
 };
 
 export type GcVerdict =
-  | { readonly action: 'keep'; readonly why: string }
+  /** `unreadable`: kept only because an answer could not be read; worth asking again soon. */
+  | { readonly action: 'keep'; readonly why: string; readonly unreadable?: true }
   /** Reclaimable since `since` (the moment the condition began to hold, for latency metrics). */
   | { readonly action: 'release'; readonly reason: ReclaimReason; readonly since: number }
   /** Not yet: ask again at `at`. */
   | { readonly action: 'wait'; readonly reason: ReclaimReason; readonly at: number };
 
 const keep = (why: string): GcVerdict => ({ action: 'keep', why });
+const unreadable = (what: string): GcVerdict => ({ action: 'keep', why: `${what} unreadable`, unreadable: true });
 
 function parseStable(key: string | undefined): { kind: 'sts'; namespace: string; name: string; ordinal: number } | { kind: 'vm'; namespace: string; name: string } | undefined {
   if (!key) return undefined;
@@ -119,34 +121,45 @@ function parseStable(key: string | undefined): { kind: 'sts'; namespace: string;
  */
 export function planGcVerdict(record: GcRecord, view: GcView, config: GcConfig, now: number): GcVerdict {
   const pool = view.poolExists(record.pool);
-  if (pool === 'unknown') return keep('pool unreadable');
-  if (!pool) return { action: 'release', reason: 'pool-deleted', since: record.allocatedAt };
+  if (pool === 'unknown') return unreadable('pool');
+  // When the pool went is not recorded: count from when the collector saw it.
+  if (!pool) return { action: 'release', reason: 'pool-deleted', since: now };
 
   const stable = parseStable(record.stableKey);
   const podName = record.podName;
   const podNs = record.podNamespace;
   const pod = podNs && podName ? view.pod(podNs, podName) : undefined;
-  if (pod === 'unknown') return keep('pod unreadable');
+  if (pod === 'unknown') return unreadable('pod');
 
   if (stable) {
+    const finished = pod !== undefined && (pod.phase === 'Succeeded' || pod.phase === 'Failed');
     // A live pod with the same name may already have taken the IP over, or will: never pull it away.
-    if (pod && !pod.deletionTimestamp && pod.phase !== 'Succeeded' && pod.phase !== 'Failed') return keep('stable identity has a live pod');
+    if (pod && !pod.deletionTimestamp && !finished) return keep('stable identity has a live pod');
+    let ownerGone: GcVerdict | undefined;
     if (stable.kind === 'sts') {
       const sts = view.statefulSet(stable.namespace, stable.name);
-      if (sts === 'unknown') return keep('statefulset unreadable');
-      if (!sts || sts.deleting) return { action: 'release', reason: 'statefulset-deleted', since: now };
-      if (stable.ordinal >= sts.replicas) return { action: 'release', reason: 'statefulset-scaled-down', since: now };
-      return keep(`statefulset ${stable.name} still wants ordinal ${stable.ordinal}`);
+      if (sts === 'unknown') return unreadable('statefulset');
+      if (!sts || sts.deleting) ownerGone = { action: 'release', reason: 'statefulset-deleted', since: now };
+      else if (stable.ordinal >= sts.replicas) ownerGone = { action: 'release', reason: 'statefulset-scaled-down', since: now };
+      else return keep(`statefulset ${stable.name} still wants ordinal ${stable.ordinal}`);
+    } else {
+      const vm = view.virtualMachine(stable.namespace, stable.name);
+      if (vm === 'unknown') return unreadable('virtual machine');
+      if (vm && !vm.deleting) return keep(`virtual machine ${stable.name} still exists`);
+      ownerGone = { action: 'release', reason: 'vm-deleted', since: now };
     }
-    const vm = view.virtualMachine(stable.namespace, stable.name);
-    if (vm === 'unknown') return keep('virtual machine unreadable');
-    if (!vm || vm.deleting) return { action: 'release', reason: 'vm-deleted', since: now };
-    return keep(`virtual machine ${stable.name} still exists`);
+    // The owner is gone, but a pod still running out its grace period may use the IP until its deletionTimestamp.
+    if (pod?.deletionTimestamp !== undefined && !finished) {
+      const due = pod.deletionTimestamp + config.terminatingDelayMs;
+      if (now < due) return { action: 'wait', reason: ownerGone.reason, at: due };
+      return { ...ownerGone, since: due };
+    }
+    return ownerGone;
   }
 
   if (!podNs || !podName) {
     const node = view.node(record.node);
-    if (node === 'unknown') return keep('node unreadable');
+    if (node === 'unknown') return unreadable('node');
     return node ? keep('no pod recorded; node exists') : { action: 'release', reason: 'node-deleted', since: now };
   }
 
@@ -158,7 +171,7 @@ export function planGcVerdict(record: GcRecord, view: GcView, config: GcConfig, 
   if (record.podUid && pod.uid !== record.podUid) return { action: 'release', reason: 'pod-recreated', since: now };
   if (pod.hostNetwork) return keep('hostNetwork pod');
   const node = view.node(record.node);
-  if (node === 'unknown') return keep('node unreadable');
+  if (node === 'unknown') return unreadable('node');
   // No kubelet can be running the pod on a node that no longer exists, whatever its phase still says.
   if (node === undefined) return { action: 'release', reason: 'node-deleted', since: now };
 
@@ -167,11 +180,16 @@ export function planGcVerdict(record: GcRecord, view: GcView, config: GcConfig, 
     if (!enabled) return keep(`terminating pod on a ${node.ready ? 'Ready' : 'NotReady'} node: reclaim disabled`);
     // deletionTimestamp already includes the grace period: counting the grace again would double it.
     const due = pod.deletionTimestamp + config.terminatingDelayMs;
-    return now >= due ? { action: 'release', reason: 'pod-terminating', since: due } : { action: 'wait', reason: 'pod-terminating', at: due };
+    if (now < due) return { action: 'wait', reason: 'pod-terminating', at: due };
+    // With the switch off for the node's other state, the IP became reclaimable only when the node changed.
+    const otherEnabled = node.ready ? config.terminatingOnNotReadyNode : config.terminatingOnReadyNode;
+    const since = otherEnabled ? due : Math.max(due, node.changedAt ?? now);
+    return { action: 'release', reason: 'pod-terminating', since };
   }
 
   if (pod.phase === 'Succeeded' || pod.phase === 'Failed') {
-    const finished = pod.finishedAt ?? now;
+    // Unknown finish time (no container ever ran): a fixed past moment, so the delay still runs out.
+    const finished = pod.finishedAt ?? record.allocatedAt;
     const due = finished + config.finishedDelayMs;
     return now >= due ? { action: 'release', reason: 'pod-finished', since: due } : { action: 'wait', reason: 'pod-finished', at: due };
   }

@@ -145,9 +145,19 @@ export async function createKubeRest(kc: KubeConfig, opts: KubeRestOptions = {})
     });
   }
 
+  // A keep-alive socket the server closed while idle fails the next request on it at once; a read is safe to send again.
+  async function read<T>(path: string, query?: Query): Promise<T> {
+    try {
+      return await request<T>('GET', path, undefined, undefined, query);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.reason === 'ConnectionFailed') return request<T>('GET', path, undefined, undefined, query);
+      throw err;
+    }
+  }
+
   return {
-    get: (path, query) => request('GET', path, undefined, undefined, query),
-    list: (path, query) => request('GET', path, undefined, undefined, query),
+    get: (path, query) => read(path, query),
+    list: (path, query) => read(path, query),
     create: (path, body) => request('POST', path, body),
     replace: (path, body) => request('PUT', path, body),
     patch: (path, body, type = 'merge') => request('PATCH', path, body, type === 'merge' ? 'application/merge-patch+json' : 'application/json-patch+json'),
