@@ -1,0 +1,499 @@
+// The kubelets of every simulated node and the ReplicaSet controller, in the
+// bench process. Pods are API objects; every sandbox is a real network
+// namespace, and every ADD and DEL runs Debian's macvlan plugin, which runs
+// tidepool's plugin, which asks that node's agent over its socket.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import type { KubeRest } from '../../src/k8s/rest.ts';
+import { isNotFound } from '../../src/k8s/rest.ts';
+import { cleanEnv } from '../../test/helpers/agent-process.ts';
+import { CNI_BIN } from '../../test/helpers/netns.ts';
+import { type Owned, run } from './system.ts';
+
+export const POD_NAMESPACE = 'default';
+const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+function suffix(n: number): string {
+  const bytes = randomBytes(n);
+  return [...bytes].map((b) => ALPHABET[b % ALPHABET.length]).join('');
+}
+
+/** A FIFO counting semaphore: kubelet's bound on sandboxes in flight per node. */
+class Semaphore {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+export interface Deployment {
+  readonly name: string;
+  readonly hash: string;
+  readonly rsUid: string;
+  readonly replicas: number;
+  /** Pods that count towards the replicas: not being deleted. */
+  active: number;
+  deleted: boolean;
+}
+
+export type PodState = 'starting' | 'running' | 'terminating' | 'gone';
+
+export interface Pod {
+  readonly name: string;
+  readonly uid: string;
+  readonly node: string;
+  readonly dep: Deployment;
+  /** Creation order: a phase's replacements have seq >= the driver's podSeq at its start. */
+  readonly seq: number;
+  state: PodState;
+  netns: string | undefined;
+  containerId: string | undefined;
+  /** Addresses without prefix length, as the ADD result gave them. */
+  ips: string[];
+  /** Recovery: the addresses before the node went down. */
+  prevIps: string[] | undefined;
+}
+
+export interface CniRun {
+  readonly code: number | null;
+  readonly ms: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface DriverOptions {
+  readonly rest: KubeRest;
+  readonly owned: Owned;
+  /** Name prefix of every namespace this run creates. */
+  readonly prefix: string;
+  readonly nodes: readonly string[];
+  readonly masters: ReadonlyMap<string, string>;
+  readonly sockets: ReadonlyMap<string, string>;
+  /** CNI_PATH: the private plugin copy first, then Debian's plugins. */
+  readonly cniPath: string;
+  readonly concurrency: number;
+  /** Writes to the API server in flight from the ReplicaSet role and kubelets' deletes. */
+  readonly apiConcurrency?: number;
+}
+
+export interface Duplicate {
+  readonly ip: string;
+  readonly pods: readonly string[];
+  readonly where: string;
+}
+
+/** Figures a phase reads and resets. */
+export interface DriverCounters {
+  addMs: number[];
+  delMs: number[];
+  /** Failed ADD attempts by error (code and the start of the message). */
+  addFailures: Record<string, number>;
+  delFailures: Record<string, number>;
+  lostDels: number;
+  dels: number;
+  podsCreated: number;
+}
+
+function freshCounters(): DriverCounters {
+  return { addMs: [], delMs: [], addFailures: {}, delFailures: {}, lostDels: 0, dels: 0, podsCreated: 0 };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Parses a CNI error on stdout into a short bucket name. */
+function errorBucket(r: CniRun): string {
+  try {
+    const e = JSON.parse(r.stdout) as { code?: number; msg?: string };
+    const msg = (e.msg ?? '').replace(/pod \S+/g, 'pod X').replace(/"[^"]*"/g, '"…"');
+    return `${e.code ?? '?'} ${msg.slice(0, 60)}`;
+  } catch {
+    return `exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 60)}`;
+  }
+}
+
+export class Driver {
+  readonly pods = new Map<string, Pod>();
+  readonly deployments: Deployment[] = [];
+  readonly duplicates: Duplicate[] = [];
+  counters: DriverCounters = freshCounters();
+  /** IP → the running pod holding it, per the ADD results. */
+  private readonly holders = new Map<string, string>();
+  private readonly kubelets = new Map<string, Semaphore>();
+  private readonly api: Semaphore;
+  private rr = 0;
+  /** Pods created so far (the next pod's seq). */
+  podSeq = 0;
+  private nsSeq = 0;
+  private stopped = false;
+  private readonly waiters = new Set<() => void>();
+  private readonly background = new Set<Promise<void>>();
+  private readonly errors: Error[] = [];
+  /** Recovery: pods whose re-ADD returned different addresses. */
+  readonly changedOnRecovery: Array<{ pod: string; before: string[]; after: string[] }> = [];
+  lastRunningAt = 0;
+
+  constructor(private readonly o: DriverOptions) {
+    for (const n of o.nodes) this.kubelets.set(n, new Semaphore(o.concurrency));
+    this.api = new Semaphore(o.apiConcurrency ?? 32);
+  }
+
+  resetCounters(): DriverCounters {
+    const c = this.counters;
+    this.counters = freshCounters();
+    return c;
+  }
+
+  get running(): number {
+    let n = 0;
+    for (const p of this.pods.values()) if (p.state === 'running') n++;
+    return n;
+  }
+
+  countBy(): Record<PodState, number> {
+    const out: Record<PodState, number> = { starting: 0, running: 0, terminating: 0, gone: 0 };
+    for (const p of this.pods.values()) out[p.state]++;
+    return out;
+  }
+
+  /** Stops every loop: pending retries give up, nothing new is started. */
+  stop(): void {
+    this.stopped = true;
+    this.notify();
+  }
+
+  /** The first unexpected error of a background task (API failure, netns failure), if any. */
+  get error(): Error | undefined {
+    return this.errors[0];
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Resolves when `done()` holds, checked after every state change; rejects at the deadline with `describe()`. */
+  waitFor(done: () => boolean, deadlineMs: number, describe: () => string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let poll: NodeJS.Timeout | undefined;
+      const finish = (err?: Error) => {
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        clearInterval(poll);
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = () => {
+        if (this.errors.length > 0) finish(this.errors[0]);
+        else if (done()) finish();
+        else if (this.stopped) finish(new Error('stopped'));
+      };
+      this.waiters.add(check);
+      timer = setTimeout(() => finish(new Error(`timed out: ${describe()}`)), Math.max(0, deadlineMs - Date.now()));
+      // For conditions outside the driver (the allocation watch).
+      poll = setInterval(check, 50);
+      check();
+    });
+  }
+
+  private spawnTask(p: Promise<void>): void {
+    const t = p.catch((err: unknown) => {
+      if (!this.stopped) {
+        this.errors.push(err instanceof Error ? err : new Error(String(err)));
+        this.notify();
+      }
+    });
+    this.background.add(t);
+    void t.finally(() => this.background.delete(t));
+  }
+
+  async settle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+  }
+
+  private async apiCall<T>(fn: () => Promise<T>): Promise<T> {
+    await this.api.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.api.release();
+    }
+  }
+
+  // ---- the ReplicaSet role ----------------------------------------------------
+
+  /** Creates `count` Deployments of `replicas` and their pods; returns at once, pods start in the background. */
+  createDeployments(count: number, replicas: number): void {
+    const width = String(count - 1).length;
+    for (let i = 0; i < count; i++) {
+      const dep: Deployment = { name: `web-${String(i).padStart(width, '0')}`, hash: suffix(10), rsUid: randomUUID(), replicas, active: 0, deleted: false };
+      this.deployments.push(dep);
+      this.reconcile(dep);
+    }
+  }
+
+  /** Keeps `dep` at its replica count: replacements for pods being deleted are created at once. */
+  private reconcile(dep: Deployment): void {
+    while (!dep.deleted && !this.stopped && dep.active < dep.replicas) {
+      dep.active++;
+      this.spawnTask(this.createPod(dep));
+    }
+  }
+
+  private async createPod(dep: Deployment): Promise<void> {
+    const node = this.o.nodes[this.rr++ % this.o.nodes.length]!;
+    const seq = this.podSeq++;
+    const rs = `${dep.name}-${dep.hash}`;
+    const name = `${rs}-${suffix(5)}`;
+    const created = await this.apiCall(() =>
+      this.o.rest.create<{ metadata: { uid: string } }>(`/api/v1/namespaces/${POD_NAMESPACE}/pods`, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name,
+          namespace: POD_NAMESPACE,
+          labels: { app: dep.name, 'pod-template-hash': dep.hash },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid: dep.rsUid, controller: true, blockOwnerDeletion: true }],
+        },
+        spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.9' }] },
+      }),
+    );
+    this.counters.podsCreated++;
+    const pod: Pod = { name, uid: created.metadata.uid, node, dep, seq, state: 'starting', netns: undefined, containerId: undefined, ips: [], prevIps: undefined };
+    this.pods.set(name, pod);
+    this.notify();
+    await this.startSandbox(pod);
+  }
+
+  // ---- kubelet ----------------------------------------------------------------
+
+  private netconf(node: string): string {
+    return JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'e2e-underlay',
+      type: 'macvlan',
+      master: this.o.masters.get(node),
+      mode: 'bridge',
+      ipam: { type: 'tidepool', socket: this.o.sockets.get(node) },
+    });
+  }
+
+  /** Runs macvlan as the runtime does; timed from spawn to exit. */
+  cni(command: 'ADD' | 'DEL', pod: Pod, containerId: string, netns: string): Promise<CniRun> {
+    const env = cleanEnv({
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: `/var/run/netns/${netns}`,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: this.o.cniPath,
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${POD_NAMESPACE};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${containerId};K8S_POD_UID=${pod.uid}`,
+    });
+    return new Promise((resolve) => {
+      const t0 = performance.now();
+      const proc = spawn(`${CNI_BIN}/macvlan`, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      proc.stdin.on('error', () => undefined);
+      proc.on('error', (err) => resolve({ code: -1, ms: performance.now() - t0, stdout, stderr: err.message }));
+      proc.on('close', (code) => resolve({ code, ms: performance.now() - t0, stdout, stderr }));
+      proc.stdin.end(this.netconf(pod.node));
+    });
+  }
+
+  private async newNetns(): Promise<string> {
+    const name = `${this.o.prefix}-${this.nsSeq++}`;
+    this.o.owned.namespaces.add(name);
+    await run('ip', ['netns', 'add', name]);
+    return name;
+  }
+
+  private async deleteNetns(name: string): Promise<void> {
+    await run('ip', ['netns', 'del', name]).catch(() => '');
+    this.o.owned.namespaces.delete(name);
+  }
+
+  /**
+   * Sandbox start, as kubelet does it: namespace, ADD; a failed ADD is torn
+   * down with DEL and retried after a backoff (100 ms doubling to 1.6 s) with
+   * a new sandbox ID, until it succeeds or the pod is deleted.
+   */
+  private async startSandbox(pod: Pod): Promise<void> {
+    const slots = this.kubelets.get(pod.node)!;
+    for (let attempt = 0; !this.stopped && pod.state === 'starting'; attempt++) {
+      await slots.acquire();
+      let ok: { containerId: string; ips: string[] } | undefined;
+      try {
+        if (this.stopped || pod.state !== 'starting') return;
+        pod.netns ??= await this.newNetns();
+        const containerId = randomBytes(32).toString('hex');
+        const r = await this.cni('ADD', pod, containerId, pod.netns);
+        if (r.code === 0) {
+          this.counters.addMs.push(r.ms);
+          const result = JSON.parse(r.stdout) as { ips?: Array<{ address: string }> };
+          ok = { containerId, ips: (result.ips ?? []).map((i) => i.address.split('/')[0]!) };
+        } else {
+          const bucket = errorBucket(r);
+          this.counters.addFailures[bucket] = (this.counters.addFailures[bucket] ?? 0) + 1;
+          // macvlan leaves its interface behind on a failed ADD; the runtime tears the sandbox down.
+          await this.cni('DEL', pod, containerId, pod.netns);
+        }
+      } finally {
+        slots.release();
+      }
+      if (ok) {
+        pod.containerId = ok.containerId;
+        pod.ips = ok.ips;
+        await this.apiCall(() =>
+          this.o.rest.patch(`/api/v1/namespaces/${POD_NAMESPACE}/pods/${pod.name}/status`, {
+            status: {
+              phase: 'Running',
+              podIP: ok.ips[0],
+              podIPs: ok.ips.map((ip) => ({ ip })),
+              conditions: [{ type: 'Ready', status: 'True' }],
+            },
+          }),
+        );
+        this.markRunning(pod);
+        return;
+      }
+      const backoff = Math.min(100 * 2 ** attempt, 1600);
+      await sleep(backoff * (0.8 + 0.4 * Math.random()));
+    }
+  }
+
+  private markRunning(pod: Pod): void {
+    if (pod.state !== 'starting') return;
+    for (const ip of pod.ips) {
+      const other = this.holders.get(ip);
+      if (other && other !== pod.name && this.pods.get(other)?.state === 'running') this.duplicates.push({ ip, pods: [other, pod.name], where: 'ADD results of running pods' });
+      this.holders.set(ip, pod.name);
+    }
+    if (pod.prevIps) {
+      const before = [...pod.prevIps].sort();
+      const after = [...pod.ips].sort();
+      if (before.join() !== after.join()) this.changedOnRecovery.push({ pod: pod.name, before, after });
+      pod.prevIps = undefined;
+    }
+    pod.state = 'running';
+    this.lastRunningAt = performance.now();
+    this.notify();
+  }
+
+  private forgetIps(pod: Pod): void {
+    for (const ip of pod.ips) if (this.holders.get(ip) === pod.name) this.holders.delete(ip);
+  }
+
+  /**
+   * Graceful delete through the API (deletionTimestamp), then kubelet's part:
+   * DEL and namespace removal, or only the namespace removal when the DEL is
+   * lost; then the final delete with grace 0. The ReplicaSet role creates the
+   * replacement as soon as the graceful delete is answered.
+   */
+  deletePod(pod: Pod, lostDel: boolean): void {
+    this.spawnTask(this.deletePodTask(pod, lostDel));
+  }
+
+  private async deletePodTask(pod: Pod, lostDel: boolean): Promise<void> {
+    const path = `/api/v1/namespaces/${POD_NAMESPACE}/pods/${pod.name}`;
+    await this.apiCall(() => this.o.rest.delete(path, {}));
+    pod.dep.active--;
+    this.reconcile(pod.dep);
+    pod.state = 'terminating';
+    this.forgetIps(pod);
+    this.notify();
+    const slots = this.kubelets.get(pod.node)!;
+    await slots.acquire();
+    try {
+      if (pod.netns) {
+        if (lostDel) this.counters.lostDels++;
+        else if (pod.containerId) {
+          this.counters.dels++;
+          for (let attempt = 0; ; attempt++) {
+            const r = await this.cni('DEL', pod, pod.containerId, pod.netns);
+            if (r.code === 0) {
+              this.counters.delMs.push(r.ms);
+              break;
+            }
+            const bucket = errorBucket(r);
+            this.counters.delFailures[bucket] = (this.counters.delFailures[bucket] ?? 0) + 1;
+            if (attempt >= 5 || this.stopped) break;
+            await sleep(200 * (attempt + 1));
+          }
+        }
+        await this.deleteNetns(pod.netns);
+        pod.netns = undefined;
+      }
+    } finally {
+      slots.release();
+    }
+    await this.apiCall(() => this.o.rest.delete(path, { gracePeriodSeconds: 0 })).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    pod.state = 'gone';
+    this.pods.delete(pod.name);
+    this.notify();
+  }
+
+  /** Deletes every pod at once; a `lostShare` of them lose their DEL (chosen evenly, every 1/share-th pod). */
+  deleteAllPods(lostShare: number): { lost: number } {
+    const pods = [...this.pods.values()].filter((p) => p.state === 'running' || p.state === 'starting');
+    let lost = 0;
+    let acc = 0;
+    for (const p of pods) {
+      acc += lostShare;
+      const isLost = acc >= 1 - 1e-9;
+      if (isLost) {
+        acc -= 1;
+        lost++;
+      }
+      this.deletePod(p, isLost);
+    }
+    return { lost };
+  }
+
+  /** The Deployments are deleted: no more replacements, and every pod is deleted with its DEL. */
+  deleteDeployments(): void {
+    for (const d of this.deployments) d.deleted = true;
+    this.deleteAllPods(0);
+  }
+
+  /**
+   * The nodes went down: every sandbox is gone without a DEL. Returns the old
+   * namespaces (for the caller to delete) and marks every pod as starting,
+   * remembering its addresses.
+   */
+  nodesDown(): string[] {
+    const old: string[] = [];
+    for (const p of this.pods.values()) {
+      if (p.state !== 'running') throw new Error(`pod ${p.name} is ${p.state}, not running, when the nodes go down`);
+      this.forgetIps(p);
+      p.prevIps = p.ips;
+      p.ips = [];
+      if (p.netns) old.push(p.netns);
+      p.netns = undefined;
+      p.containerId = undefined;
+      p.state = 'starting';
+    }
+    this.notify();
+    return old;
+  }
+
+  /** Kubelets come back: every pod's sandbox is created again (new ID, new namespace). */
+  restartSandboxes(): void {
+    for (const p of this.pods.values()) if (p.state === 'starting') this.spawnTask(this.startSandbox(p));
+  }
+}
