@@ -179,13 +179,21 @@ export async function readFreshGcView(rest: KubeRest, record: GcRecord): Promise
   };
 }
 
+// Cached objects never change in place, so each version's schema check is done once, for every reader.
+const checked = new WeakMap<object, string[]>();
+function problemsOf(obj: AllocationObject): string[] {
+  let problems = checked.get(obj);
+  if (!problems) checked.set(obj, (problems = validateRecord('IPAllocation', obj)));
+  return problems;
+}
+
 /** Verdicts for every allocated record in the cache: what a dry run prints and a scan acts on. */
 export function planGcReport(cache: ControllerCache, settings: GcConfig, now: number): GcReportEntry[] {
   const view = createCachedGcView(cache);
   const out: GcReportEntry[] = [];
   for (const obj of cache.allocations.list()) {
     const record = toGcRecord(obj);
-    if (!record || validateRecord('IPAllocation', obj).length > 0) continue;
+    if (!record || problemsOf(obj).length > 0) continue;
     const verdict = planGcVerdict(record, view, settings, now);
     out.push({ allocation: obj.metadata.name ?? '', pool: record.pool, ip: record.ip, pod: record.podName ? `${record.podNamespace}/${record.podName}` : '', node: record.node, verdict });
   }
@@ -225,13 +233,10 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
   const { cache, clock, log, rest } = deps;
   const metrics = deps.metrics ?? noGcMetrics;
   const reported = new WeakSet<object>();
-  // Cached objects never change in place: each version is checked once.
-  const checked = new WeakMap<object, string[]>();
   let requestScan: (() => void) | undefined;
 
   function validRecord(obj: AllocationObject): ReturnType<typeof toGcRecord> {
-    let problems = checked.get(obj);
-    if (!problems) checked.set(obj, (problems = validateRecord('IPAllocation', obj)));
+    const problems = problemsOf(obj);
     if (problems.length > 0) {
       if (!reported.has(obj)) {
         reported.add(obj);
@@ -255,8 +260,14 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
     const retries = new Map<string, number>();
     const cachedView = createCachedGcView(cache);
 
+    // When an event first put each key on the queue: a reclaim's latency counts from there, queue wait included.
+    const noticedAt = new Map<string, number>();
     const enqueueIndex = (index: string, value: string) => {
-      for (const o of cache.allocations.byIndex(index, value)) queue.add(o.metadata.name ?? '');
+      for (const o of cache.allocations.byIndex(index, value)) {
+        const key = o.metadata.name ?? '';
+        if (!noticedAt.has(key)) noticedAt.set(key, clock.now());
+        queue.add(key);
+      }
     };
     const unsubscribe = [
       cache.allocations.onChange((type, obj) => {
@@ -304,10 +315,12 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
       const obj = cache.allocations.get(key);
       const record = obj?.spec?.owner ? validRecord(obj) : undefined;
       waiting.delete(key);
-      if (!obj || !record) return;
+      if (!obj || !record) return void noticedAt.delete(key);
       const cached = planGcVerdict(record, cachedView, settings, clock.now());
-      if (cached.action === 'keep') return;
+      if (cached.action === 'keep') return void noticedAt.delete(key);
       if (cached.action === 'wait') {
+        // Not reclaimable before its due time: that moment, not the event, starts the latency.
+        noticedAt.delete(key);
         waiting.add(key);
         queue.addAt(key, cached.at);
         return;
@@ -326,7 +339,10 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
           if (attempt < CONFIRM_RETRIES) {
             retries.set(key, attempt + 1);
             queue.addAt(key, clock.now() + 1_000 * 2 ** attempt);
-          } else retries.delete(key);
+          } else {
+            retries.delete(key);
+            noticedAt.delete(key);
+          }
           log.warn('could not confirm a reclaim', { allocation: key, reason: cached.reason, why: fresh.why, retry: attempt < CONFIRM_RETRIES ? attempt + 1 : 'left to the periodic scan' });
           return;
         }
@@ -347,7 +363,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         return;
       }
       if (!released) return; // Someone else changed it first (a DEL, a new owner): nothing of ours to free.
-      const since = Math.min(cached.since, fresh.since);
+      const since = Math.min(cached.since, fresh.since, noticedAt.get(key) ?? Infinity);
+      noticedAt.delete(key);
       metrics.reclaimed(fresh.reason, Math.max(0, now - since) / 1000);
       const pod = record.podName ? `pod ${record.podNamespace}/${record.podName} (uid ${record.podUid ?? 'unknown'})` : `node ${record.node}`;
       const message = `reclaimed ${record.ip} of pool ${record.pool} from ${pod}: ${fresh.reason}`;
