@@ -9,6 +9,7 @@
 //     10k, 100k and 1M records, each size in a child process
 //     (bench/gc-scan-child.ts) that fills the real caches in memory.
 // Run: npm run bench:gc -- [--pods N] [--sizes a,b,c] [--workers N] [--skip-reclaim] [--skip-scan] [--json FILE]
+import { createProgress } from './progress.ts';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -205,28 +206,6 @@ function processCpuSeconds(pid: number | undefined): number | undefined {
 
 // ---- output -----------------------------------------------------------------
 
-function progress(label: string, total: number): { update(n: number): void; done(): void } {
-  const width = 40;
-  let last = -1;
-  const draw = (n: number, end: string) => {
-    const filled = Math.round((n / total) * width);
-    process.stderr.write(`\r${label.padEnd(16)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${n}/${total}${end}`);
-  };
-  return {
-    update(n) {
-      // Redrawn in place on a terminal; a log file gets nothing until the line is complete.
-      if (!process.stderr.isTTY) return;
-      const step = Math.floor((n / total) * 100);
-      if (step !== last) {
-        last = step;
-        draw(n, '');
-      }
-    },
-    done() {
-      draw(total, '\n');
-    },
-  };
-}
 
 const f = (n: number | undefined, d = 1) => (n !== undefined && Number.isFinite(n) ? n.toFixed(d) : '-');
 
@@ -478,7 +457,7 @@ async function runReclaim(opts: Options, dir: string): Promise<ReclaimResult> {
     const plan = planPool(opts.pods);
     await rest.create('/apis/tidepool.dev/v1alpha1/ippools', { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: POOL }, spec: { subnet: plan.subnet, ips: [plan.range] } });
     const base = Number(plan.subnet.split('/')[0]!.split('.').reduce((a, o) => a * 256 + Number(o), 0));
-    const bar = progress('pods + IPs', opts.pods);
+    const bar = createProgress('pods + IPs', opts.pods);
     const pods = await createPods(rest, { prefix: 'gc', count: opts.pods, nodes, concurrency: 16 });
     const ipOf = new Map(pods.map((p, i) => [p.name, ipv4(base + 1 + i)]));
     let made = 0;
@@ -548,7 +527,7 @@ async function runReclaim(opts: Options, dir: string): Promise<ReclaimResult> {
     const metricsBefore = parseMetrics((await fetchText(`http://${controller.metricsAddress}/metrics`))?.text ?? '');
     const failuresBefore = sumOf(metricsBefore, 'tidepool_gc_reclaim_failures_total');
     process.stderr.write(`part 1: force-deleting ${opts.pods} pods at once (no CNI DEL) and waiting for the collector...\n`);
-    const reclaimBar = progress('released', opts.pods);
+    const reclaimBar = createProgress('released', opts.pods);
     const t0 = performance.now();
     // All at once: the client's 64 keep-alive sockets are the only limit, as for a burst from kubectl or a controller.
     const deletes = Promise.all(

@@ -6,6 +6,7 @@
 // own conditional-create rate, measured in the same run, and the 409s per
 // allocation.
 // Run: npm run bench:k8s -- [--nodes N] [--pods N] [--ips N] [--concurrency N] [--json FILE]
+import { createProgress } from './progress.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -180,28 +181,6 @@ async function stopGracefully(proc: ChildProcess): Promise<void> {
 
 // ---- output -----------------------------------------------------------------
 
-function progress(label: string, total: number): { update(n: number): void; done(): void } {
-  const width = 40;
-  let last = -1;
-  const draw = (n: number, end: string) => {
-    const filled = Math.round((n / total) * width);
-    process.stderr.write(`\r${label.padEnd(14)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${n}/${total}${end}`);
-  };
-  return {
-    update(n) {
-      // Redrawn in place on a terminal; a log file gets nothing until the line is complete.
-      if (!process.stderr.isTTY) return;
-      const step = Math.floor((n / total) * 100);
-      if (step !== last) {
-        last = step;
-        draw(n, '');
-      }
-    },
-    done() {
-      draw(total, '\n');
-    },
-  };
-}
 
 interface PhaseResult {
   readonly label: string;
@@ -270,7 +249,7 @@ function table(opts: Options, raw: CreateRate, rawNarrow: CreateRate, phases: Ph
 
 async function phase(label: string, ctx: { rest: KubeRest; fake: FakeApiServerProcess; sockets: Map<string, string>; pool: PoolPlan; opts: Options }, pods: PlannedPod[]): Promise<PhaseResult> {
   await ctx.fake.resetStats();
-  const bar = progress(label, pods.length);
+  const bar = createProgress(label, pods.length, 14);
   const outcome = await driveAdds({ sockets: ctx.sockets, pods, concurrency: ctx.opts.concurrency, onSettled: (n) => bar.update(n) });
   bar.done();
   const stats = await ctx.fake.stats();
@@ -353,7 +332,7 @@ async function main(): Promise<number> {
     phases.push(await phase('creation', ctx, firstPods));
 
     await forceDeletePods(rest, firstPods);
-    const delBar = progress('DEL', firstPods.length);
+    const delBar = createProgress('DEL', firstPods.length, 14);
     const del = await driveDels({ sockets, pods: firstPods, concurrency: opts.concurrency, onSettled: (n) => delBar.update(n) });
     delBar.done();
     if (del.problems.length > 0) throw new Error(`${del.problems.length} DELs did not release their IP, e.g. ${JSON.stringify(del.problems.slice(0, 3))}`);
