@@ -7,7 +7,7 @@ const NOW = 1_000_000;
 
 interface World {
   pods?: Record<string, GcPod | 'unknown'>;
-  nodes?: Record<string, { ready: boolean } | 'unknown'>;
+  nodes?: Record<string, { ready: boolean; changedAt?: number } | 'unknown'>;
   sts?: Record<string, { replicas: number; deleting: boolean } | 'unknown'>;
   vms?: Record<string, { deleting: boolean } | 'unknown'>;
   pools?: string[] | 'unknown';
