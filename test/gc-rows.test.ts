@@ -404,8 +404,9 @@ describe('records found only by the periodic scan', () => {
     const b = await h.podWithIp({ name: 'b', node: 'n2', pool: POOL, ip: '10.20.0.94' });
     const c = await h.podWithIp({ name: 'c', node: 'n1', pool: POOL, ip: '10.20.0.95' });
     const d = await h.podWithIp({ name: 'd', node: 'n1', pool: 'retired', ip: '10.21.0.11' });
-    // Every event-driven confirmation fails to read the pool, so the events alone decide nothing.
-    const fault = h.server.injectFault({ verb: 'get', resource: 'ippools', status: 500 });
+    // Every event-driven confirmation fails to read the pod, so the events alone decide nothing.
+    const fault = h.server.injectFault({ verb: 'get', resource: 'pods', status: 500 });
+    const poolFault = h.server.injectFault({ verb: 'get', resource: 'ippools', status: 500 });
     await h.forceDeletePod('default', 'a');
     await h.forceDeletePod('default', 'b');
     await h.deleteNode('n2');
@@ -414,8 +415,9 @@ describe('records found only by the periodic scan', () => {
     await h.deletePool('retired');
     // Longer than the confirmation retries (1+2+...+32 s): after them only the periodic scans look again.
     await h.advance(2 * 60_000);
-    assert.ok(fault.hits >= 4, `the event path tried and could not confirm (${fault.hits} reads failed)`);
+    assert.ok(fault.hits + poolFault.hits >= 4, `the event path tried and could not confirm (${fault.hits + poolFault.hits} reads failed)`);
     fault.remove();
+    poolFault.remove();
     const ips: Array<[string, string, string, string]> = [
       [POOL, '10.20.0.93', 'pod-deleted', a.uid],
       [POOL, '10.20.0.94', 'node-deleted', b.uid],

@@ -120,8 +120,8 @@ describe('an orphan found only by a scan is released on its second sighting', ()
     const gc = await h.startGc({ settings: { scanIntervalMs: 60_000, orphanConfirmMs: 180_000 } });
     const startedAt = h.now();
     const a = await h.podWithIp({ name: 'a', node: 'n1', pool: POOL, ip: '10.20.0.14' });
-    // The event path cannot confirm (pool unreadable), so only scans can find it.
-    const fault = h.server.injectFault({ verb: 'get', resource: 'ippools', status: 500 });
+    // The event path cannot confirm (pod unreadable), so only scans can find it.
+    const fault = h.server.injectFault({ verb: 'get', resource: 'pods', status: 500 });
     await h.forceDeletePod('default', 'a');
     // Longer than the confirmation retries (1+2+...+32 s): after them only the periodic scans look again.
     await h.advance(2 * 60_000);

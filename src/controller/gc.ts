@@ -29,7 +29,7 @@ export const DEFAULT_GC_SETTINGS: GcSettings = {
   scanIntervalMs: 5 * 60_000,
   orphanConfirmMs: 5 * 60_000,
   reclaimCooldownMs: 3_000,
-  workers: 8,
+  workers: 16,
 };
 
 /** What the collector reports; the composition root binds it to Prometheus. */
@@ -146,10 +146,13 @@ export function createCachedGcView(cache: ControllerCache): GcView {
 
 /**
  * A GcView read fresh from the API server for one record: every decision to
- * release is confirmed by one of these. Any error reads as 'unknown', which
- * the rule turns into "keep".
+ * release is confirmed by one of these. The pod (and the StatefulSet or VM)
+ * is always read; the node only when the reason rests on it (node deleted,
+ * a Terminating pod's node readiness), the pool only for `pool-deleted`:
+ * other reasons stand on the pod alone, so the cache may answer the rest.
+ * Any error reads as 'unknown', which the rule turns into "keep".
  */
-export async function readFreshGcView(rest: KubeRest, record: GcRecord): Promise<GcView> {
+export async function readFreshGcView(rest: KubeRest, record: GcRecord, cached: GcView, reason: ReclaimReason): Promise<GcView> {
   async function get<T extends KubeObject, R>(path: string, map: (o: T) => R): Promise<R | undefined | 'unknown'> {
     try {
       return map(await rest.get<T>(path));
@@ -160,8 +163,10 @@ export async function readFreshGcView(rest: KubeRest, record: GcRecord): Promise
   const stable = record.stableKey?.split(/[:/]/) ?? [];
   const [pod, node, pool, sts, vm] = await Promise.all([
     record.podNamespace && record.podName ? get<PodObject, GcPod>(`/api/v1/namespaces/${record.podNamespace}/pods/${record.podName}`, toGcPod) : Promise.resolve(undefined),
-    get<NodeObject, { ready: boolean; changedAt?: number }>(`/api/v1/nodes/${record.node}`, toNodeState),
-    get<KubeObject, boolean>(`/apis/tidepool.dev/v1alpha1/ippools/${record.pool}`, () => true),
+    reason === 'node-deleted' || reason === 'pod-terminating'
+      ? get<NodeObject, { ready: boolean; changedAt?: number }>(`/api/v1/nodes/${record.node}`, toNodeState)
+      : Promise.resolve(cached.node(record.node)),
+    reason === 'pool-deleted' ? get<KubeObject, boolean>(`/apis/tidepool.dev/v1alpha1/ippools/${record.pool}`, () => true) : Promise.resolve(cached.poolExists(record.pool)),
     stable[0] === 'sts'
       ? get<StatefulSetObject, { replicas: number; deleting: boolean }>(`/apis/apps/v1/namespaces/${stable[1]}/statefulsets/${stable[2]}`, (s) => ({
           replicas: s.spec?.replicas ?? 1,
@@ -326,7 +331,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         return;
       }
       // Never on the cache's word alone: the API server must agree right now.
-      const fresh = planGcVerdict(record, await readFreshGcView(rest, record), settings, clock.now());
+      const fresh = planGcVerdict(record, await readFreshGcView(rest, record, cachedView, cached.reason), settings, clock.now());
       if (fresh.action === 'wait') {
         queue.addAt(key, fresh.at);
         return;

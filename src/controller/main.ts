@@ -48,7 +48,7 @@ export const CONTROLLER_DEFAULTS = {
   gcReclaimCooldown: '3s',
   gcTerminatingDelay: '0s',
   gcFinishedDelay: '0s',
-  gcWorkers: 8,
+  gcWorkers: 16,
 } as const;
 
 export const CONTROLLER_USAGE = `tidepool controller --namespace NS [options]
