@@ -27,7 +27,7 @@ import type { ScanChildResult, ScanRun } from './gc-scan-child.ts';
 const USAGE = `usage: npm run bench:gc -- [options]
   --pods N          pods (and IPAllocations) reclaimed at once     default 1000
   --sizes LIST      records per scan-cost run, comma-separated     default 10000,100000,1000000
-  --workers N       controller --gc-workers                        default 8
+  --workers N       controller --gc-workers                        default 16
   --skip-reclaim    skip part 1 (reclaim speed)
   --skip-scan       skip part 2 (scan cost)
   --cpu-prof DIR    write the controller's CPU profile to DIR/controller.cpuprofile
@@ -83,7 +83,7 @@ function maxScanRecords(): number {
 export function parseArgs(argv: readonly string[]): Options {
   let pods = 1000;
   let sizes: number[] = [10_000, 100_000, 1_000_000];
-  let workers = 8;
+  let workers = 16;
   let skipReclaim = false;
   let skipScan = false;
   let jsonFile: string | undefined;
