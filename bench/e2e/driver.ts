@@ -440,7 +440,9 @@ export class Driver {
     } finally {
       slots.release();
     }
-    await this.apiCall(() => this.o.rest.delete(path, { gracePeriodSeconds: 0 })).catch((err: unknown) => {
+    // Each kubelet sends its final delete on its own connection right after teardown: it must not queue
+    // behind the ReplicaSet role's creates, or the deletion would reach the API server late.
+    await this.o.rest.delete(path, { gracePeriodSeconds: 0 }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
     pod.state = 'gone';
