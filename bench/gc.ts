@@ -9,6 +9,7 @@
 //     10k, 100k and 1M records, each size in a child process
 //     (bench/gc-scan-child.ts) that fills the real caches in memory.
 // Run: npm run bench:gc -- [--pods N] [--sizes a,b,c] [--workers N] [--skip-reclaim] [--skip-scan] [--json FILE]
+import { parseCount, UsageError } from './flags.ts';
 import { createProgress } from './progress.ts';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -54,8 +55,6 @@ const PEERS: ReadonlyArray<readonly [string, string, string, string]> = [
   ['whereabouts', 'per-node informer on pod delete', 'daily cron', '-'],
 ];
 
-class UsageError extends Error {}
-
 interface Options {
   readonly pods: number;
   readonly sizes: readonly number[];
@@ -66,14 +65,6 @@ interface Options {
   readonly cpuProf: string | undefined;
 }
 
-function parseCount(flag: string, raw: string | undefined, min: number, max: number, why: string): number {
-  if (raw === undefined || raw === '' || raw.startsWith('--')) throw new UsageError(`${flag} needs a value (an integer from ${min} to ${max})`);
-  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${raw}"`);
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${raw}"`);
-  if (n > max) throw new UsageError(`${flag} ${raw} is more than ${max}: ${why}`);
-  return n;
-}
 
 /** Largest scan size this machine's memory allows, with room for the rest of the system. */
 function maxScanRecords(): number {

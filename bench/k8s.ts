@@ -6,6 +6,7 @@
 // own conditional-create rate, measured in the same run, and the 409s per
 // allocation.
 // Run: npm run bench:k8s -- [--nodes N] [--pods N] [--ips N] [--concurrency N] [--json FILE]
+import { parseCount, UsageError } from './flags.ts';
 import { createProgress } from './progress.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,8 +50,6 @@ const GOAL_CONFLICTS = 0.1;
 const RAW_COUNT = 2000;
 const RAW_WARMUP = 2000;
 
-class UsageError extends Error {}
-
 interface Options {
   readonly nodes: number;
   readonly pods: number;
@@ -61,14 +60,6 @@ interface Options {
   readonly jsonFile: string | undefined;
 }
 
-function parseCount(flag: string, raw: string | undefined, min: number, max: number, why: string): number {
-  if (raw === undefined || raw === '' || raw.startsWith('--')) throw new UsageError(`${flag} needs a value (an integer from ${min} to ${max})`);
-  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${raw}"`);
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${raw}"`);
-  if (n > max) throw new UsageError(`${flag} ${raw} is more than ${max}: ${why}`);
-  return n;
-}
 
 export function parseArgs(argv: readonly string[]): Options {
   let nodes = 10;

@@ -1,12 +1,12 @@
 // Flags of `npm run bench:e2e` and the checks that refuse a run before it
 // starts: every message names the flag, the value and why.
+import { parseCount, UsageError } from '../flags.ts';
+export { UsageError } from '../flags.ts';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CLI, PLUGIN_DIR, ROOT } from '../../test/helpers/agent-process.ts';
 import { CNI_BIN } from '../../test/helpers/netns.ts';
-
-export class UsageError extends Error {}
 
 export const VARIANT_IDS = ['v4-1x', 'v4-2x', 'dual-1x', 'dual-2x'] as const;
 export type VariantId = (typeof VARIANT_IDS)[number];
@@ -59,14 +59,6 @@ export const USAGE = `usage: npm run bench:e2e -- [options]
   --report DIR        markdown and HTML report                        default bench/out/
   --cpu-prof DIR      CPU profiles of node-0's agent and both controllers during re-creation`;
 
-function count(flag: string, raw: string | undefined, min: number, max: number, why: string): number {
-  if (raw === undefined || raw === '' || raw.startsWith('--')) throw new UsageError(`${flag} needs a value (an integer from ${min} to ${max})`);
-  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${raw}"`);
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${raw}"`);
-  if (n > max) throw new UsageError(`${flag} ${raw} is more than ${max}: ${why}`);
-  return n;
-}
 
 export function parseShape(raw: string | undefined): Shape {
   if (raw === undefined || raw === '' || raw.startsWith('--')) throw new UsageError('--shape needs a value such as 100x10 or 1x1000 (Deployments x replicas)');
@@ -115,13 +107,13 @@ export function parseArgs(argv: readonly string[]): Options {
         shape = parseShape(value());
         break;
       case '--pods':
-        pods = count('--pods', value(), 1, MAX_PODS, 'every pod is a network namespace and two plugin runs per phase');
+        pods = parseCount('--pods', value(), 1, MAX_PODS, 'every pod is a network namespace and two plugin runs per phase');
         break;
       case '--nodes':
-        nodes = count('--nodes', value(), 1, 64, 'each node is a real agent process and a veth pair; this machine would measure its own overload');
+        nodes = parseCount('--nodes', value(), 1, 64, 'each node is a real agent process and a veth pair; this machine would measure its own overload');
         break;
       case '--ips':
-        ips = count('--ips', value(), 1, MAX_POOL_IPS / 2, 'the IPv4 pools are carved from 10.96.0.0/12');
+        ips = parseCount('--ips', value(), 1, MAX_POOL_IPS / 2, 'the IPv4 pools are carved from 10.96.0.0/12');
         break;
       case '--lost-del': {
         const raw = text('a share from 0 to 1, such as 0.1');
@@ -130,10 +122,10 @@ export function parseArgs(argv: readonly string[]): Options {
         break;
       }
       case '--concurrency':
-        concurrency = count('--concurrency', value(), 1, 64, 'kubelet starts far fewer sandboxes at once');
+        concurrency = parseCount('--concurrency', value(), 1, 64, 'kubelet starts far fewer sandboxes at once');
         break;
       case '--phase-timeout':
-        phaseTimeoutS = count('--phase-timeout', value(), 10, 86_400, 'a day is the longest a phase may run');
+        phaseTimeoutS = parseCount('--phase-timeout', value(), 10, 86_400, 'a day is the longest a phase may run');
         break;
       case '--json':
         jsonFile = resolve(text('a file name'));
