@@ -3,7 +3,7 @@ import { createKubeRest } from '../k8s/rest.ts';
 import { createControllerCache } from '../controller/cache.ts';
 import { DEFAULT_GC_SETTINGS, planGcReport, type GcReportEntry } from '../controller/gc.ts';
 import { SCAN_REQUEST_ANNOTATION } from '../controller/scan-requests.ts';
-import type { Clock } from '../controller/clock.ts';
+import { createSystemClock } from '../controller/main.ts';
 import { silentLogger } from '../util/logger.ts';
 import { formatDuration } from '../util/duration.ts';
 import { formatTable } from './table.ts';
@@ -36,14 +36,7 @@ export async function runClusterGc(opts: ClusterGcOptions, io: { out: (t: string
   const rest = await createKubeRest(kc, { userAgent: 'tidepool-cli' });
   try {
     if (!opts.dryRun) return await requestScan(rest, opts, io);
-    const clock: Clock = {
-      now: io.now,
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      setTimer: (fn, ms) => {
-        const t = setTimeout(fn, ms);
-        return () => clearTimeout(t);
-      },
-    };
+    const clock = createSystemClock(io.now);
     const cache = createControllerCache({ rest, clock, log: silentLogger, virtualMachines: await rest.get('/apis/kubevirt.io/v1').then(() => true, () => false) });
     cache.start();
     try {

@@ -13,6 +13,31 @@ export interface Clock {
   setTimer(fn: () => void, ms: number): () => void;
 }
 
+/**
+ * A Clock from a time source and a timer: `sleep` is a cancellable timer, so
+ * every clock (real, manual, instrumented) sleeps the same way.
+ */
+export function createClock(now: () => number, setTimer: (fn: () => void, ms: number) => () => void): Clock {
+  return {
+    now,
+    setTimer,
+    sleep(ms, signal) {
+      return new Promise<void>((resolve) => {
+        if (signal?.aborted) return resolve();
+        const onAbort = () => {
+          cancel();
+          resolve();
+        };
+        const cancel = setTimer(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, ms);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+  };
+}
+
 /** A clock that moves only when told to; timers fire in due order during `advance`. */
 export interface ManualClock extends Clock {
   /** Moves time forward by `ms`, firing due timers in order and letting their callbacks' promise chains settle. */
@@ -36,28 +61,16 @@ export function createManualClock(start = Date.UTC(2025, 0, 1)): ManualClock {
   const timers = new Set<Timer>();
 
   const clock: ManualClock = {
-    now: () => current,
-    setTimer(fn, ms) {
-      const timer: Timer = { at: current + Math.max(0, ms), seq: seq++, fn };
-      timers.add(timer);
-      return () => {
-        timers.delete(timer);
-      };
-    },
-    sleep(ms, signal) {
-      return new Promise<void>((resolve) => {
-        if (signal?.aborted) return resolve();
-        const onAbort = () => {
-          cancel();
-          resolve();
+    ...createClock(
+      () => current,
+      (fn, ms) => {
+        const timer: Timer = { at: current + Math.max(0, ms), seq: seq++, fn };
+        timers.add(timer);
+        return () => {
+          timers.delete(timer);
         };
-        const cancel = clock.setTimer(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        }, ms);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    },
+      },
+    ),
     async advance(ms) {
       const target = current + ms;
       for (;;) {

@@ -21,7 +21,7 @@ import { createLogger, isLogLevel, type LogLevel, type Logger } from '../util/lo
 import { createCaBundleInjector, type CaBundleInjector } from './ca-bundle.ts';
 import { IPPOOLS_PATH, createControllerCache } from './cache.ts';
 import { createWebhookCertificates, planWebhookHosts } from './certificates.ts';
-import type { Clock } from './clock.ts';
+import { createClock, type Clock } from './clock.ts';
 import { createLeaderElector } from './leader.ts';
 import { runLeaderTasks, type LeaderTask } from './leader-tasks.ts';
 import type { LeaderElectionConfig } from './lease-plan.ts';
@@ -204,26 +204,11 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
 }
 
 /** The real clock; the only place in src/controller that touches Date.now and timers. */
-export function createSystemClock(): Clock {
-  return {
-    now: () => Date.now(),
-    setTimer(fn, ms) {
-      const t = setTimeout(fn, ms);
-      return () => clearTimeout(t);
-    },
-    sleep(ms, signal) {
-      return new Promise<void>((resolve) => {
-        if (signal?.aborted) return resolve();
-        const done = () => {
-          clearTimeout(t);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const t = setTimeout(done, ms);
-        signal?.addEventListener('abort', done, { once: true });
-      });
-    },
-  };
+export function createSystemClock(now: () => number = Date.now): Clock {
+  return createClock(now, (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  });
 }
 
 /** What tests (and later the simulator) may replace. */

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createControllerCache, type ControllerCache } from '../../src/controller/cache.ts';
-import { createManualClock, type Clock, type ManualClock } from '../../src/controller/clock.ts';
+import { createClock, createManualClock, type Clock, type ManualClock } from '../../src/controller/clock.ts';
 import { createGcReconciler, type GcMetrics, type GcReconciler, type GcSettings } from '../../src/controller/gc.ts';
 import { parseControllerArgs, startController, type RunningController } from '../../src/controller/main.ts';
 import type { ReclaimReason } from '../../src/ipam/gc-rules.ts';
@@ -53,33 +53,21 @@ interface TrackedClock extends Clock {
 function trackClock(manual: ManualClock): TrackedClock {
   const pending = new Set<{ at: number }>();
   const clock: TrackedClock = {
-    now: () => manual.now(),
-    setTimer(fn, ms) {
-      const entry = { at: manual.now() + Math.max(0, ms) };
-      pending.add(entry);
-      const cancel = manual.setTimer(() => {
-        pending.delete(entry);
-        fn();
-      }, ms);
-      return () => {
-        pending.delete(entry);
-        cancel();
-      };
-    },
-    sleep(ms, signal) {
-      return new Promise<void>((resolve) => {
-        if (signal?.aborted) return resolve();
-        const onAbort = () => {
-          cancel();
-          resolve();
-        };
-        const cancel = clock.setTimer(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
+    ...createClock(
+      () => manual.now(),
+      (fn, ms) => {
+        const entry = { at: manual.now() + Math.max(0, ms) };
+        pending.add(entry);
+        const cancel = manual.setTimer(() => {
+          pending.delete(entry);
+          fn();
         }, ms);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    },
+        return () => {
+          pending.delete(entry);
+          cancel();
+        };
+      },
+    ),
     nextDue() {
       let next: number | undefined;
       for (const e of pending) if (next === undefined || e.at < next) next = e.at;
