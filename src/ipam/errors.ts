@@ -7,7 +7,6 @@
 
 export type ErrorCode =
   | 'INCOMPATIBLE_VERSION'
-  | 'UNSUPPORTED_FIELD'
   | 'UNKNOWN_CONTAINER'
   | 'BAD_ENVIRONMENT'
   | 'IO_FAILURE'
@@ -26,7 +25,6 @@ export type ErrorCode =
   | 'POOL_OVERLAP'
   | 'INVALID_REQUEST'
   | 'NOT_FOUND'
-  | 'OWNER_MISMATCH'
   | 'NETNS_IN_USE'
   | 'INTERNAL'
   | 'INVALID_ANNOTATION';
@@ -51,7 +49,6 @@ export interface ErrorSpec {
  */
 export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   INCOMPATIBLE_VERSION: { cni: 1, http: 400, retry: 'after-fix', summary: 'The cniVersion is not one tidepool supports.' },
-  UNSUPPORTED_FIELD: { cni: 2, http: 400, retry: 'after-fix', summary: 'A field is present that this version or verb does not accept.' },
   UNKNOWN_CONTAINER: { cni: 3, http: 404, retry: 'never', summary: 'CHECK found no allocation for this container and interface.' },
   BAD_ENVIRONMENT: { cni: 4, http: 400, retry: 'after-fix', summary: 'A CNI_* environment variable is missing or malformed.' },
   IO_FAILURE: { cni: 5, http: 500, retry: 'later', summary: 'Reading stdin or talking to the agent failed mid-way.' },
@@ -70,7 +67,6 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   POOL_OVERLAP: { cni: 106, http: 400, retry: 'after-fix', summary: 'Two pools share addresses; the message names both.' },
   INVALID_REQUEST: { cni: 107, http: 400, retry: 'after-fix', summary: 'An agent API request is malformed; the message names the field.' },
   NOT_FOUND: { cni: 108, http: 404, retry: 'never', summary: 'The IP or object named is not allocated or does not exist.' },
-  OWNER_MISMATCH: { cni: 109, http: 409, retry: 'never', summary: 'A conditional release named an owner that no longer holds the IP.' },
   NETNS_IN_USE: { cni: 110, http: 409, retry: 'after-fix', summary: 'Explicit release refused: the network namespace still exists (use --force).' },
   INTERNAL: { cni: 999, http: 500, retry: 'later', summary: 'A bug in tidepool; the log has the stack.' },
   INVALID_ANNOTATION: { cni: 111, http: 400, retry: 'after-fix', summary: 'A pod or namespace annotation is malformed; the message names the pod, the annotation and the problem.' },
