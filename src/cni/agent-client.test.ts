@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { TidepoolError } from '../ipam/errors.ts';
 import type { ErrorCode } from '../ipam/errors.ts';
 import { createAgentClient, parseHttpResponse, planAgentError, planHttpRequest } from './agent-client.ts';
-import { createFakeAgent } from './fake-agent.ts';
+import { createFakeAgent } from '../../test/helpers/fake-agent.ts';
 
 function fails(code: ErrorCode, message: RegExp) {
   return (err: unknown) => {
