@@ -9,10 +9,11 @@
 //     10k, 100k and 1M records, each size in a child process
 //     (bench/gc-scan-child.ts) that fills the real caches in memory.
 // Run: npm run bench:gc -- [--pods N] [--sizes a,b,c] [--workers N] [--skip-reclaim] [--skip-scan] [--json FILE]
+import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
 import { parseCount, UsageError } from './flags.ts';
 import { createProgress } from './progress.ts';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -139,21 +140,6 @@ export function parseArgs(argv: readonly string[]): Options {
 
 // ---- processes and cleanup --------------------------------------------------
 
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-
-/** Kills whatever is still running and removes the temp dirs; synchronous, so a signal handler can call it. */
-function cleanupSync(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-  tempDirs.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  process.stderr.write(`\n${signal}: stopping the controller, the fake API server and any scan child\n`);
-  cleanupSync();
-  process.exit(signal === 'SIGINT' ? 130 : 143);
-}
 
 async function stopGracefully(proc: ChildProcess, graceMs = 5000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -783,9 +769,7 @@ async function main(): Promise<number> {
   }
   // Children get cleanEnv() already; this covers anything else spawned from here.
   delete process.env['NODE_EXTRA_CA_CERTS'];
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
+  stopOnSignals('the controller, the fake API server and any scan child');
 
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-gc-'));
   tempDirs.add(dir);

@@ -6,10 +6,11 @@
 // own conditional-create rate, measured in the same run, and the 409s per
 // allocation.
 // Run: npm run bench:k8s -- [--nodes N] [--pods N] [--ips N] [--concurrency N] [--json FILE]
+import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
 import { parseCount, UsageError } from './flags.ts';
 import { createProgress } from './progress.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -121,21 +122,6 @@ export function parseArgs(argv: readonly string[]): Options {
 
 // ---- processes and cleanup --------------------------------------------------
 
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-
-/** Kills whatever is still running and removes the temp dirs; synchronous, so a signal handler can call it. */
-function cleanupSync(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-  tempDirs.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  process.stderr.write(`\n${signal}: stopping the agents and the fake API server\n`);
-  cleanupSync();
-  process.exit(signal === 'SIGINT' ? 130 : 143);
-}
 
 /**
  * An agent run under --cpu-prof. startKubeAgent cannot pass node flags, and
@@ -265,9 +251,7 @@ async function main(): Promise<number> {
   }
   // Children get cleanEnv() already; this covers anything else spawned from here.
   delete process.env['NODE_EXTRA_CA_CERTS'];
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
+  stopOnSignals('the agents and the fake API server');
 
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-k8s-'));
   tempDirs.add(dir);
