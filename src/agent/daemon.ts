@@ -9,9 +9,7 @@ import { createSqliteStore } from '../store/sqlite.ts';
 import type { AllocationStore } from '../store/port.ts';
 import type { Pool } from '../ipam/pool.ts';
 import { createKubeRest } from '../k8s/rest.ts';
-import { createAgentClusterView } from './cluster-view.ts';
-import { createPoolScopedStore } from './kube-agent.ts';
-import { createKubePolicy } from './kube-policy.ts';
+import { openKubeAgentBackend } from './kube-agent.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
@@ -244,22 +242,18 @@ async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise
     throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
   }
   const rest = await createKubeRest(kc, { userAgent: `tidepool-agent/${config.node}` });
-  const view = createAgentClusterView({ rest, nodeName: config.node, log });
-  await view.waitForSync();
-  if (!view.node()) log.warn('the Node object of this agent does not exist (yet); ADDs fail until it does', { node: config.node });
-  const store = await createPoolScopedStore({ rest, view, log });
+  const agent = await openKubeAgentBackend({ rest, node: config.node, log });
   return {
-    store,
-    policy: createKubePolicy(view, log),
+    store: agent.store,
+    policy: agent.policy,
     // Other agents write the same pools: the store keeps a live parsed view of each; each node fills its own part of a pool first.
     usageCacheMs: 0,
-    segment: (pool) => view.segment(pool),
+    segment: agent.segment,
     random: Math.random,
-    describe: { server: kc.getCurrentCluster()?.server, selector: store.selector },
-    ready: () => view.synced && store.synced && view.node() !== undefined,
+    describe: { server: kc.getCurrentCluster()?.server, selector: agent.store.selector },
+    ready: agent.ready,
     async close() {
-      await store.close();
-      await view.stop();
+      await agent.close();
       rest.close();
     },
   };

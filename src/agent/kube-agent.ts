@@ -2,7 +2,10 @@ import type { KubeRest } from '../k8s/rest.ts';
 import { createKubernetesStore, LABEL_POOL, type KubernetesStore } from '../store/kubernetes.ts';
 import type { AllocationStore } from '../store/port.ts';
 import type { Logger } from '../util/logger.ts';
-import type { AgentClusterView } from './cluster-view.ts';
+import type { Pool } from '../ipam/pool.ts';
+import { createAgentClusterView, type AgentClusterView } from './cluster-view.ts';
+import { createKubePolicy } from './kube-policy.ts';
+import type { IpamPolicy } from './policy.ts';
 
 /**
  * A Kubernetes store whose watch covers exactly the pools this node may use.
@@ -73,6 +76,40 @@ export async function createPoolScopedStore(opts: {
     async close() {
       await switching;
       await current.close();
+    },
+  };
+}
+
+/** The Kubernetes half of an agent: what the daemon and the simulator both build over a client. */
+export interface KubeAgentBackend {
+  readonly view: AgentClusterView;
+  readonly store: PoolScopedStore;
+  readonly policy: IpamPolicy;
+  readonly segment: (pool: Pool) => { index: number; count: number } | undefined;
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the agent's watches over `rest` and resolves once its caches are
+ * synced: the cluster view (pods of this node, Node, namespaces, pools,
+ * reserved IPs) and the pool-scoped allocation store.
+ */
+export async function openKubeAgentBackend(opts: { rest: KubeRest; node: string; log: Logger; delay?: (ms: number) => Promise<void> }): Promise<KubeAgentBackend> {
+  const { rest, log } = opts;
+  const view = createAgentClusterView({ rest, nodeName: opts.node, log, delay: opts.delay });
+  await view.waitForSync();
+  if (!view.node()) log.warn('the Node object of this agent does not exist (yet); ADDs fail until it does', { node: opts.node });
+  const store = await createPoolScopedStore({ rest, view, log, delay: opts.delay });
+  return {
+    view,
+    store,
+    policy: createKubePolicy(view, log),
+    segment: (pool) => view.segment(pool),
+    ready: () => view.synced && store.synced && view.node() !== undefined,
+    async close() {
+      await store.close();
+      await view.stop();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { validateRecord } from '../api/crd-schemas.ts';
 import { planGcVerdict, type GcConfig, type GcPod, type GcRecord, type GcVerdict, type GcView, type ReclaimReason } from '../ipam/gc-rules.ts';
 import type { Informer } from '../k8s/informer.ts';
@@ -205,6 +206,9 @@ export function planGcReport(cache: ControllerCache, settings: GcConfig, now: nu
   return out;
 }
 
+/** How a candidate came to the worker: a watch event (or takeover scan), or a periodic scan's second sighting. */
+export type GcFinding = 'event' | 'periodic-scan';
+
 export interface GcReconcilerDeps {
   readonly rest: KubeRest;
   readonly cache: ControllerCache;
@@ -218,6 +222,10 @@ export interface GcReconcilerDeps {
   readonly event: (target: { kind: 'IPPool' | 'Pod'; namespace?: string; name: string; uid?: string }, reason: string, message: string) => void;
   /** Resolves whenever someone asks for a scan now (`tidepool gc`). */
   readonly scanRequests?: (onRequest: () => void) => () => void;
+  /** The decision rule; planGcVerdict unless a simulation plants a bug. */
+  readonly verdict?: typeof planGcVerdict;
+  /** The fresh confirmation; readFreshGcView unless a simulation plants a bug. */
+  readonly confirm?: (rest: KubeRest, record: GcRecord, cached: GcView, reason: ReclaimReason, found: GcFinding) => Promise<GcView>;
 }
 
 export interface GcReconciler extends LeaderTask {
@@ -237,6 +245,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
   const settings: GcSettings = { ...DEFAULT_GC_SETTINGS, ...deps.settings };
   const { cache, clock, log, rest } = deps;
   const metrics = deps.metrics ?? noGcMetrics;
+  const planVerdict = deps.verdict ?? planGcVerdict;
+  const confirm = deps.confirm ?? readFreshGcView;
   const reported = new WeakSet<object>();
   let requestScan: (() => void) | undefined;
 
@@ -259,6 +269,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
     if (signal.aborted) return;
     const queue = createWorkQueue({ now: clock.now, setTimer: clock.setTimer });
     const sightings = new Map<string, number>();
+    const foundByScan = new Set<string>();
     const waiting = new Set<string>();
     // Unconfirmed reclaims are asked again after 1, 2, 4 ... 32 s, then left to the periodic scan: an API outage
     // must not turn every candidate into a request per second.
@@ -298,7 +309,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         if (!record) continue;
         records++;
         const key = obj.metadata.name ?? '';
-        const verdict = planGcVerdict(record, cachedView, settings, now);
+        const verdict = planVerdict(record, cachedView, settings, now);
         if (verdict.action === 'wait') queue.addAt(key, verdict.at);
         if (verdict.action !== 'release') continue;
         if (mode === 'takeover') {
@@ -307,9 +318,13 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         }
         // No event explained this one: act only if a later scan still agrees.
         seen.add(key);
-        const first = sightings.get(key);
-        if (first === undefined) sightings.set(key, now);
-        else if (now - first >= settings.orphanConfirmMs) queue.add(key);
+        let first = sightings.get(key);
+        if (first === undefined) sightings.set(key, (first = now));
+        // orphanConfirmMs 0 turns the second sighting off: the first one acts (the fresh read still confirms).
+        if (now - first >= settings.orphanConfirmMs && (first !== now || settings.orphanConfirmMs === 0)) {
+          foundByScan.add(key);
+          queue.add(key);
+        }
       }
       for (const key of [...sightings.keys()]) if (!seen.has(key)) sightings.delete(key);
       metrics.scan(records, (performance.now() - started) / 1000);
@@ -319,9 +334,10 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
     async function process(key: string): Promise<void> {
       const obj = cache.allocations.get(key);
       const record = obj?.spec?.owner ? validRecord(obj) : undefined;
+      const found: GcFinding = foundByScan.delete(key) ? 'periodic-scan' : 'event';
       waiting.delete(key);
       if (!obj || !record) return void noticedAt.delete(key);
-      const cached = planGcVerdict(record, cachedView, settings, clock.now());
+      const cached = planVerdict(record, cachedView, settings, clock.now());
       if (cached.action === 'keep') return void noticedAt.delete(key);
       if (cached.action === 'wait') {
         // Not reclaimable before its due time: that moment, not the event, starts the latency.
@@ -331,7 +347,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         return;
       }
       // Never on the cache's word alone: the API server must agree right now.
-      const fresh = planGcVerdict(record, await readFreshGcView(rest, record, cachedView, cached.reason), settings, clock.now());
+      const fresh = planVerdict(record, await confirm(rest, record, cachedView, cached.reason, found), settings, clock.now());
       if (fresh.action === 'wait') {
         queue.addAt(key, fresh.at);
         return;
@@ -373,7 +389,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
       metrics.reclaimed(fresh.reason, Math.max(0, now - since) / 1000);
       const pod = record.podName ? `pod ${record.podNamespace}/${record.podName} (uid ${record.podUid ?? 'unknown'})` : `node ${record.node}`;
       const message = `reclaimed ${record.ip} of pool ${record.pool} from ${pod}: ${fresh.reason}`;
-      log.info('reclaimed', { allocation: key, ip: record.ip, pool: record.pool, pod: record.podName ? `${record.podNamespace}/${record.podName}` : undefined, podUid: record.podUid, reason: fresh.reason, latencyMs: now - since });
+      log.info('reclaimed', { allocation: key, ip: record.ip, pool: record.pool, pod: record.podName ? `${record.podNamespace}/${record.podName}` : undefined, podUid: record.podUid, reason: fresh.reason, latencyMs: now - since, found });
       deps.event({ kind: 'IPPool', name: record.pool }, 'IPReclaimed', message);
       if (record.podNamespace && record.podName && cache.pods.get(`${record.podNamespace}/${record.podName}`)) {
         deps.event({ kind: 'Pod', namespace: record.podNamespace, name: record.podName, uid: record.podUid }, 'IPReclaimed', message);
@@ -390,6 +406,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         if (!signal.aborted) scan('periodic');
       }
     })();
+    // Every idle worker waits on the term's signal: that many listeners are expected, not a leak.
+    setMaxListeners(settings.workers + 8, signal);
     const workers = Array.from({ length: settings.workers }, async () => {
       for (;;) {
         const key = await queue.next(signal);

@@ -27,7 +27,7 @@ import { runLeaderTasks, type LeaderTask } from './leader-tasks.ts';
 import type { LeaderElectionConfig } from './lease-plan.ts';
 import { createControllerMetrics } from './metrics.ts';
 import { createPoolStatusReconciler } from './pool-status.ts';
-import { createGcReconciler, type GcSettings } from './gc.ts';
+import { createGcReconciler, type GcReconcilerDeps, type GcSettings } from './gc.ts';
 import { createGcMetrics } from './metrics.ts';
 import { createEventPoster } from './events.ts';
 import { createScanRequestWatch } from './scan-requests.ts';
@@ -217,6 +217,10 @@ export interface ControllerDeps {
   readonly log?: Logger;
   /** A ready client; default one built from the kubeconfig. */
   readonly rest?: KubeRest;
+  /** Metrics go here; default a new registry with the process's default metrics (which a simulated replica must not add). */
+  readonly registry?: Registry;
+  /** Rewires the garbage collector's dependencies; the simulator plants known bugs through it. */
+  readonly adjustGc?: (deps: GcReconcilerDeps) => GcReconcilerDeps;
 }
 
 /** A running controller. */
@@ -264,8 +268,8 @@ export async function startController(config: ControllerConfig, deps: Controller
   const log = deps.log ?? createLogger({ level: config.logLevel, now: () => clock.now() });
   const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config);
   const { rest } = loaded;
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tidepool_controller_' });
+  const registry = deps.registry ?? new Registry();
+  if (!deps.registry) collectDefaultMetrics({ register: registry, prefix: 'tidepool_controller_' });
   const metrics = createControllerMetrics(registry);
   const background = new AbortController();
   const closers: Array<() => Promise<void>> = [];
@@ -323,19 +327,18 @@ export async function startController(config: ControllerConfig, deps: Controller
     const leaderTasks: LeaderTask[] = [createPoolStatusReconciler({ rest, cache, clock, log, metrics })];
     if (config.gc) {
       const store = await createKubernetesStore({ rest, informer: cache.allocations as never });
-      leaderTasks.push(
-        createGcReconciler({
-          rest,
-          cache,
-          store,
-          clock,
-          log,
-          metrics: createGcMetrics(registry),
-          settings: config.gc,
-          event: createEventPoster({ rest, namespace: config.namespace, identity: config.identity, clock, log }),
-          scanRequests: createScanRequestWatch({ rest, namespace: config.namespace, leaseName: config.leaseName, clock, log }),
-        }),
-      );
+      const gcDeps: GcReconcilerDeps = {
+        rest,
+        cache,
+        store,
+        clock,
+        log,
+        metrics: createGcMetrics(registry),
+        settings: config.gc,
+        event: createEventPoster({ rest, namespace: config.namespace, identity: config.identity, clock, log }),
+        scanRequests: createScanRequestWatch({ rest, namespace: config.namespace, leaseName: config.leaseName, clock, log }),
+      };
+      leaderTasks.push(createGcReconciler(deps.adjustGc ? deps.adjustGc(gcDeps) : gcDeps));
     }
     let term: Promise<void> | undefined;
     const elector = createLeaderElector({

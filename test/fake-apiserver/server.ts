@@ -9,19 +9,19 @@ import { writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { AdmissionAttributes, AdmissionWebhook, UserInfo } from './admission.ts';
 import { createAdmissionClient } from './admission.ts';
-import type { KindOptions, KindSpec, KubeObject } from './kinds.ts';
-import { apiVersionOf, builtinKinds, customKind } from './kinds.ts';
-import { applyJsonPatch, applyMergePatch, PatchError } from './patch.ts';
-import type { FieldRequirement, LabelSelector } from './selectors.ts';
-import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.ts';
-import type { StatusObject } from './status.ts';
-import { ApiError, badRequest, conflict, failure, methodNotAllowed, notFound, pageNotFound, reasonForCode, unsupportedMediaType } from './status.ts';
-import type { DeleteOptions, DeleteResult, Filter, KindState, Watcher } from './store.ts';
-import { Store } from './store.ts';
+import type { KindOptions, KindSpec, KubeObject } from '../../src/sim/api/kinds.ts';
+import { apiVersionOf, builtinKinds, customKind } from '../../src/sim/api/kinds.ts';
+import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/sim/api/patch.ts';
+import type { FieldRequirement, LabelSelector } from '../../src/sim/api/selectors.ts';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../src/sim/api/selectors.ts';
+import type { StatusObject } from '../../src/sim/api/status.ts';
+import { ApiError, badRequest, conflict, failure, methodNotAllowed, notFound, pageNotFound, reasonForCode, unsupportedMediaType } from '../../src/sim/api/status.ts';
+import type { DeleteOptions, DeleteResult, Filter, KindState, Watcher } from '../../src/sim/api/store.ts';
+import { Store } from '../../src/sim/api/store.ts';
 
 export type { AdmissionWebhook, AdmissionRule, AdmissionOperation, UserInfo } from './admission.ts';
-export type { KindOptions, KubeObject, ObjectMeta } from './kinds.ts';
-export type { StatusObject } from './status.ts';
+export type { KindOptions, KubeObject, ObjectMeta } from '../../src/sim/api/kinds.ts';
+export type { StatusObject } from '../../src/sim/api/status.ts';
 
 /** The request verbs the fake distinguishes, as in Kubernetes audit/RBAC terms. */
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';

@@ -1,4 +1,6 @@
-// The fake's storage engine: objects per kind, one global revision counter
+// The API server's storage engine, shared by the test fake (test/fake-apiserver,
+// which puts HTTP in front of it) and the simulator (src/sim, which calls it in
+// process under virtual time): objects per kind, one global revision counter
 // like etcd's, a bounded event history for watch resumption and consistent
 // paging, and the object-lifecycle rules (create/update/delete, graceful pod
 // deletion, finalizers, namespace termination). It knows nothing of HTTP;
@@ -79,6 +81,10 @@ export interface DeleteResult {
 export interface StoreOptions {
   now: () => Date;
   historySize: number;
+  /** New object UIDs; default random v4 UUIDs. The simulator passes a seeded source so runs replay exactly. */
+  uid?: () => string;
+  /** An integer in [0, n) for generateName suffixes; default crypto's. */
+  randomInt?: (n: number) => number;
 }
 
 const GENERATE_NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -202,14 +208,14 @@ export class Store {
     } else delete meta.namespace;
     if (!meta.name && meta.generateName) {
       let suffix = '';
-      for (let i = 0; i < 5; i++) suffix += GENERATE_NAME_ALPHABET[randomInt(GENERATE_NAME_ALPHABET.length)];
+      for (let i = 0; i < 5; i++) suffix += GENERATE_NAME_ALPHABET[(this.opts.randomInt ?? randomInt)(GENERATE_NAME_ALPHABET.length)];
       meta.name = meta.generateName.slice(0, MAX_GENERATED_BASE) + suffix;
     }
     const name = meta.name ?? '';
     const errs: FieldError[] = [];
     if (!name) errs.push({ field: 'metadata.name', type: 'Required value', detail: 'name or generateName is required' });
     else for (const e of spec.nameRule === 'label' ? dns1123Label(name) : dns1123Subdomain(name)) errs.push({ field: 'metadata.name', type: 'Invalid value', detail: `${quote(name)}: ${e}` });
-    meta.uid = randomUUID();
+    meta.uid = (this.opts.uid ?? randomUUID)();
     meta.creationTimestamp = timestamp(this.now());
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;

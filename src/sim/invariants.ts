@@ -1,0 +1,274 @@
+import { parseAddress } from '../ipam/address.ts';
+import { planPool, type Pool } from '../ipam/pool.ts';
+import { parseRangeSpec, rangesContain, type IPRange } from '../ipam/range.ts';
+import { allocationName } from '../store/kubernetes.ts';
+import type { KubeObject } from '../k8s/rest.ts';
+import type { SimApiServer } from './api-server.ts';
+import type { Scenario } from './scenario.ts';
+import type { Sandbox, World, PodObject } from './world.ts';
+
+/** The rules checked after every step; docs/simulate.md states each one. */
+export type InvariantName = 'unique-ip' | 'live-pod-keeps-ip' | 'leak-bound' | 'counts-agree' | 'valid-handout';
+
+export interface Violation {
+  readonly invariant: InvariantName;
+  readonly at: number;
+  readonly message: string;
+  /** IPs (`pool/ip`) and pods (`ns/name`) involved, to pick the trace lines that matter. */
+  readonly subjects: readonly string[];
+}
+
+interface AllocationObject extends KubeObject {
+  spec?: {
+    pool?: string;
+    ip?: string;
+    owner?: { podNamespace?: string; podName?: string; podUid?: string; node?: string; statefulSet?: { namespace: string; name: string; ordinal: number } };
+  };
+}
+
+export interface Checker {
+  /** Checks the step's state; returns new violations. */
+  afterStep(): Violation[];
+  /** The end-of-run checks, after the settle phase. */
+  final(): Violation[];
+  /** An ADD succeeded: its IPs must have been allocatable when it ran. */
+  handout(sb: Sandbox, ips: readonly string[], startedAt: number): Violation[];
+  /** Allocated IPs whose owner is gone, per pool, right now. */
+  leakedByPool(): Map<string, number>;
+  readonly bound: number;
+}
+
+/**
+ * The oracle. It reads only the simulated world (kubelets' sandboxes, the API
+ * server's objects) and decides from first principles, never by calling the
+ * rules under test.
+ */
+export function createChecker(deps: { scenario: Scenario; api: SimApiServer; world: World; now: () => number }): Checker {
+  const { scenario, api, world, now } = deps;
+  const f = scenario.faults;
+  const g = scenario.gc;
+  // The docs/gc.md bound (2 s with the controller running), plus what the scenario's faults add:
+  // late watch events and relists; with API errors, the confirmation retries (1+2+…+32 s) and the periodic scans.
+  const apiFaults = f.apiError > 0 || f.apiTimeout > 0 || f.apiConflict > 0;
+  const bound = 2_000 + f.watchDelayMaxMs + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 63_000 + 10_000 + 2 * g.scanIntervalMs + g.orphanConfirmMs : 0);
+  // After a takeover the new leader must sync its caches and scan: allowed on top of the bound.
+  const takeoverSlack = 5_000;
+  // IPPool.status is written from the controller's cache, debounced by 1 s: it may trail the records by that, plus what faults add.
+  const countsBound = 3_000 + f.watchDelayMaxMs + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 30_000 : 0);
+  const leakSince = new Map<string, number>();
+  const poolChangedAt = new Map<string, number>();
+  api.store.watch(api.kind('ipallocations'), { fields: [] }, {
+    write(line) {
+      const e = JSON.parse(line) as { object: AllocationObject };
+      poolChangedAt.set(e.object.spec?.pool ?? '', now());
+    },
+  }, { bookmarks: false });
+  const reported = new Set<string>();
+
+  // Pool and ReservedIP versions over time, for valid-handout (an agent may act on a version it saw a moment ago).
+  const poolHistory = new Map<string, Array<{ at: number; pool: Pool | undefined }>>();
+  const reservedHistory: Array<{ at: number; ranges: IPRange[] }> = [];
+  const recordPool = (obj: KubeObject | undefined, name: string) => {
+    let pool: Pool | undefined;
+    try {
+      pool = obj ? planPool(obj) : undefined;
+    } catch {
+      pool = undefined;
+    }
+    const list = poolHistory.get(name) ?? [];
+    list.push({ at: now(), pool });
+    poolHistory.set(name, list);
+  };
+  const recordReserved = () => {
+    const ranges: IPRange[] = [];
+    for (const r of api.objects('reservedips') as Iterable<KubeObject & { spec?: { ips?: string[] } }>) for (const t of r.spec?.ips ?? []) {
+      const range = parseRangeSpec(t);
+      if (range) ranges.push(range);
+    }
+    reservedHistory.push({ at: now(), ranges });
+  };
+  api.store.watch(api.kind('ippools'), { fields: [] }, {
+    write(line) {
+      const e = JSON.parse(line) as { type: string; object: KubeObject };
+      recordPool(e.type === 'DELETED' ? undefined : e.object, e.object.metadata.name ?? '');
+    },
+  }, { bookmarks: false });
+  api.store.watch(api.kind('reservedips'), { fields: [] }, { write: () => recordReserved() }, { bookmarks: false });
+  recordReserved();
+
+  const lag = f.watchDelayMaxMs + f.apiSlowMaxMs + 6_000;
+  /** Versions that were current at some moment in [from, to]. */
+  function versions<T extends { at: number }>(list: readonly T[], from: number, to: number): T[] {
+    const out: T[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const v = list[i]!;
+      const next = list[i + 1];
+      if (v.at <= to && (!next || next.at >= from)) out.push(v);
+    }
+    return out;
+  }
+
+  function podAt(ns: string | undefined, name: string | undefined): PodObject | undefined {
+    return api.store.get(api.kind('pods'), ns, name ?? '') as PodObject | undefined;
+  }
+  const finished = (p: PodObject) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+  const podKey = (sb: { namespace: string; name: string }) => `${sb.namespace}/${sb.name}`;
+
+  /** Why a held IP has no owner any more, or undefined while its owner is alive or kept. */
+  function orphaned(a: AllocationObject): string | undefined {
+    const o = a.spec?.owner;
+    if (!o) return undefined;
+    if (o.statefulSet) {
+      const s = o.statefulSet;
+      const sts = api.store.get(api.kind('statefulsets'), s.namespace, s.name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
+      if (sts && s.ordinal < (sts.spec?.replicas ?? 1)) return undefined;
+      if (podAt(s.namespace, `${s.name}-${s.ordinal}`)) return undefined;
+      return sts ? `StatefulSet ${s.namespace}/${s.name} scaled below ordinal ${s.ordinal}` : `StatefulSet ${s.namespace}/${s.name} deleted`;
+    }
+    const pod = podAt(o.podNamespace, o.podName);
+    if (!pod) return `pod ${o.podNamespace}/${o.podName} deleted`;
+    if (pod.metadata.uid !== o.podUid) return `pod ${o.podNamespace}/${o.podName} recreated with a new UID`;
+    if (finished(pod)) return `pod ${o.podNamespace}/${o.podName} ${pod.status?.phase}`;
+    return undefined;
+  }
+
+  function once(v: Violation, key: string): Violation[] {
+    if (reported.has(key)) return [];
+    reported.add(key);
+    return [v];
+  }
+
+  function liveSandboxes(): Array<{ node: string; sb: Sandbox }> {
+    const out: Array<{ node: string; sb: Sandbox }> = [];
+    for (const n of world.nodes.values()) {
+      // A down node's pods may still run; reclaiming them is the documented --gc-terminating-not-ready trade-off.
+      if (n.deleted || n.down) continue;
+      for (const sb of n.sandboxes.values()) if (sb.state === 'up') out.push({ node: n.name, sb });
+    }
+    return out;
+  }
+
+  function checkUnique(t: number): Violation[] {
+    const holders = new Map<string, { node: string; sb: Sandbox }>();
+    const out: Violation[] = [];
+    for (const entry of liveSandboxes()) {
+      for (const ip of entry.sb.ips) {
+        const bare = ip.split('/')[1]!;
+        const other = holders.get(bare);
+        if (other && other.sb.uid !== entry.sb.uid) {
+          out.push(
+            ...once(
+              { invariant: 'unique-ip', at: t, message: `${bare} is held by two live pods: ${podKey(other.sb)} on ${other.node} and ${podKey(entry.sb)} on ${entry.node}`, subjects: [ip, podKey(other.sb), podKey(entry.sb)] },
+              `unique:${bare}:${other.sb.containerId}:${entry.sb.containerId}`,
+            ),
+          );
+        } else holders.set(bare, entry);
+      }
+    }
+    return out;
+  }
+
+  function checkLivePods(t: number): Violation[] {
+    const out: Violation[] = [];
+    for (const { sb } of liveSandboxes()) {
+      const pod = podAt(sb.namespace, sb.name);
+      if (!pod || pod.metadata.uid !== sb.uid || pod.metadata.deletionTimestamp || finished(pod)) continue;
+      for (const ip of sb.ips) {
+        const [pool, bare] = ip.split('/') as [string, string];
+        const rec = api.store.get(api.kind('ipallocations'), undefined, allocationName(pool, bare)) as AllocationObject | undefined;
+        if (rec?.spec?.owner?.podUid === sb.uid) continue;
+        const holder = rec?.spec?.owner ? `now held by ${rec.spec.owner.podNamespace}/${rec.spec.owner.podName} (uid ${(rec.spec.owner.podUid ?? '').slice(0, 8)})` : rec ? 'released' : 'its record is gone';
+        out.push(...once({ invariant: 'live-pod-keeps-ip', at: t, message: `live pod ${podKey(sb)} (uid ${sb.uid.slice(0, 8)}) lost ${ip}: ${holder}`, subjects: [ip, podKey(sb)] }, `keeps:${ip}:${sb.containerId}`));
+      }
+    }
+    return out;
+  }
+
+  function checkLeaks(t: number): Violation[] {
+    const out: Violation[] = [];
+    const leader = world.leaderSince();
+    const seen = new Set<string>();
+    for (const a of api.objects('ipallocations') as Iterable<AllocationObject>) {
+      const key = `${a.spec?.pool}/${a.spec?.ip}`;
+      const why = orphaned(a);
+      if (!why) continue;
+      seen.add(key);
+      let since = leakSince.get(key);
+      if (since === undefined) leakSince.set(key, (since = t));
+      if (leader === undefined) continue;
+      const from = Math.max(since, leader + takeoverSlack);
+      if (t - from > bound) {
+        const o = a.spec!.owner!;
+        out.push(
+          ...once(
+            { invariant: 'leak-bound', at: t, message: `${key} leaked for ${((t - since) / 1000).toFixed(1)} s (bound ${(bound / 1000).toFixed(1)} s): ${why}`, subjects: [key, `${o.podNamespace}/${o.podName}`] },
+            `leak:${key}:${since}`,
+          ),
+        );
+      }
+    }
+    for (const key of [...leakSince.keys()]) if (!seen.has(key)) leakSince.delete(key);
+    return out;
+  }
+
+  function checkCounts(t: number): Violation[] {
+    const leader = world.leaderSince();
+    if (leader === undefined) return [];
+    const held = new Map<string, number>();
+    for (const a of api.objects('ipallocations') as Iterable<AllocationObject>) if (a.spec?.owner) held.set(a.spec.pool ?? '', (held.get(a.spec.pool ?? '') ?? 0) + 1);
+    const out: Violation[] = [];
+    for (const p of api.objects('ippools') as Iterable<KubeObject & { status?: { allocatedIPCount?: number } }>) {
+      const name = p.metadata.name ?? '';
+      const counted = p.status?.allocatedIPCount;
+      if (counted === (held.get(name) ?? 0)) continue;
+      const since = Math.max(poolChangedAt.get(name) ?? 0, leader + takeoverSlack);
+      if (t - since <= countsBound) continue;
+      out.push(
+        ...once(
+          { invariant: 'counts-agree', at: t, message: `IPPool ${name} status says ${counted ?? 'nothing'} allocated; ${held.get(name) ?? 0} IPAllocations hold an IP of it, ${((t - since) / 1000).toFixed(1)} s after the last change (bound ${countsBound / 1000} s)`, subjects: [name] },
+          `counts:${name}:${since}`,
+        ),
+      );
+    }
+    return out;
+  }
+
+  return {
+    bound,
+    afterStep() {
+      const t = now();
+      return [...checkUnique(t), ...checkLivePods(t), ...checkLeaks(t), ...checkCounts(t)];
+    },
+    final() {
+      const t = now();
+      return [...checkLeaks(t), ...checkCounts(t)];
+    },
+    handout(sb, ips, startedAt) {
+      const t = now();
+      const out: Violation[] = [];
+      for (const ip of ips) {
+        const [poolName, bare] = ip.split('/') as [string, string];
+        const value = parseAddress(bare)?.value;
+        const inPool = versions(poolHistory.get(poolName) ?? [], startedAt - lag, t).some((v) => v.pool && value !== undefined && rangesContain(v.pool.ranges, value));
+        const unreserved = versions(reservedHistory, startedAt - lag, t).some((v) => value === undefined || !rangesContain(v.ranges, value));
+        if (!inPool || !unreserved) {
+          out.push({
+            invariant: 'valid-handout',
+            at: t,
+            message: `ADD of ${podKey(sb)} got ${ip}, which ${!inPool ? `is outside pool ${poolName}'s ranges or excluded` : 'is reserved by a ReservedIP'} in every version current since the ADD began`,
+            subjects: [ip, podKey(sb)],
+          });
+        }
+      }
+      return out;
+    },
+    leakedByPool() {
+      const out = new Map<string, number>();
+      for (const key of leakSince.keys()) {
+        const pool = key.slice(0, key.indexOf('/'));
+        out.set(pool, (out.get(pool) ?? 0) + 1);
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import { readFreshGcView, type GcReconcilerDeps } from '../controller/gc.ts';
+import { planGcVerdict } from '../ipam/gc-rules.ts';
+import type { AllocationStore } from '../store/port.ts';
+import type { PoolScopedStore } from '../agent/kube-agent.ts';
+
+/**
+ * A known bug, planted into the real code through its dependency seams, to
+ * prove the simulator notices it. Each one undoes exactly one safety rule of
+ * docs/gc.md or docs/simulate.md; none is reachable outside a simulation.
+ */
+export interface Plant {
+  readonly name: PlantName;
+  readonly description: string;
+  /** Wraps each agent's store. */
+  readonly agentStore?: (store: PoolScopedStore) => PoolScopedStore;
+  /** Rewires the controller's garbage collector. */
+  readonly gc?: (deps: GcReconcilerDeps) => GcReconcilerDeps;
+}
+
+export type PlantName = 'release-ignores-owner' | 'trust-cache' | 'first-sighting' | 'no-cooldown' | 'forget-ordinal';
+
+/** `store` with some members replaced; the rest (getters included) still read the original. */
+function override(store: PoolScopedStore, patch: Partial<PoolScopedStore>): PoolScopedStore {
+  return new Proxy(store, { get: (target, key) => (key in patch ? patch[key as keyof PoolScopedStore] : Reflect.get(target, key)) });
+}
+
+/** A release that frees the IP whoever holds it now: it reads the current owner and names that one. */
+function ignoreOwner<S extends Pick<AllocationStore, 'release' | 'list'>>(store: S): S {
+  return {
+    ...store,
+    async release(pool, ip, owner, at, reusableAt) {
+      const held = (await store.list({ pool })).find((r) => r.ip === ip);
+      return store.release(pool, ip, held ? { containerId: held.containerId, ifname: held.ifname, podUid: held.podUid } : owner, at, reusableAt);
+    },
+  };
+}
+
+export const PLANTS: Readonly<Record<PlantName, Plant>> = {
+  'release-ignores-owner': {
+    name: 'release-ignores-owner',
+    description: 'releases skip the owner check: a late DEL or a stale reclaim frees an IP that a new pod holds',
+    agentStore: (store) => override(store, { release: ignoreOwner(store).release }),
+    gc: (deps) => ({ ...deps, store: ignoreOwner(deps.store as AllocationStore) }),
+  },
+  'trust-cache': {
+    name: 'trust-cache',
+    description: "the garbage collector releases on its cache's word, without a fresh read",
+    gc: (deps) => ({ ...deps, confirm: async (_rest, _record, cached) => cached }),
+  },
+  'first-sighting': {
+    name: 'first-sighting',
+    description: 'a periodic scan releases what it finds at the first sighting, on the word of the cache it scanned',
+    gc: (deps) => {
+      const confirm = deps.confirm ?? readFreshGcView;
+      return {
+        ...deps,
+        settings: { ...deps.settings, orphanConfirmMs: 0 },
+        confirm: (rest, record, cached, reason, found) => (found === 'periodic-scan' ? Promise.resolve(cached) : confirm(rest, record, cached, reason, found)),
+      };
+    },
+  },
+  'no-cooldown': {
+    name: 'no-cooldown',
+    description: 'a reclaimed IP is handed out again at once (no reclaim cooldown, reusableAt ignored)',
+    agentStore: (store) => override(store, { usageView: (pool, family) => ({ ...store.usageView!(pool, family), reusableAt: new Map() }) }),
+    gc: (deps) => ({ ...deps, settings: { ...deps.settings, reclaimCooldownMs: 0 } }),
+  },
+  'forget-ordinal': {
+    name: 'forget-ordinal',
+    description: "the garbage collector keeps a StatefulSet pod's IP while the StatefulSet exists, whatever its replicas",
+    gc: (deps) => {
+      const verdict = deps.verdict;
+      return {
+        ...deps,
+        verdict: (record, view, settings, now) => {
+          const v = (verdict ?? planGcVerdict)(record, view, settings, now);
+          return v.action !== 'keep' && v.reason === 'statefulset-scaled-down' ? { action: 'keep', why: 'planted: ordinal not checked' } : v;
+        },
+      };
+    },
+  },
+};
