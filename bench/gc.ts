@@ -11,7 +11,7 @@
 // Run: npm run bench:gc -- [--pods N] [--sizes a,b,c] [--workers N] [--skip-reclaim] [--skip-scan] [--json FILE]
 import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
 import { parseCount, UsageError } from './flags.ts';
-import { createProgress } from './progress.ts';
+import { createProgress } from '../src/util/progress.ts';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';

@@ -8,7 +8,7 @@
 // Run: npm run bench:k8s -- [--nodes N] [--pods N] [--ips N] [--concurrency N] [--json FILE]
 import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
 import { parseCount, UsageError } from './flags.ts';
-import { createProgress } from './progress.ts';
+import { createProgress } from '../src/util/progress.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';

@@ -24,6 +24,8 @@ Usage:
                                            cluster: --dry-run lists what the controller would reclaim and why;
                                            without it, asks the leading controller for a scan now
   tidepool install-cni --dest DIR          copy the CNI plugin into DIR (atomically), e.g. /opt/cni/bin
+  tidepool simulate [SCENARIO.yaml]        run a scenario (or a sweep of random ones) in a deterministic
+                                           cluster simulator; see tidepool simulate --help
   tidepool version
 
 Common options:
@@ -56,6 +58,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await gcCommand(rest, io);
       case 'install-cni':
         return installCniCommand(rest, io);
+      case 'simulate':
+        // Loaded on demand: the simulator is large and no other command needs it.
+        return await (await import('./simulate.ts')).simulateCommand(rest, io);
       case 'version':
       case '--version':
         io.out(`tidepool ${process.env['TIDEPOOL_VERSION'] ?? '0.1.0'}\n`);

@@ -35,6 +35,8 @@ export interface Checker {
   handout(sb: Sandbox, ips: readonly string[], startedAt: number): Violation[];
   /** Allocated IPs whose owner is gone, per pool, right now. */
   leakedByPool(): Map<string, number>;
+  /** The most IPs leaked at once at any check so far. */
+  readonly peakLeaked: number;
   readonly bound: number;
 }
 
@@ -56,6 +58,7 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
   // IPPool.status is written from the controller's cache, debounced by 1 s: it may trail the records by that, plus what faults add.
   const countsBound = 3_000 + f.watchDelayMaxMs + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 30_000 : 0);
   const leakSince = new Map<string, number>();
+  let peakLeaked = 0;
   const poolChangedAt = new Map<string, number>();
   api.store.watch(api.kind('ipallocations'), { fields: [] }, {
     write(line) {
@@ -208,6 +211,7 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
       }
     }
     for (const key of [...leakSince.keys()]) if (!seen.has(key)) leakSince.delete(key);
+    peakLeaked = Math.max(peakLeaked, leakSince.size);
     return out;
   }
 
@@ -235,6 +239,9 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
 
   return {
     bound,
+    get peakLeaked() {
+      return peakLeaked;
+    },
     afterStep() {
       const t = now();
       return [...checkUnique(t), ...checkLivePods(t), ...checkLeaks(t), ...checkCounts(t)];

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { GcReconcilerDeps } from '../controller/gc.ts';
 import type { ReclaimReason } from '../ipam/gc-rules.ts';
 import { planPool } from '../ipam/pool.ts';
@@ -45,6 +46,8 @@ export interface SimResult {
   readonly samples: readonly PoolSample[];
   readonly api: ApiStats;
   readonly leakBoundMs: number;
+  /** SHA-256 of the whole trace: equal digests mean the runs took the same steps. */
+  readonly digest: string;
 }
 
 export interface SimOptions {
@@ -77,8 +80,11 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
   const api = createSimApiServer({ sched, rng });
   const traceLimit = opts.traceLimit ?? 4_000;
   const ring: string[] = [];
+  const digest = createHash('sha256');
   const trace = (line: string) => {
-    ring.push(`${fmtTime(sched.now - SIM_EPOCH)}  ${line}`);
+    const stamped = `${fmtTime(sched.now - SIM_EPOCH)}  ${line}`;
+    digest.update(stamped + '\n');
+    ring.push(stamped);
     if (ring.length > traceLimit) ring.splice(0, ring.length - traceLimit);
   };
   const violations: Violation[] = [];
@@ -148,12 +154,10 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
   await world.start();
   world.runScript();
   const samples: PoolSample[] = [];
-  let peakLeaked = 0;
   const sample = () => {
     const leaked = checker!.leakedByPool();
     const held = new Map<string, number>();
     for (const a of api.objects('ipallocations') as Iterable<KubeObject & { spec?: { pool?: string; owner?: unknown } }>) if (a.spec?.owner) held.set(a.spec.pool ?? '', (held.get(a.spec.pool ?? '') ?? 0) + 1);
-    let total = 0;
     for (const p of api.objects('ippools')) {
       const name = p.metadata.name ?? '';
       let size = 0;
@@ -164,9 +168,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
       }
       const allocated = held.get(name) ?? 0;
       samples.push({ at: sched.now - SIM_EPOCH, pool: name, allocated, free: Math.max(0, size - allocated), leaked: leaked.get(name) ?? 0 });
-      total += leaked.get(name) ?? 0;
     }
-    peakLeaked = Math.max(peakLeaked, total);
   };
   let nextSample = sched.now;
   const chaosEnd = SIM_EPOCH + scenario.durationMs;
@@ -209,7 +211,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
     scenario: scenario.name,
     plant: opts.plant,
     violations,
-    trace: process.env["SIM_FULL_TRACE"] ? ring : planTraceExcerpt(ring, violations[0]),
+    trace: planTraceExcerpt(ring, violations[0]),
     virtualMs: sched.now - SIM_EPOCH,
     steps: sched.steps,
     realMs: performance.now() - started,
@@ -217,10 +219,11 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
     delReleases,
     failedAdds,
     reclaims,
-    peakLeaked,
+    peakLeaked: checker.peakLeaked,
     samples,
     api: { ...api.stats },
     leakBoundMs: checker.bound,
+    digest: digest.digest('hex'),
   };
 }
 

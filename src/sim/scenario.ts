@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { TIDEPOOL_API_VERSION } from '../api/crd-schemas.ts';
 import { TidepoolError } from '../ipam/errors.ts';
 import { planPools } from '../ipam/pool.ts';
 import { describeValue, isRecord } from '../ipam/values.ts';
@@ -120,6 +121,16 @@ export const NO_FAULT_RATES: FaultSpec = {
 };
 
 export const DEFAULT_GC_SPEC: GcSpec = { scanIntervalMs: 60_000, orphanConfirmMs: 60_000, reclaimCooldownMs: 3_000, terminatingDelayMs: 0, finishedDelayMs: 0 };
+
+/** The IPPool object a scenario's pool becomes. */
+export function toPoolObject(p: PoolSpec): { apiVersion: string; kind: 'IPPool'; metadata: { name: string }; spec: Record<string, unknown> } {
+  const spec: Record<string, unknown> = { subnet: p.subnet };
+  if (p.ips) spec['ips'] = [...p.ips];
+  if (p.excludeIPs) spec['excludeIPs'] = [...p.excludeIPs];
+  if (p.gateway) spec['gateway'] = p.gateway;
+  if (p.default) spec['default'] = true;
+  return { apiVersion: TIDEPOOL_API_VERSION, kind: 'IPPool', metadata: { name: p.name }, spec };
+}
 
 // ---- parsing ------------------------------------------------------------------
 
@@ -332,7 +343,7 @@ export function parseScenario(text: string, file = 'scenario'): Scenario {
     return out;
   });
   try {
-    planPools(pools.map((p) => ({ ...p })));
+    planPools(pools.map(toPoolObject));
   } catch (err) {
     throw invalid('pools', (err as Error).message);
   }
@@ -383,7 +394,7 @@ export function parseScenario(text: string, file = 'scenario'): Scenario {
  * workload kind, dual-stack and multi-NIC pods, and every fault enabled at a
  * rate high enough to matter in a few virtual minutes.
  */
-export function planRandomScenario(rng: Rng): Scenario {
+export function planRandomScenario(rng: Rng, opts: { long?: boolean } = {}): Scenario {
   const nodes = rng.between(2, 4);
   const dual = rng.chance(0.4);
   const pods = rng.between(8, 16);
@@ -437,8 +448,8 @@ export function planRandomScenario(rng: Rng): Scenario {
     namespaceDeletePerMin: on(0.2, 0.05),
   };
   return {
-    name: 'random',
-    durationMs: rng.between(3, 6) * 60_000,
+    name: opts.long ? 'random-long' : 'random',
+    durationMs: rng.between(3, 6) * 60_000 * (opts.long ? 5 : 1),
     settleMs: 3 * 60_000,
     nodes,
     controllers: 2,

@@ -5,6 +5,7 @@ import { createIpamService, type IpamService } from '../agent/ipam-service.ts';
 import { openKubeAgentBackend } from '../agent/kube-agent.ts';
 import type { GcReconcilerDeps } from '../controller/gc.ts';
 import { parseControllerArgs, startController, type RunningController } from '../controller/main.ts';
+import { formatAddress, parseAddress } from '../ipam/address.ts';
 import { toTidepoolError } from '../ipam/errors.ts';
 import type { KubeObject } from '../k8s/rest.ts';
 import { silentLogger } from '../util/logger.ts';
@@ -12,7 +13,7 @@ import { NO_FAULTS, type LinkFaults, type SimApiServer, type SimConnection } fro
 import type { Plant } from './plants.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { Scenario, WorkloadSpec } from './scenario.ts';
+import { toPoolObject, type Scenario, type WorkloadSpec } from './scenario.ts';
 
 export const POOLS_PATH = '/apis/tidepool.dev/v1alpha1/ippools';
 export const RESERVED_PATH = '/apis/tidepool.dev/v1alpha1/reservedips';
@@ -801,14 +802,7 @@ export function createWorld(deps: {
   // ---- lifecycle -------------------------------------------------------------------
 
   async function start(): Promise<void> {
-    for (const p of scenario.pools) {
-      const spec: Record<string, unknown> = { subnet: p.subnet };
-      if (p.ips) spec['ips'] = [...p.ips];
-      if (p.excludeIPs) spec['excludeIPs'] = [...p.excludeIPs];
-      if (p.gateway) spec['gateway'] = p.gateway;
-      if (p.default) spec['default'] = true;
-      api.direct.create(POOLS_PATH, { apiVersion: TIDEPOOL_API_VERSION, kind: 'IPPool', metadata: { name: p.name }, spec });
-    }
+    for (const p of scenario.pools) api.direct.create(POOLS_PATH, toPoolObject(p));
     for (const ns of new Set(workloads.map((w) => w.spec.namespace))) ensureNamespace(ns);
     for (let i = 0; i < scenario.nodes; i++) addNode();
     for (let i = 0; i < scenario.controllers; i++) startControllerProcess(i);
@@ -827,7 +821,6 @@ export function createWorld(deps: {
     controllers.forEach((c, i) => {
       if (c.killed) startControllerProcess(i);
     });
-    for (const w of workloads) if (!w.exists) w.exists = true;
     trace('chaos off: every node and process is back');
   }
 
@@ -849,19 +842,13 @@ export function short(uid: string | undefined): string {
   return (uid ?? '').slice(0, 8);
 }
 
-/** The IPs of an `a-b` range or a single IP (IPv4 and small IPv6 ranges, as scenarios use). */
+/** The IPs of an `a-b` range or a single IP, as text (ranges in scenarios are small enough to list). */
 export function expandRange(text: string): string[] {
   const [a, b] = text.split('-');
-  if (!a) return [];
-  if (!b) return [a];
-  if (a.includes(':')) {
-    const prefix = a.slice(0, a.lastIndexOf(':') + 1);
-    const lo = parseInt(a.slice(a.lastIndexOf(':') + 1), 16);
-    const hi = parseInt(b.slice(b.lastIndexOf(':') + 1), 16);
-    return Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => `${prefix}${(lo + i).toString(16)}`);
-  }
-  const base = a.slice(0, a.lastIndexOf('.') + 1);
-  const lo = Number(a.slice(a.lastIndexOf('.') + 1));
-  const hi = Number(b.slice(b.lastIndexOf('.') + 1));
-  return Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => `${base}${lo + i}`);
+  const lo = a ? parseAddress(a.trim()) : undefined;
+  const hi = b ? parseAddress(b.trim()) : lo;
+  if (!lo || !hi || hi.family !== lo.family) return [];
+  const out: string[] = [];
+  for (let v = lo.value; v <= hi.value && out.length < 65_536; v++) out.push(formatAddress({ family: lo.family, value: v }));
+  return out;
 }
