@@ -75,7 +75,11 @@ export interface SimApiServer {
     patch<T = KubeObject>(path: string, body: unknown): T;
     delete(path: string, options?: DeleteOptions): void;
   };
-  /** Ends `count` open watches chosen at random, as a proxy or API server restart would; returns how many. */
+  /**
+   * Ends `count` open watches chosen at random, as a proxy or API server
+   * restart would: a clean close, a broken connection, or a 410 Expired that
+   * forces the client to relist. Returns how many.
+   */
   dropWatches(rng: Rng, count: number): number;
   /** Objects written on one kind, for the invariants (no copy: read only). */
   objects(plural: string): Iterable<KubeObject>;
@@ -102,7 +106,8 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
   const nsKind = byPlural.get('namespaces')!;
   for (const ns of ['default', 'kube-system']) store.commitCreate(nsKind, store.prepareCreate(nsKind, undefined, { metadata: { name: ns } }));
   const stats: ApiStats = { requests: 0, injectedErrors: 0, injectedTimeouts: 0, injectedConflicts: 0, conflicts: 0, watchEvents: 0, droppedWatches: 0 };
-  const openWatches = new Set<{ close(abrupt: boolean): void }>();
+  type OpenWatch = { close(abrupt: boolean): void; expire(): void };
+  const openWatches = new Set<OpenWatch>();
 
   function route(path: string): Route {
     const segs = path.split('?')[0]!.split('/').filter(Boolean);
@@ -191,7 +196,7 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
     const link = opts.rng.fork(`link:${owner}`);
     let dead = false;
     const latency = () => link.between(faults.latencyMs[0], faults.latencyMs[1]);
-    const watches = new Set<{ close(abrupt: boolean): void }>();
+    const watches = new Set<OpenWatch>();
 
     function call<T>(verb: string, path: string, run: () => unknown): Promise<T> {
       return new Promise<T>((resolve, reject) => {
@@ -251,7 +256,12 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
           let closed = false;
           let lastDelivery = 0;
           let stopTimeout: (() => void) | undefined;
-          const handle = {
+          let sink: { write(line: string): void } | undefined;
+          const handle: OpenWatch = {
+            expire() {
+              // What the API server sends when a client's resourceVersion left its window: the client must relist.
+              sink?.write(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version (simulated compaction)' } }) + '\n');
+            },
             close(abrupt: boolean) {
               if (closed) return;
               closed = true;
@@ -292,7 +302,7 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
                 return void sched.after(latency(), () => dead || reject(asKubeError(e, 'WATCH', path)), owner);
               }
               const rvParam = String(query['resourceVersion'] ?? '');
-              const sink = {
+              sink = {
                 write(line: string) {
                   if (closed) return;
                   let at = sched.now + latency();
@@ -367,7 +377,9 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
       let dropped = 0;
       for (let i = 0; i < count && all.length > 0; i++) {
         const [w] = all.splice(pick.int(all.length), 1);
-        w!.close(pick.chance(0.5));
+        const how = pick.int(3);
+        if (how === 2) w!.expire();
+        else w!.close(how === 1);
         dropped++;
       }
       stats.droppedWatches += dropped;

@@ -37,6 +37,8 @@ export interface Checker {
   leakedByPool(): Map<string, number>;
   /** The most IPs leaked at once at any check so far. */
   readonly peakLeaked: number;
+  /** The longest time one IP stayed leaked before it was freed (or until now). */
+  readonly longestLeakMs: number;
   readonly bound: number;
 }
 
@@ -59,6 +61,7 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
   const countsBound = 3_000 + f.watchDelayMaxMs + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 30_000 : 0);
   const leakSince = new Map<string, number>();
   let peakLeaked = 0;
+  let longestLeakMs = 0;
   const poolChangedAt = new Map<string, number>();
   api.store.watch(api.kind('ipallocations'), { fields: [] }, {
     write(line) {
@@ -210,7 +213,10 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
         );
       }
     }
-    for (const key of [...leakSince.keys()]) if (!seen.has(key)) leakSince.delete(key);
+    for (const [key, since] of [...leakSince]) {
+      longestLeakMs = Math.max(longestLeakMs, t - since);
+      if (!seen.has(key)) leakSince.delete(key);
+    }
     peakLeaked = Math.max(peakLeaked, leakSince.size);
     return out;
   }
@@ -241,6 +247,9 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     bound,
     get peakLeaked() {
       return peakLeaked;
+    },
+    get longestLeakMs() {
+      return longestLeakMs;
     },
     afterStep() {
       const t = now();

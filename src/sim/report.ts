@@ -49,6 +49,7 @@ export function planSummaryRows(result: SimResult): Array<[string, string]> {
     ...reasons.map((r): [string, string] => [`  ${r.reason}`, `${r.count}, latency p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}`]),
     ['reclaim latency p50 / p99', lat.length ? `${ms(percentile(lat, 50)!)} / ${ms(percentile(lat, 99)!)}` : '-'],
     ['peak leaked IPs', String(result.peakLeaked)],
+    ['longest time an IP sat leaked', ms(result.longestLeakMs)],
     ['failed ADDs for lack of IPs', String(exhausted)],
     ['other failed ADDs', other.length ? other.map(([c, n]) => `${n} ${c}`).join(', ') : '0'],
     ['API requests (injected errors / timeouts / conflicts)', `${result.api.requests} (${result.api.injectedErrors} / ${result.api.injectedTimeouts} / ${result.api.injectedConflicts})`],

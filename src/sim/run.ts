@@ -43,6 +43,7 @@ export interface SimResult {
   readonly failedAdds: Readonly<Record<string, number>>;
   readonly reclaims: readonly ReclaimSample[];
   readonly peakLeaked: number;
+  readonly longestLeakMs: number;
   readonly samples: readonly PoolSample[];
   readonly api: ApiStats;
   readonly leakBoundMs: number;
@@ -220,6 +221,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
     failedAdds,
     reclaims,
     peakLeaked: checker.peakLeaked,
+    longestLeakMs: checker.longestLeakMs,
     samples,
     api: { ...api.stats },
     leakBoundMs: checker.bound,
