@@ -135,6 +135,26 @@ describe('an orphan found only by a scan is released on its second sighting', ()
   });
 });
 
+describe('orphanConfirmMs 0 turns the second sighting off', () => {
+  test('the first periodic scan that finds an orphan acts, still through the fresh read', async () => {
+    const gc = await h.startGc({ settings: { scanIntervalMs: 90_000, orphanConfirmMs: 0 } });
+    const startedAt = h.now();
+    const a = await h.podWithIp({ name: 'a0', node: 'n1', pool: POOL, ip: '10.20.0.15' });
+    // The event path cannot confirm while pods are unreadable; it gives up after its retries (63 s).
+    const fault = h.server.injectFault({ verb: 'get', resource: 'pods', status: 500 });
+    await h.forceDeletePod('default', 'a0');
+    await h.advanceTo(startedAt + 80_000);
+    fault.remove();
+    await h.advanceTo(startedAt + 90_000 - 1);
+    expectHeld(h, POOL, '10.20.0.15', a.uid, 'left to the periodic scans, the first of which runs at 90 s');
+    // With a second sighting required, the release would wait for the scan at 180 s.
+    await h.advanceTo(startedAt + 90_000 + BOUND_MS);
+    expectReclaimed(h, gc, { pool: POOL, ip: '10.20.0.15', reason: 'pod-deleted', uid: a.uid, from: startedAt + 90_000, latencyMs: Number.MAX_SAFE_INTEGER });
+    const lines = gc.logs.filter((l) => l['msg'] === 'reclaimed' && l['ip'] === '10.20.0.15');
+    assert.deepEqual(lines.map((l) => l['found']), ['periodic-scan']);
+  });
+});
+
 describe('an API error counts as "the pod is alive"', () => {
   const cases = [
     {

@@ -359,6 +359,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
           const attempt = retries.get(key) ?? 0;
           if (attempt < CONFIRM_RETRIES) {
             retries.set(key, attempt + 1);
+            // A retry is still the same finding.
+            if (found === 'periodic-scan') foundByScan.add(key);
             queue.addAt(key, clock.now() + 1_000 * 2 ** attempt);
           } else {
             retries.delete(key);
