@@ -6,7 +6,7 @@ import { createProgress } from '../util/progress.ts';
 import { PLANTS, type PlantName } from '../sim/plants.ts';
 import { planSummaryRows, renderHtmlReport } from '../sim/report.ts';
 import { createRng } from '../sim/rng.ts';
-import { runSimulation, type SimResult } from '../sim/run.ts';
+import { runSimulation, SIM_EPOCH, type SimResult } from '../sim/run.ts';
 import { parseScenario, planRandomScenario } from '../sim/scenario.ts';
 import type { CliIo } from './main.ts';
 import { formatTable } from './table.ts';
@@ -39,7 +39,7 @@ function positiveInt(text: string | undefined, flag: string, fallback: number, m
 function describeViolation(result: SimResult, replay: string): string {
   const v = result.violations[0]!;
   return [
-    `seed ${result.seed}: invariant ${v.invariant} violated at ${formatDuration(v.at - Date.UTC(2026, 0, 1))} of virtual time`,
+    `seed ${result.seed}: invariant ${v.invariant} violated at ${formatDuration(v.at - SIM_EPOCH)} of virtual time`,
     `  ${v.message}`,
     '',
     'trace (lines about the IPs and pods involved, then the last lines):',

@@ -1,3 +1,4 @@
+import { createTimedHeap } from '../util/heap.ts';
 /**
  * A keyed, de-duplicating work queue with due times, in the manner of
  * controller-runtime: a key waits at most once in the queue (at its earliest
@@ -25,7 +26,7 @@ interface Entry {
 }
 
 export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => void, ms: number) => () => void }): WorkQueue {
-  const heap: Entry[] = [];
+  const heap = createTimedHeap<Entry>();
   // The due time that counts for each waiting key; heap entries that disagree are stale and skipped.
   const dueAt = new Map<string, number>();
   const processing = new Set<string>();
@@ -36,46 +37,16 @@ export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => 
   let cancelTimer: (() => void) | undefined;
   let timerAt = Infinity;
 
-  const less = (a: Entry, b: Entry) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  function push(e: Entry): void {
-    heap.push(e);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(heap[i]!, heap[p]!)) break;
-      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-      i = p;
-    }
-  }
-  function pop(): Entry | undefined {
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-  /** Drops stale heap tops so heap[0] is a live entry. */
+  /** Drops stale heap tops so the top is a live entry. */
   function clean(): void {
-    while (heap.length > 0 && dueAt.get(heap[0]!.key) !== heap[0]!.at) pop();
+    for (let top = heap.peek(); top && dueAt.get(top.key) !== top.at; top = heap.peek()) heap.pop();
   }
   function wake(): void {
     for (const w of waiters.splice(0)) w();
   }
   function schedule(): void {
     clean();
-    const top = heap[0];
+    const top = heap.peek();
     if (!top) return;
     if (top.at <= deps.now()) return wake();
     if (top.at >= timerAt) return;
@@ -101,16 +72,16 @@ export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => 
       const current = dueAt.get(key);
       if (current !== undefined && current <= at) return;
       dueAt.set(key, at);
-      push({ key, at, seq: seq++ });
+      heap.push({ key, at, seq: seq++ });
       schedule();
     },
     async next(signal) {
       for (;;) {
         if (signal.aborted) return undefined;
         clean();
-        const top = heap[0];
+        const top = heap.peek();
         if (top && top.at <= deps.now()) {
-          pop();
+          heap.pop();
           dueAt.delete(top.key);
           processing.add(top.key);
           return top.key;

@@ -263,12 +263,7 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
               sink?.write(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version (simulated compaction)' } }) + '\n');
             },
             close(abrupt: boolean) {
-              if (closed) return;
-              closed = true;
-              if (watcher) store.unwatch(watcher);
-              stopTimeout?.();
-              watches.delete(handle);
-              openWatches.delete(handle);
+              if (!stop()) return;
               // After the events already on the wire, like a TCP stream.
               sched.at(lastDelivery, () => {
                 if (dead) return;
@@ -277,14 +272,18 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
               }, owner);
             },
           };
-          const onAbort = () => {
-            if (closed) return;
+          /** Ends the stream on the server side; false when it had ended already. */
+          function stop(): boolean {
+            if (closed) return false;
             closed = true;
             if (watcher) store.unwatch(watcher);
             stopTimeout?.();
             watches.delete(handle);
             openWatches.delete(handle);
-            resolve();
+            return true;
+          }
+          const onAbort = () => {
+            if (stop()) resolve();
           };
           if (signal?.aborted) return onAbort();
           signal?.addEventListener('abort', onAbort, { once: true });
@@ -312,11 +311,7 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
                     if (closed || dead) return;
                     const event = JSON.parse(line) as WatchEvent<T> & { object: { code?: number; reason?: string; message?: string } };
                     if (event.type === 'ERROR') {
-                      closed = true;
-                      if (watcher) store.unwatch(watcher);
-                      stopTimeout?.();
-                      watches.delete(handle);
-                      openWatches.delete(handle);
+                      stop();
                       return reject(new KubeApiError(event.object.code ?? 500, event.object.reason ?? 'Unknown', `WATCH ${path}: ${event.object.message ?? ''}`));
                     }
                     stats.watchEvents++;

@@ -1,6 +1,6 @@
 import type { ReclaimReason } from '../ipam/gc-rules.ts';
 import { formatDuration } from '../util/duration.ts';
-import type { SimResult } from './run.ts';
+import { SIM_EPOCH, type SimResult } from './run.ts';
 import type { Scenario } from './scenario.ts';
 
 /** Nearest-rank percentile of `values` (sorted here); undefined when empty. */
@@ -133,7 +133,7 @@ export function renderHtmlReport(result: SimResult, scenario: Scenario, replay: 
           { dots: true, logY: true },
         );
   const violations = result.violations.length
-    ? `<h2>Invariant violations</h2><ul>${result.violations.map((v) => `<li><b>${esc(v.invariant)}</b> at ${esc(formatDuration(v.at))}: ${esc(v.message)}</li>`).join('')}</ul><h3>Trace</h3><pre>${esc(result.trace.join('\n'))}</pre>`
+    ? `<h2>Invariant violations</h2><ul>${result.violations.map((v) => `<li><b>${esc(v.invariant)}</b> at ${esc(formatDuration(v.at - SIM_EPOCH))} of virtual time: ${esc(v.message)}</li>`).join('')}</ul><h3>Trace</h3><pre>${esc(result.trace.join('\n'))}</pre>`
     : '<p class="ok">Every invariant held at every step.</p>';
   const workloads = scenario.workloads.map((w) => `${w.kind} ${w.namespace}/${w.name} ×${w.replicas}`);
   return `<!doctype html>

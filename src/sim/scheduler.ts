@@ -1,4 +1,5 @@
 import { createClock, type Clock } from '../controller/clock.ts';
+import { createTimedHeap } from '../util/heap.ts';
 
 /**
  * Virtual time for a simulation: one queue of timed callbacks, run strictly
@@ -39,40 +40,9 @@ export function createScheduler(start: number): Scheduler {
   let now = start;
   let seq = 0;
   let steps = 0;
-  // A binary min-heap on (at, seq).
-  const heap: Entry[] = [];
+  const heap = createTimedHeap<Entry>();
   const byOwner = new Map<string, Set<Entry>>();
   let live = 0;
-  const less = (x: Entry, y: Entry) => x.at < y.at || (x.at === y.at && x.seq < y.seq);
-  function push(e: Entry): void {
-    heap.push(e);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(heap[i]!, heap[p]!)) break;
-      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-      i = p;
-    }
-  }
-  function pop(): Entry | undefined {
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
   function forget(e: Entry): void {
     if (e.owner !== undefined) byOwner.get(e.owner)?.delete(e);
   }
@@ -89,7 +59,7 @@ export function createScheduler(start: number): Scheduler {
     },
     at(at, fn, owner) {
       const e: Entry = { at: Math.max(at, now), seq: seq++, fn, owner, cancelled: false };
-      push(e);
+      heap.push(e);
       live++;
       if (owner !== undefined) {
         let set = byOwner.get(owner);
@@ -114,14 +84,14 @@ export function createScheduler(start: number): Scheduler {
     clock: (owner) => createClock(() => now, (fn, ms) => sched.after(ms, fn, owner)),
     async step(until) {
       for (;;) {
-        const top = heap[0];
+        const top = heap.peek();
         if (!top) return false;
         if (top.cancelled) {
-          pop();
+          heap.pop();
           continue;
         }
         if (top.at > until) return false;
-        pop();
+        heap.pop();
         top.cancelled = true;
         live--;
         forget(top);

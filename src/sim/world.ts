@@ -408,7 +408,6 @@ export function createWorld(deps: {
   }
 
   async function startSandbox(node: SimNode, pod: PodObject): Promise<void> {
-    const owner = `kubelet:${node.name}`;
     const m = pod.metadata;
     const w = workloadOf(pod);
     const ifnames = w?.spec.interfaces === 2 ? ['eth0', 'net1'] : ['eth0'];
@@ -447,7 +446,6 @@ export function createWorld(deps: {
       const ips = sb.ips.map((x) => x.split('/')[1]!);
       api.direct.patch(`${podPath(sb.namespace, sb.name)}/status`, { status: { phase: 'Running', podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } });
     }
-    void owner;
   }
 
   async function teardown(node: SimNode, sb: Sandbox, why: string): Promise<void> {
