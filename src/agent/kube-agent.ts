@@ -82,7 +82,6 @@ export async function createPoolScopedStore(opts: {
 
 /** The Kubernetes half of an agent: what the daemon and the simulator both build over a client. */
 export interface KubeAgentBackend {
-  readonly view: AgentClusterView;
   readonly store: PoolScopedStore;
   readonly policy: IpamPolicy;
   readonly segment: (pool: Pool) => { index: number; count: number } | undefined;
@@ -102,7 +101,6 @@ export async function openKubeAgentBackend(opts: { rest: KubeRest; node: string;
   if (!view.node()) log.warn('the Node object of this agent does not exist (yet); ADDs fail until it does', { node: opts.node });
   const store = await createPoolScopedStore({ rest, view, log, delay: opts.delay });
   return {
-    view,
     store,
     policy: createKubePolicy(view, log),
     segment: (pool) => view.segment(pool),

@@ -219,7 +219,7 @@ export interface ControllerDeps {
   readonly rest?: KubeRest;
   /** Metrics go here; default a new registry with the process's default metrics (which a simulated replica must not add). */
   readonly registry?: Registry;
-  /** Rewires the garbage collector's dependencies; the simulator plants known bugs through it. */
+  /** Rewires the garbage collector's dependencies: the simulator observes reclaims and plants known bugs through it. */
   readonly adjustGc?: (deps: GcReconcilerDeps) => GcReconcilerDeps;
 }
 
