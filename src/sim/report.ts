@@ -92,7 +92,8 @@ function svgChart(title: string, yLabel: string, series: readonly Series[], opts
     grid += `<line x1="${L}" x2="${W - R}" y1="${py}" y2="${py}" stroke="#e2e8f0"/><text x="${L - 6}" y="${py + 4}" text-anchor="end">${esc(label)}</text>`;
     const xv = (xMax * i) / ticks;
     const px = L + (i / ticks) * (W - L - R);
-    grid += `<text x="${px}" y="${H - B + 16}" text-anchor="middle">${esc(formatDuration(xv * 1000))}</text>`;
+    const anchor = i === 0 ? 'start' : i === ticks ? 'end' : 'middle';
+    grid += `<text x="${px}" y="${H - B + 16}" text-anchor="${anchor}">${esc(formatDuration(xv * 1000))}</text>`;
   }
   const body = series
     .map((s) =>
@@ -102,7 +103,7 @@ function svgChart(title: string, yLabel: string, series: readonly Series[], opts
     )
     .join('');
   const legend = series.map((s, i) => `<span class="key"><i style="background:${s.color}"></i>${esc(s.name)}</span>${i < series.length - 1 ? ' ' : ''}`).join('');
-  return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}"><g font-size="11" fill="#4a5568">${grid}<text x="14" y="${T - 10}">${esc(yLabel)}</text><text x="${W - R}" y="${H - 4}" text-anchor="end">virtual time</text></g>${body}</svg><div class="legend">${legend}</div></figure>`;
+  return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}"><g font-size="11" fill="#4a5568">${grid}<text x="14" y="${T - 10}">${esc(yLabel)}</text><text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle">virtual time</text></g>${body}</svg><div class="legend">${legend}</div></figure>`;
 }
 
 /** One self-contained HTML page: the summary, pool usage over virtual time, and reclaim latency by reason. */
