@@ -4,6 +4,7 @@ import { TIDEPOOL_API_VERSION } from '../api/crd-schemas.ts';
 import { createIpamService, type IpamService } from '../agent/ipam-service.ts';
 import { openKubeAgentBackend } from '../agent/kube-agent.ts';
 import type { GcReconcilerDeps } from '../controller/gc.ts';
+import { IPPOOLS_PATH } from '../controller/cache.ts';
 import { parseControllerArgs, startController, type RunningController } from '../controller/main.ts';
 import { formatAddress, parseAddress } from '../ipam/address.ts';
 import { toTidepoolError } from '../ipam/errors.ts';
@@ -15,9 +16,7 @@ import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
 import { toPoolObject, type Scenario, type WorkloadSpec } from './scenario.ts';
 
-export const POOLS_PATH = '/apis/tidepool.dev/v1alpha1/ippools';
-export const RESERVED_PATH = '/apis/tidepool.dev/v1alpha1/reservedips';
-export const ALLOCATIONS_PATH = '/apis/tidepool.dev/v1alpha1/ipallocations';
+const RESERVED_PATH = '/apis/tidepool.dev/v1alpha1/reservedips';
 const SYSTEM_NAMESPACE = 'kube-system';
 /** How long kubelet waits between sync passes (jittered ±50%). */
 const KUBELET_SYNC_MS = 1_000;
@@ -675,7 +674,7 @@ export function createWorld(deps: {
   const simExcluded = new Map<string, string[]>();
   let reservedSeq = 0;
   function poolEdit(): void {
-    const pools = api.direct.list<KubeObject & { spec: { ips?: string[]; excludeIPs?: string[]; subnet: string } }>(POOLS_PATH);
+    const pools = api.direct.list<KubeObject & { spec: { ips?: string[]; excludeIPs?: string[]; subnet: string } }>(IPPOOLS_PATH);
     const pool = rng.pick(pools);
     const name = pool.metadata.name ?? '';
     const held = new Set<string>();
@@ -684,7 +683,7 @@ export function createWorld(deps: {
     const choice = rng.int(4);
     if (choice === 0 && mine.length > 0) {
       const ip = mine.splice(rng.int(mine.length), 1)[0]!;
-      api.direct.patch(`${POOLS_PATH}/${name}`, { spec: { excludeIPs: (pool.spec.excludeIPs ?? []).filter((x) => x !== ip) } });
+      api.direct.patch(`${IPPOOLS_PATH}/${name}`, { spec: { excludeIPs: (pool.spec.excludeIPs ?? []).filter((x) => x !== ip) } });
       trace(`pool ${name}: ${ip} no longer excluded`);
       return;
     }
@@ -707,7 +706,7 @@ export function createWorld(deps: {
       trace(`ReservedIP ${rname} reserves ${ip}`);
       return;
     }
-    api.direct.patch(`${POOLS_PATH}/${name}`, { spec: { excludeIPs: [...(pool.spec.excludeIPs ?? []), ip] } });
+    api.direct.patch(`${IPPOOLS_PATH}/${name}`, { spec: { excludeIPs: [...(pool.spec.excludeIPs ?? []), ip] } });
     simExcluded.set(name, [...mine, ip]);
     trace(`pool ${name}: ${ip} excluded`);
   }
@@ -800,7 +799,7 @@ export function createWorld(deps: {
   // ---- lifecycle -------------------------------------------------------------------
 
   async function start(): Promise<void> {
-    for (const p of scenario.pools) api.direct.create(POOLS_PATH, toPoolObject(p));
+    for (const p of scenario.pools) api.direct.create(IPPOOLS_PATH, toPoolObject(p));
     for (const ns of new Set(workloads.map((w) => w.spec.namespace))) ensureNamespace(ns);
     for (let i = 0; i < scenario.nodes; i++) addNode();
     for (let i = 0; i < scenario.controllers; i++) startControllerProcess(i);
@@ -825,23 +824,23 @@ export function createWorld(deps: {
   return world;
 }
 
-export function ordinalOf(pod: KubeObject, base: string): number {
+function ordinalOf(pod: KubeObject, base: string): number {
   const name = pod.metadata.name ?? '';
   const m = /-(\d+)$/.exec(name);
   return m && name === `${base}-${m[1]}` ? Number(m[1]) : -1;
 }
 
-export function finishedAt(pod: PodObject): number {
+function finishedAt(pod: PodObject): number {
   const s = pod.status?.containerStatuses?.[0] as { state?: { terminated?: { finishedAt?: string } } } | undefined;
   return Date.parse(s?.state?.terminated?.finishedAt ?? '') || 0;
 }
 
-export function short(uid: string | undefined): string {
+function short(uid: string | undefined): string {
   return (uid ?? '').slice(0, 8);
 }
 
 /** The IPs of an `a-b` range or a single IP, as text (ranges in scenarios are small enough to list). */
-export function expandRange(text: string): string[] {
+function expandRange(text: string): string[] {
   const [a, b] = text.split('-');
   const lo = a ? parseAddress(a.trim()) : undefined;
   const hi = b ? parseAddress(b.trim()) : lo;
