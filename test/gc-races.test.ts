@@ -169,8 +169,8 @@ describe('races', () => {
     const one = await h.startGc({ name: 'replica-1' });
     const two = await h.startGc({ name: 'replica-2', lead: false });
     const a = await h.podWithIp({ name: 'a', node: 'n1', pool: POOL, ip: '10.20.0.17' });
-    // Replica 1 has confirmed the reclaim; its write is on the wire when it loses the lease.
-    const gate = one.rest.gate('get', /\/ipallocations\/lan\.10\.20\.0\.17$/);
+    // Replica 1 is confirming the reclaim (its fresh read of the pod is on the wire) when it loses the lease.
+    const gate = one.rest.gate('get', /\/namespaces\/default\/pods\/a$/);
     await h.forceDeletePod('default', 'a');
     await gate.reached;
     const oneDone = one.stepDown();

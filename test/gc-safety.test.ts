@@ -38,8 +38,9 @@ describe('release is conditional on the owner', () => {
     const gc = await h.startGc();
     const a = await h.podWithIp({ name: 'a', node: 'n1', pool: POOL, ip: '10.20.0.10' });
     const b = await h.pod({ name: 'b', node: 'n1', podIPs: ['10.20.0.10'] });
-    // The reclaim's own read of the IPAllocation is held until the test has moved the IP on.
-    const gate = gc.rest.gate('get', /\/ipallocations\/lan\.10\.20\.0\.10$/);
+    // The reclaim's fresh read of the pod is held until the test has moved the IP on: the decision
+    // (pod a is gone) is right, but the IP is b's by the time the release is written.
+    const gate = gc.rest.gate('get', /\/namespaces\/default\/pods\/a$/);
     await h.forceDeletePod('default', 'a');
     await gate.reached;
     // Meanwhile the late DEL frees it and pod b's ADD takes it.

@@ -10,9 +10,10 @@ import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolUsage
  * The store port on the Kubernetes API server, one IPAllocation object per
  * IP (docs/adr/0005-allocation-records.md). Reserves are conditional writes
  * on that one object (create, or update at the released copy's
- * resourceVersion); releases and transfers re-read the object fresh, check
- * the owner, and write at that resourceVersion, so a stale caller can never
- * change an IP someone else holds. Reads (list, usage) come from a watch
+ * resourceVersion); releases and transfers check the owner on a copy (the
+ * cached one first, a fresh read after a lost write) and write at that copy's
+ * resourceVersion, so a stale caller can never change an IP someone else
+ * holds. Reads (list, usage) come from a watch
  * cache, which may lag: that can cost a conflict, never a duplicate.
  */
 
@@ -157,9 +158,16 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
     }
   }
 
-  /** Re-reads, checks the holder, and writes `next(current)` at the read's resourceVersion, retrying lost races. */
+  /**
+   * Writes `next(current)` only while `owner` holds the IP, at the resourceVersion the owner was checked at.
+   * The cached copy usually is the current one: when it shows the owner, the write goes at its
+   * resourceVersion with no read first (a stale copy loses with 409). Otherwise, and after a lost write,
+   * it re-reads, checks the holder again and retries.
+   */
   async function rewriteHeld(pool: string, ip: string, owner: OwnerRef, next: (current: IPAllocationObject) => IPAllocationObject): Promise<boolean> {
     const name = allocationName(pool, ip);
+    const cached = informer.get(name);
+    if (cached && valid(cached) && heldBy(cached, owner) && (await replace(next(cached)))) return true;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await fresh(name);
       if (!current || !valid(current) || !heldBy(current, owner)) return false;
