@@ -9,7 +9,8 @@ import { runSimulation, type SimResult } from '../src/sim/run.ts';
 import { planRandomScenario } from '../src/sim/scenario.ts';
 import type { InvariantName } from '../src/sim/invariants.ts';
 
-const MAX_SEEDS = 300;
+// The first catching seed moves whenever timing in the real code changes (release-ignores-owner, the rarest, is at 219).
+const MAX_SEEDS = 600;
 
 const expected: Record<PlantName, readonly InvariantName[]> = {
   // A stale release frees the IP a new pod now holds.
@@ -21,6 +22,8 @@ const expected: Record<PlantName, readonly InvariantName[]> = {
   'no-cooldown': ['unique-ip'],
   // A scaled-down ordinal's IP is never freed.
   'forget-ordinal': ['leak-bound'],
+  // A restarted StatefulSet pod comes back with another IP.
+  'sts-like-deployment': ['sts-keeps-ip'],
 };
 
 const run = (seed: number, plant?: PlantName) => runSimulation({ scenario: planRandomScenario(createRng(seed)), seed, plant });

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { runStoreContract } from '../src/store/contract.ts';
-import { allocationName, createKubernetesStore, IPALLOCATIONS_PATH, type KubernetesStore } from '../src/store/kubernetes.ts';
+import { allocationName, createKubernetesStore, IPALLOCATIONS_PATH, stableKeyLabel, type KubernetesStore } from '../src/store/kubernetes.ts';
 import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import type { AllocationRecord } from '../src/store/port.ts';
 import { planUsage } from '../src/ipam/allocate.ts';
@@ -73,7 +73,8 @@ describe('kubernetes store: shared-store behaviour', () => {
     try {
       assert.equal(await store.reserve(record({ stableKey: 'sts:default/web/1' })), true);
       const obj = await cluster.rest.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.5`);
-      assert.deepEqual(obj.metadata.labels, { 'tidepool.dev/pool': 'lan', 'tidepool.dev/node': 'node-1', 'tidepool.dev/state': 'allocated' });
+      assert.deepEqual(obj.metadata.labels, { 'tidepool.dev/pool': 'lan', 'tidepool.dev/node': 'node-1', 'tidepool.dev/state': 'allocated', 'tidepool.dev/stable-key': stableKeyLabel('sts:default/web/1') });
+      assert.match(stableKeyLabel('sts:default/web/1'), /^[0-9a-f]{40}$/);
       assert.deepEqual(obj.spec.owner.statefulSet, { namespace: 'default', name: 'web', ordinal: 1 });
       assert.equal(obj.spec.owner.allocatedAt, '2023-11-14T22:13:20.123Z');
       assert.equal(await store.release('lan', '10.6.0.5', { containerId: 'c-1', ifname: 'eth0', podUid: 'uid-1' }, 1_700_000_001_000), true);
@@ -83,6 +84,28 @@ describe('kubernetes store: shared-store behaviour', () => {
       assert.equal(released.spec.releasedAt, '2023-11-14T22:13:21.000Z');
     } finally {
       await store.close();
+      await cluster.close();
+    }
+  });
+
+  test("listStable reads a stable identity's records from the API server, not from the cache", async () => {
+    const cluster = await openCluster();
+    const writer = await createKubernetesStore({ rest: cluster.rest });
+    const reader = await createKubernetesStore({ rest: cluster.rest });
+    try {
+      assert.equal(await writer.reserve(record({ stableKey: 'sts:default/web/1' })), true);
+      assert.equal(await writer.reserve(record({ ip: '10.6.0.6', containerId: 'c-2', stableKey: 'sts:default/web/10' })), true);
+      assert.equal(await writer.reserve(record({ ip: '10.6.0.7', containerId: 'c-3' })), true);
+      const lists = () => cluster.server.stats().requests.list?.['ipallocations'] ?? 0;
+      const before = lists();
+      const fresh = await reader.listStable('sts:default/web/1');
+      assert.equal(lists(), before + 1, 'one LIST on the API server');
+      assert.deepEqual(fresh.map((r) => [r.ip, r.stableKey]), [['10.6.0.5', 'sts:default/web/1']], 'only that identity, whatever the cache says');
+      assert.equal(await writer.release('lan', '10.6.0.5', { containerId: 'c-1', ifname: 'eth0' }, 5), true);
+      assert.deepEqual(await reader.listStable('sts:default/web/1'), [], 'released records hold nothing');
+    } finally {
+      await reader.close();
+      await writer.close();
       await cluster.close();
     }
   });

@@ -4,9 +4,10 @@ import { planPools } from '../ipam/pool.ts';
 import { TidepoolError, type ErrorCode } from '../ipam/errors.ts';
 import type { NetnsObservation } from '../ipam/netns-gc.ts';
 import { createMemoryStore } from '../store/memory.ts';
-import type { AllocationStore } from '../store/port.ts';
+import type { AllocationRecord, AllocationStore } from '../store/port.ts';
 import type { AllocateRequest, AllocateResponse } from '../api/protocol.ts';
 import { createIpamService, type IpamServiceDeps } from './ipam-service.ts';
+import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 
 const pool = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name }, spec });
 
@@ -275,3 +276,48 @@ describe('status', () => {
     assert.deepEqual(pools, [{ name: 'v4', family: 4, subnet: '10.1.0.0/24', total: '4', allocated: 1, free: '3', disabled: false, default: false }]);
   });
 });
+
+describe('stable identities with a lagging cache', () => {
+  // A policy that plans like the standalone one but names the pod and its StatefulSet ordinal, as KubePolicy does.
+  const statefulPolicy = (base: ReturnType<typeof createStandalonePolicy>): IpamPolicy => ({
+    ...base,
+    async plan(req) {
+      return { ...(await base.plan(req)), podUid: req.pod?.uid, stableKey: req.pod ? `sts:${req.pod.namespace}/db/0` : undefined };
+    },
+  });
+
+  test("a new pod of the ordinal takes over its IP even when the cache has not seen the earlier incarnation's record", async () => {
+    const truth = createMemoryStore();
+    let lagging = false;
+    let freshReads = 0;
+    const store: AllocationStore = {
+      ...truth,
+      reserve: (r) => truth.reserve(r),
+      release: (...a) => truth.release(...a),
+      transfer: (...a) => truth.transfer(...a),
+      usage: (p) => truth.usage(p),
+      close: () => truth.close(),
+      // The cache: blind to stable identities while it lags.
+      list: async (filter) => (lagging && filter?.stableKey ? [] : truth.list(filter)),
+      async listStable(key) {
+        freshReads++;
+        return truth.list({ stableKey: key });
+      },
+    };
+    const { service } = setup({ store, policy: statefulPolicy(createStandalonePolicy(POOLS)) });
+    const first = await service.allocate(add('c1', { pod: { namespace: 'default', name: 'db-0', uid: 'uid-1' } }));
+    assert.equal(freshReads, 1, 'the first ADD of an ordinal finds nothing in the cache and asks');
+    lagging = true;
+    const second = await service.allocate(add('c2', { pod: { namespace: 'default', name: 'db-0', uid: 'uid-2' } }));
+    assert.deepEqual(second.ips, first.ips, 'the same IP, not a second one');
+    assert.equal(freshReads, 2);
+    assertRecordsHeldBy(await truth.list(), [['10.1.0.10', 'uid-2']]);
+    // A retry of the same pod finds its own record by pod UID: no fresh read.
+    await service.allocate(add('c2', { pod: { namespace: 'default', name: 'db-0', uid: 'uid-2' } }));
+    assert.equal(freshReads, 2);
+  });
+});
+
+function assertRecordsHeldBy(records: readonly AllocationRecord[], expected: Array<[string, string]>): void {
+  assert.deepEqual(records.map((r) => [r.ip, r.podUid]), expected);
+}

@@ -255,7 +255,12 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         });
         // What this attachment (or, in a cluster, this pod under any sandbox) already holds, and what its stable identity holds.
         const mine = plan.podUid ? await store.list({ podUid: plan.podUid }) : await store.list({ containerId: req.containerId, ifname: req.ifname });
-        const stable = plan.stableKey ? await store.list({ stableKey: plan.stableKey }) : [];
+        let stable = plan.stableKey ? await store.list({ stableKey: plan.stableKey }) : [];
+        if (plan.stableKey && store.listStable) {
+          const covered = (ifname: string, family: number) => [...mine, ...stable].some((r) => r.ifname === ifname && familyOf(r.ip) === family);
+          // A cache that lags may not show what an earlier incarnation got moments ago on another node: ask the API server.
+          if (plan.interfaces.some((i) => i.families.some((f) => !covered(i.ifname, f.family)))) stable = await store.listStable(plan.stableKey);
+        }
         const taken: AllocationRecord[] = [];
         const result: AllocationRecord[] = [];
         let moved = 0;
@@ -263,7 +268,8 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
           for (const iface of plan.interfaces) {
             for (const { family, pools: candidates } of iface.families) {
               const fits = (r: AllocationRecord) => r.ifname === iface.ifname && familyOf(r.ip) === family;
-              const held = mine.find(fits) ?? stable.find((r) => fits(r) && candidates.some((p) => p.name === r.pool));
+              const own = mine.find(fits);
+              const held = own ?? stable.find((r) => fits(r) && candidates.some((p) => p.name === r.pool));
               if (held) {
                 const fields = owner(iface.ifname);
                 if (held.containerId === fields.containerId && held.podUid === fields.podUid && held.node === fields.node) {
@@ -272,7 +278,9 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
                 }
                 // A new sandbox of the same pod, or a new pod of the same StatefulSet ordinal: the IP moves with it.
                 const next: AllocationRecord = { ...fields, pool: held.pool, ip: held.ip };
-                if (await store.transfer(ownerOf(held), next)) {
+                // The stable identity's IP moves from whichever earlier incarnation holds it now, even if this view of the holder lags.
+                const from = own ? ownerOf(held) : { ...ownerOf(held), stableKey: plan.stableKey };
+                if (await store.transfer(from, next)) {
                   moved++;
                   result.push(next);
                   continue;

@@ -71,6 +71,7 @@ export async function createPoolScopedStore(opts: {
     release: (pool, ip, owner, at) => current.release(pool, ip, owner, at),
     transfer: (from, to) => current.transfer(from, to),
     list: (filter) => current.list(filter),
+    listStable: (stableKey) => current.listStable(stableKey),
     usage: (pool) => current.usage(pool),
     usageView: (pool, family) => current.usageView(pool, family),
     async close() {

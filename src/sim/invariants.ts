@@ -8,7 +8,7 @@ import type { Scenario } from './scenario.ts';
 import type { Sandbox, World, PodObject } from './world.ts';
 
 /** The rules checked after every step; docs/simulate.md states each one. */
-export type InvariantName = 'unique-ip' | 'live-pod-keeps-ip' | 'leak-bound' | 'counts-agree' | 'valid-handout';
+export type InvariantName = 'unique-ip' | 'live-pod-keeps-ip' | 'sts-keeps-ip' | 'leak-bound' | 'counts-agree' | 'valid-handout';
 
 export interface Violation {
   readonly invariant: InvariantName;
@@ -101,6 +101,21 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
   }, { bookmarks: false });
   api.store.watch(api.kind('reservedips'), { fields: [] }, { write: () => recordReserved() }, { bookmarks: false });
   recordReserved();
+
+  // What each StatefulSet ordinal last got, while its StatefulSet keeps wanting it (same UID, ordinal below replicas).
+  const stableIps = new Map<string, { stsUid: string; ips: string; pod: string }>();
+  api.store.watch(api.kind('statefulsets'), { fields: [] }, {
+    write(line) {
+      const e = JSON.parse(line) as { type: string; object: KubeObject & { spec?: { replicas?: number } } };
+      const prefix = `${e.object.metadata.namespace}/${e.object.metadata.name}/`;
+      for (const [key, v] of stableIps) {
+        if (!key.startsWith(prefix)) continue;
+        const ordinal = Number(key.slice(prefix.length));
+        // Scaled below the ordinal or deleted: its IP may go, and a new pod of that ordinal may get another.
+        if (e.type === 'DELETED' || v.stsUid !== e.object.metadata.uid || ordinal >= (e.object.spec?.replicas ?? 1)) stableIps.delete(key);
+      }
+    },
+  }, { bookmarks: false });
 
   const lag = f.watchDelayMaxMs + f.apiSlowMaxMs + 6_000;
   /** Versions that were current at some moment in [from, to]. */
@@ -262,6 +277,21 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     handout(sb, ips, startedAt) {
       const t = now();
       const out: Violation[] = [];
+      const pod = podAt(sb.namespace, sb.name) as (PodObject & { metadata: { ownerReferences?: Array<{ kind: string; name: string; uid: string }> } }) | undefined;
+      const owner = pod?.metadata.uid === sb.uid ? pod.metadata.ownerReferences?.find((o) => o.kind === 'StatefulSet') : undefined;
+      const m = owner ? new RegExp(`^${owner.name}-(\\d+)$`).exec(sb.name) : null;
+      if (owner && m) {
+        const key = `${sb.namespace}/${owner.name}/${m[1]}`;
+        const got = [...ips].sort().join(' ');
+        const before = stableIps.get(key);
+        if (before && before.stsUid === owner.uid && before.ips !== got) {
+          out.push({ invariant: 'sts-keeps-ip', at: t, message: `StatefulSet pod ${podKey(sb)} got ${got}; its ordinal held ${before.ips} and its StatefulSet never let it go`, subjects: [...ips, ...before.ips.split(' '), podKey(sb)] });
+        }
+        // Only an ordinal its StatefulSet wants right now has an IP to keep.
+        const sts = api.store.get(api.kind('statefulsets'), sb.namespace, owner.name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
+        if (sts?.metadata.uid === owner.uid && Number(m[1]) < (sts.spec?.replicas ?? 1)) stableIps.set(key, { stsUid: owner.uid, ips: got, pod: podKey(sb) });
+        else stableIps.delete(key);
+      }
       for (const ip of ips) {
         const [poolName, bare] = ip.split('/') as [string, string];
         const value = parseAddress(bare)?.value;

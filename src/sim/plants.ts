@@ -17,7 +17,7 @@ export interface Plant {
   readonly gc?: (deps: GcReconcilerDeps) => GcReconcilerDeps;
 }
 
-export type PlantName = 'release-ignores-owner' | 'trust-cache' | 'first-sighting' | 'no-cooldown' | 'forget-ordinal';
+export type PlantName = 'release-ignores-owner' | 'trust-cache' | 'first-sighting' | 'no-cooldown' | 'forget-ordinal' | 'sts-like-deployment';
 
 /** `store` with some members replaced; the rest (getters included) still read the original. */
 function override(store: PoolScopedStore, patch: Partial<PoolScopedStore>): PoolScopedStore {
@@ -77,6 +77,14 @@ export const PLANTS: Readonly<Record<PlantName, Plant>> = {
           return v.action !== 'keep' && v.reason === 'statefulset-scaled-down' ? { action: 'keep', why: 'planted: ordinal not checked' } : v;
         },
       };
+    },
+  },
+  'sts-like-deployment': {
+    name: 'sts-like-deployment',
+    description: "the garbage collector treats a StatefulSet pod's IP like any pod's: gone with the pod, not kept for the ordinal",
+    gc: (deps) => {
+      const verdict = deps.verdict ?? planGcVerdict;
+      return { ...deps, verdict: (record, view, settings, now) => verdict({ ...record, stableKey: undefined }, view, settings, now) };
     },
   },
 };

@@ -9,7 +9,7 @@ import { parseControllerArgs, startController, type RunningController } from '..
 import { formatAddress, parseAddress } from '../ipam/address.ts';
 import { toTidepoolError } from '../ipam/errors.ts';
 import type { KubeObject } from '../k8s/rest.ts';
-import { silentLogger } from '../util/logger.ts';
+import type { Logger } from '../util/logger.ts';
 import { NO_FAULTS, type LinkFaults, type SimApiServer, type SimConnection } from './api-server.ts';
 import type { Plant } from './plants.ts';
 import type { Rng } from './rng.ts';
@@ -132,6 +132,14 @@ export function createWorld(deps: {
     slowMs: f.apiSlowMaxMs,
   };
   const trace = (line: string) => observer.trace(line);
+  /** A process's logger: its warnings and errors go into the trace (SIM_LOG=debug shows everything, for digging). */
+  const processLog = (owner: string): Logger => {
+    const verbose = process.env['SIM_LOG'] === 'debug';
+    const line = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+      trace(`${owner} ${level}: ${msg}${fields ? ` ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? v.message : v))}` : ''}`);
+    const log: Logger = { debug: verbose ? line('debug') : () => {}, info: verbose ? line('info') : () => {}, warn: line('warn'), error: line('error'), child: () => log };
+    return log;
+  };
   const wait = (ms: number, owner?: string) => new Promise<void>((resolve) => sched.after(ms, resolve, owner));
   const nodes = new Map<string, SimNode>();
   const controllers: ControllerProcess[] = [];
@@ -533,7 +541,8 @@ export function createWorld(deps: {
     const agentRng = rng.fork(owner);
     trace(`agent ${owner} starting`);
     void (async () => {
-      const backend = await openKubeAgentBackend({ rest: conn, node: node.name, log: silentLogger, delay: (ms) => clock.sleep(ms) });
+      const log = processLog(owner);
+      const backend = await openKubeAgentBackend({ rest: conn, node: node.name, log, delay: (ms) => clock.sleep(ms) });
       if (agent.killed) return;
       const store = deps.agentStore ? deps.agentStore(backend.store) : backend.store;
       agent.service = createIpamService({
@@ -547,7 +556,7 @@ export function createWorld(deps: {
         usageCacheMs: 0,
         segment: backend.segment,
         random: () => agentRng.next(),
-        log: silentLogger,
+        log,
       });
       trace(`agent ${owner} ready`);
       const collect = () => {
@@ -595,7 +604,7 @@ export function createWorld(deps: {
       {},
     );
     trace(`controller ${owner} starting`);
-    startController(config, { clock: sched.clock(owner), log: silentLogger, rest: conn, registry: new Registry(), adjustGc: deps.adjustGc }).then(
+    startController(config, { clock: sched.clock(owner), log: processLog(owner), rest: conn, registry: new Registry(), adjustGc: deps.adjustGc }).then(
       (running) => {
         if (!proc.killed) proc.running = running;
       },

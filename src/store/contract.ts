@@ -303,6 +303,24 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       assert.deepEqual(await allocatedOf(store, 'pool-a'), ['10.0.0.5']);
     });
 
+    withStore('an owner naming a stable identity matches any holder of it on that interface, and nothing else', async (store) => {
+      const key = 'sts:default/web/0';
+      const first = record({ podUid: 'uid-1', stableKey: key });
+      assert.equal(await store.reserve(first), true);
+      // The IP moved on to a second incarnation that this caller has not seen.
+      const second = record({ containerId: 'c-2', podUid: 'uid-2', stableKey: key });
+      assert.equal(await store.transfer(ownerOf(first), second), true);
+      const third = record({ containerId: 'c-3', podUid: 'uid-3', stableKey: key });
+      assert.equal(await store.transfer(ownerOf(first), third), false, 'without the stable identity the stale owner matches nothing');
+      assert.equal(await store.transfer({ ...ownerOf(first), stableKey: 'sts:default/web/1' }, third), false, 'another ordinal');
+      assert.equal(await store.transfer({ ...ownerOf(first), ifname: 'net1', stableKey: key }, third), false, 'another interface');
+      assertRecords(await store.list(), [second]);
+      assert.equal(await store.transfer({ ...ownerOf(first), stableKey: key }, third), true);
+      assertRecords(await store.list(), [third]);
+      assert.equal(await store.release('pool-a', '10.0.0.5', { containerId: 'c-none', ifname: 'eth0', stableKey: key }, 9), true, 'release follows the same rule');
+      assert.deepEqual(await allocatedOf(store, 'pool-a'), []);
+    });
+
     withStore('20 concurrent transfers from one holder: exactly one wins', async (store) => {
       const held = record();
       assert.equal(await store.reserve(held), true);

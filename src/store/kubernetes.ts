@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TidepoolError } from '../ipam/errors.ts';
 import { parseAddress, type Family } from '../ipam/address.ts';
 import type { UsageView } from '../ipam/allocate.ts';
@@ -21,6 +22,13 @@ export const IPALLOCATIONS_PATH = '/apis/tidepool.dev/v1alpha1/ipallocations';
 export const LABEL_POOL = 'tidepool.dev/pool';
 export const LABEL_NODE = 'tidepool.dev/node';
 export const LABEL_STATE = 'tidepool.dev/state';
+/** A hash of the holder's stable identity (StatefulSet ordinal, VM): lets an agent find those records on the API server itself. */
+export const LABEL_STABLE = 'tidepool.dev/stable-key';
+
+/** The label value for a stable identity: label values stop at 63 characters, identities do not. */
+export function stableKeyLabel(stableKey: string): string {
+  return createHash('sha256').update(stableKey).digest('hex').slice(0, 40);
+}
 
 type IPAllocationObject = IPAllocationResource & { metadata: IPAllocationResource['metadata'] & { resourceVersion?: string; uid?: string; labels?: Record<string, string> } };
 
@@ -50,6 +58,7 @@ export interface KubernetesStoreOptions {
 export interface KubernetesStore extends AllocationStore {
   readonly informer: Informer<IPAllocationObject>;
   usageView(pool: string, family: Family): UsageView;
+  listStable(stableKey: string): Promise<AllocationRecord[]>;
 }
 
 type LiveUsage = { family: Family; allocated: Set<bigint>; releasedAt: Map<bigint, number>; reusableAt: Map<bigint, number> };
@@ -126,13 +135,16 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
   }
 
   function objectFor(record: AllocationRecord, base?: IPAllocationObject): IPAllocationObject {
+    const labels: Record<string, string> = { ...base?.metadata.labels, [LABEL_POOL]: record.pool, [LABEL_NODE]: record.node, [LABEL_STATE]: 'allocated' };
+    if (record.stableKey !== undefined) labels[LABEL_STABLE] = stableKeyLabel(record.stableKey);
+    else delete labels[LABEL_STABLE];
     return {
       apiVersion: TIDEPOOL_API_VERSION,
       kind: 'IPAllocation',
       metadata: {
         name: allocationName(record.pool, record.ip),
         ...(base?.metadata.resourceVersion ? { resourceVersion: base.metadata.resourceVersion } : {}),
-        labels: { ...base?.metadata.labels, [LABEL_POOL]: record.pool, [LABEL_NODE]: record.node, [LABEL_STATE]: 'allocated' },
+        labels,
       },
       spec: { pool: record.pool, ip: record.ip, owner: toOwner(record) },
     };
@@ -251,6 +263,18 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       return out.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
     },
 
+    async listStable(stableKey) {
+      ensureOpen('listStable');
+      let items: IPAllocationObject[];
+      try {
+        items = (await rest.list<IPAllocationObject>(IPALLOCATIONS_PATH, { labelSelector: `${LABEL_STABLE}=${stableKeyLabel(stableKey)}` })).items;
+      } catch (err) {
+        throw wrap(err, 'list');
+      }
+      // The label is a hash: keep only what really belongs to this identity, and only what is held.
+      return items.filter((o) => valid(o) && o.spec.owner && stableKeyOf(o.spec.owner) === stableKey).map(toRecord);
+    },
+
     async usage(pool): Promise<PoolUsage> {
       ensureOpen('usage');
       const allocated: string[] = [];
@@ -289,8 +313,13 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
   };
 }
 
+function stableKeyOf(o: IPAllocationOwner): string | undefined {
+  return o.statefulSet ? `sts:${o.statefulSet.namespace}/${o.statefulSet.name}/${o.statefulSet.ordinal}` : o.vm ? `vm:${o.vm.namespace}/${o.vm.name}` : undefined;
+}
+
 function heldBy(obj: IPAllocationObject, owner: OwnerRef): boolean {
   const o = obj.spec.owner;
+  if (o && owner.stableKey !== undefined && o.ifname === owner.ifname && stableKeyOf(o) === owner.stableKey) return true;
   if (!o || o.containerId !== owner.containerId || o.ifname !== owner.ifname) return false;
   return owner.podUid === undefined || o.podUid === owner.podUid;
 }
@@ -317,7 +346,7 @@ function toOwner(r: AllocationRecord): IPAllocationOwner {
 
 function toRecord(obj: IPAllocationObject): AllocationRecord {
   const o = obj.spec.owner!;
-  const stableKey = o.statefulSet ? `sts:${o.statefulSet.namespace}/${o.statefulSet.name}/${o.statefulSet.ordinal}` : o.vm ? `vm:${o.vm.namespace}/${o.vm.name}` : undefined;
+  const stableKey = stableKeyOf(o);
   const r: { -readonly [K in keyof AllocationRecord]: AllocationRecord[K] } = {
     pool: obj.spec.pool,
     ip: obj.spec.ip,

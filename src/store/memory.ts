@@ -31,6 +31,7 @@ function copyRecord(record: AllocationRecord): AllocationRecord {
 }
 
 function isHeldBy(holder: AllocationRecord, owner: OwnerRef): boolean {
+  if (owner.stableKey !== undefined && holder.stableKey === owner.stableKey && holder.ifname === owner.ifname) return true;
   if (holder.containerId !== owner.containerId || holder.ifname !== owner.ifname) return false;
   return owner.podUid === undefined || holder.podUid === owner.podUid;
 }

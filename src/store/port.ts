@@ -14,6 +14,14 @@ export interface OwnerRef {
   readonly ifname: string;
   /** When set, the holder's podUid must match too (Kubernetes mode). */
   readonly podUid?: string | undefined;
+  /**
+   * When set, a holder of the same interface with this stable identity
+   * (`sts:<ns>/<name>/<ordinal>`, `vm:<ns>/<name>`) also counts as the owner,
+   * whatever its container and pod UID: a new pod of a StatefulSet ordinal or
+   * VM takes over what any earlier incarnation held, even when the caller's
+   * view of which incarnation holds it is stale.
+   */
+  readonly stableKey?: string | undefined;
 }
 
 /** One IP held by one attachment. `ip` is canonical text (see formatAddress). */
@@ -95,6 +103,14 @@ export interface AllocationStore {
    * without re-reading or re-parsing the pool. Read-only for callers.
    */
   usageView?(pool: string, family: Family): UsageView;
+  /**
+   * Optional, for stores whose `list` answers from a cache that may lag:
+   * the records a stable identity holds, read from the source of truth. A
+   * new pod of a StatefulSet ordinal calls it when the cache shows no IP for
+   * some interface or family, so an IP written moments ago on another node
+   * is taken over instead of a second one allocated.
+   */
+  listStable?(stableKey: string): Promise<AllocationRecord[]>;
   /** Releases resources; further calls reject. */
   close(): Promise<void>;
 }

@@ -220,18 +220,19 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
      ON CONFLICT (pool, ip) DO NOTHING`,
   );
   // The owner check is in the WHERE clause, so a changed holder simply matches no row.
-  const transferOwned = db.prepare<[AllocationRow & { from_container_id: string; from_ifname: string; from_pod_uid: string | null }]>(
+  const transferOwned = db.prepare<[AllocationRow & { from_container_id: string; from_ifname: string; from_pod_uid: string | null; from_stable_key: string | null }]>(
     `UPDATE allocations SET container_id = @container_id, ifname = @ifname, netns = @netns, netns_id = @netns_id, node = @node,
        network = @network, pod_namespace = @pod_namespace, pod_name = @pod_name, pod_uid = @pod_uid, stable_key = @stable_key, allocated_at = @allocated_at
-     WHERE pool = @pool AND ip = @ip AND container_id = @from_container_id AND ifname = @from_ifname
-       AND (@from_pod_uid IS NULL OR pod_uid = @from_pod_uid)`,
+     WHERE pool = @pool AND ip = @ip AND ifname = @from_ifname
+       AND ((container_id = @from_container_id AND (@from_pod_uid IS NULL OR pod_uid = @from_pod_uid))
+         OR (@from_stable_key IS NOT NULL AND stable_key = @from_stable_key))`,
   );
   const forgetRelease = db.prepare<[string, string]>('DELETE FROM releases WHERE pool = ? AND ip = ?');
-  const deleteOwned = db.prepare<[string, string, string, string]>(
-    'DELETE FROM allocations WHERE pool = ? AND ip = ? AND container_id = ? AND ifname = ?',
-  );
-  const deleteOwnedWithUid = db.prepare<[string, string, string, string, string]>(
-    'DELETE FROM allocations WHERE pool = ? AND ip = ? AND container_id = ? AND ifname = ? AND pod_uid = ?',
+  // The same ownership rule as transferOwned.
+  const deleteOwned = db.prepare<[{ pool: string; ip: string; container_id: string; ifname: string; pod_uid: string | null; stable_key: string | null }]>(
+    `DELETE FROM allocations WHERE pool = @pool AND ip = @ip AND ifname = @ifname
+       AND ((container_id = @container_id AND (@pod_uid IS NULL OR pod_uid = @pod_uid))
+         OR (@stable_key IS NOT NULL AND stable_key = @stable_key))`,
   );
   const rememberRelease = db.prepare<[string, string, number, number | null]>(
     `INSERT INTO releases (pool, ip, released_at, reusable_at) VALUES (?, ?, ?, ?)
@@ -263,10 +264,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
     return true;
   });
   const releaseTx = db.transaction((pool: string, ip: string, owner: OwnerRef, releasedAt: number, reusableAt: number | null): boolean => {
-    const deleted =
-      owner.podUid === undefined
-        ? deleteOwned.run(pool, ip, owner.containerId, owner.ifname)
-        : deleteOwnedWithUid.run(pool, ip, owner.containerId, owner.ifname, owner.podUid);
+    const deleted = deleteOwned.run({ pool, ip, container_id: owner.containerId, ifname: owner.ifname, pod_uid: owner.podUid ?? null, stable_key: owner.stableKey ?? null });
     if (deleted.changes !== 1) return false;
     rememberRelease.run(pool, ip, releasedAt, reusableAt);
     return true;
@@ -297,7 +295,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
 
     transfer(from, to) {
       return run('transfer', () => {
-        const row = { ...toRow(to), from_container_id: from.containerId, from_ifname: from.ifname, from_pod_uid: from.podUid ?? null };
+        const row = { ...toRow(to), from_container_id: from.containerId, from_ifname: from.ifname, from_pod_uid: from.podUid ?? null, from_stable_key: from.stableKey ?? null };
         return transferOwned.run(row).changes === 1;
       });
     },
