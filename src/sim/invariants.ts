@@ -22,7 +22,7 @@ interface AllocationObject extends KubeObject {
   spec?: {
     pool?: string;
     ip?: string;
-    owner?: { podNamespace?: string; podName?: string; podUid?: string; node?: string; statefulSet?: { namespace: string; name: string; ordinal: number } };
+    owner?: { podNamespace?: string; podName?: string; podUid?: string; node?: string; ifname?: string; statefulSet?: { namespace: string; name: string; ordinal: number } };
   };
 }
 
@@ -136,13 +136,21 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
   const podKey = (sb: { namespace: string; name: string }) => `${sb.namespace}/${sb.name}`;
 
   /** Why a held IP has no owner any more, or undefined while its owner is alive or kept. */
-  function orphaned(a: AllocationObject): string | undefined {
+  function orphaned(a: AllocationObject, heldByPod: ReadonlyMap<string, ReadonlySet<string>>): string | undefined {
     const o = a.spec?.owner;
     if (!o) return undefined;
     if (o.statefulSet) {
       const s = o.statefulSet;
       const sts = api.store.get(api.kind('statefulsets'), s.namespace, s.name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
-      if (sts && s.ordinal < (sts.spec?.replicas ?? 1)) return undefined;
+      if (sts && s.ordinal < (sts.spec?.replicas ?? 1)) {
+        // Kept for the ordinal, unless the ordinal's live pod already holds another IP of that interface and family.
+        const pod = podAt(s.namespace, `${s.name}-${s.ordinal}`);
+        const slot = `${o.ifname}/${(a.spec?.ip ?? '').includes(':') ? 6 : 4}`;
+        if (pod && pod.metadata.uid !== o.podUid && !pod.metadata.deletionTimestamp && heldByPod.get(pod.metadata.uid ?? '')?.has(slot)) {
+          return `StatefulSet pod ${s.namespace}/${s.name}-${s.ordinal} holds another IP for ${o.ifname}; this one stays with an earlier incarnation`;
+        }
+        return undefined;
+      }
       if (podAt(s.namespace, `${s.name}-${s.ordinal}`)) return undefined;
       return sts ? `StatefulSet ${s.namespace}/${s.name} scaled below ordinal ${s.ordinal}` : `StatefulSet ${s.namespace}/${s.name} deleted`;
     }
@@ -209,9 +217,18 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     const out: Violation[] = [];
     const leader = world.leaderSince();
     const seen = new Set<string>();
+    // What each pod UID holds, as `ifname/family`.
+    const heldByPod = new Map<string, Set<string>>();
+    for (const a of api.objects('ipallocations') as Iterable<AllocationObject>) {
+      const o = a.spec?.owner;
+      if (!o?.podUid) continue;
+      let slots = heldByPod.get(o.podUid);
+      if (!slots) heldByPod.set(o.podUid, (slots = new Set()));
+      slots.add(`${o.ifname}/${(a.spec?.ip ?? '').includes(':') ? 6 : 4}`);
+    }
     for (const a of api.objects('ipallocations') as Iterable<AllocationObject>) {
       const key = `${a.spec?.pool}/${a.spec?.ip}`;
-      const why = orphaned(a);
+      const why = orphaned(a, heldByPod);
       if (!why) continue;
       seen.add(key);
       let since = leakSince.get(key);
