@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
 import { CLI, PLUGIN_DIR, poolYaml, removeDir, startAgent, type AgentProcess } from '../test/helpers/agent-process.ts';
 import { CNI_BIN, cniEnv, execPlugin, ip, ipQuiet, type PluginRun } from '../test/helpers/netns.ts';
+import { eachFlag, parseBenchFlags, UsageError } from './flags.ts';
 
 const USAGE = 'usage: npm run bench:cni -- [--iterations N] [--warmup N] [--json FILE]';
 const DEFAULTS = { iterations: 200, warmup: 20 };
@@ -24,7 +25,6 @@ const OP_LABEL: Record<Op, string> = { macvlanAdd: 'macvlan ADD', macvlanDel: 'm
 const OP_ROUTE: Record<Op, AgentRoute> = { macvlanAdd: '/v1/allocate', macvlanDel: '/v1/release', ipamAdd: '/v1/allocate', ipamDel: '/v1/release' };
 type AgentRoute = '/v1/allocate' | '/v1/release';
 
-class UsageError extends Error {}
 
 interface Options {
   readonly iterations: number;
@@ -45,33 +45,21 @@ export function parseArgs(argv: readonly string[]): Options {
   let iterations = DEFAULTS.iterations;
   let warmup = DEFAULTS.warmup;
   let jsonFile: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string | undefined => (inline !== undefined ? inline : argv[++i]);
-    switch (flag) {
+  eachFlag(argv, (f) => {
+    switch (f.name) {
       case '--iterations':
-        iterations = parseCount('--iterations', value(), 1);
-        break;
+        iterations = parseCount('--iterations', f.value(), 1);
+        return true;
       case '--warmup':
-        warmup = parseCount('--warmup', value(), 0);
-        break;
-      case '--json': {
-        const file = value();
-        if (file === undefined || file === '' || file.startsWith('--')) throw new UsageError('--json needs a file name');
-        jsonFile = file;
-        break;
-      }
-      case '-h':
-      case '--help':
-        console.log(USAGE);
-        process.exit(0);
+        warmup = parseCount('--warmup', f.value(), 0);
+        return true;
+      case '--json':
+        jsonFile = f.text('a file name');
+        return true;
       default:
-        throw new UsageError(arg.startsWith('-') ? `unknown flag ${flag}` : `unexpected argument "${arg}"`);
+        return false;
     }
-  }
+  });
   return { iterations, warmup, jsonFile };
 }
 
@@ -268,14 +256,8 @@ class AgentShare {
 type Samples = Record<Op, Record<Impl, number[]>>;
 
 async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`bench:cni: ${err.message}\n${USAGE}`);
-    return 2;
-  }
+  const opts = parseBenchFlags('bench:cni', USAGE, () => parseArgs(process.argv.slice(2)));
+  if (typeof opts === 'number') return opts;
   const problems = environmentProblems();
   if (problems.length > 0) {
     console.error(`bench:cni cannot run here:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

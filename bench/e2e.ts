@@ -9,7 +9,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_REPORT_DIR, environmentProblems, parseArgs, totalPods, UsageError, USAGE, type Options } from './e2e/options.ts';
+import { DEFAULT_REPORT_DIR, environmentProblems, parseArgs, totalPods, USAGE, type Options } from './e2e/options.ts';
+import { parseBenchFlags } from './flags.ts';
 import { goal, html, markdown, problemLines, summarizeProfile, table, type ProfileSummary } from './e2e/report.ts';
 import { runVariant, type VariantResult } from './e2e/run.ts';
 import { Owned, leftovers, snapshotBuild } from './e2e/system.ts';
@@ -41,18 +42,8 @@ function progressBar(): (label: string, done: number, total: number) => void {
 }
 
 async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    if (err.message === 'help') {
-      console.log(USAGE);
-      return 0;
-    }
-    console.error(`bench:e2e: ${err.message}\n${USAGE}`);
-    return 2;
-  }
+  const opts = parseBenchFlags('bench:e2e', USAGE, () => parseArgs(process.argv.slice(2)));
+  if (typeof opts === 'number') return opts;
   const problems = environmentProblems(opts);
   if (problems.length > 0) {
     console.error(`bench:e2e cannot run here:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

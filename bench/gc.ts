@@ -10,7 +10,7 @@
 //     (bench/gc-scan-child.ts) that fills the real caches in memory.
 // Run: npm run bench:gc -- [--pods N] [--sizes a,b,c] [--workers N] [--skip-reclaim] [--skip-scan] [--json FILE]
 import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
-import { parseCount, UsageError } from './flags.ts';
+import { eachFlag, parseBenchFlags, parseCount, UsageError } from './flags.ts';
 import { createProgress } from '../src/util/progress.ts';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -80,59 +80,40 @@ export function parseArgs(argv: readonly string[]): Options {
   let skipScan = false;
   let jsonFile: string | undefined;
   let cpuProf: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string | undefined => (inline !== undefined ? inline : argv[++i]);
-    const noValue = () => {
-      if (inline !== undefined) throw new UsageError(`${flag} takes no value, got "${inline}"`);
-    };
-    switch (flag) {
+  eachFlag(argv, (f) => {
+    switch (f.name) {
       case '--pods':
-        pods = parseCount('--pods', value(), 1, Math.min(50_000, MAX_POOL_IPS), 'each pod and its IPAllocation are objects in the fake API server, written one by one during setup');
-        break;
+        pods = parseCount('--pods', f.value(), 1, Math.min(50_000, MAX_POOL_IPS), 'each pod and its IPAllocation are objects in the fake API server, written one by one during setup');
+        return true;
       case '--sizes': {
-        const raw = value();
-        if (raw === undefined || raw === '' || raw.startsWith('--')) throw new UsageError('--sizes needs a comma-separated list of record counts, e.g. 10000,100000,1000000');
+        const raw = f.text('a comma-separated list of record counts, e.g. 10000,100000,1000000');
         const max = maxScanRecords();
         sizes = raw.split(',').map((part, k) => parseCount(`--sizes (item ${k + 1})`, part.trim(), 1, max, `this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB; one record takes about ${SCAN_KB_PER_RECORD} KB in the scan child`));
         if (new Set(sizes).size !== sizes.length) throw new UsageError(`--sizes "${raw}" lists a size twice`);
         sizes.sort((a, b) => a - b);
-        break;
+        return true;
       }
       case '--workers':
-        workers = parseCount('--workers', value(), 1, 256, 'the controller accepts --gc-workers from 1 to 256');
-        break;
+        workers = parseCount('--workers', f.value(), 1, 256, 'the controller accepts --gc-workers from 1 to 256');
+        return true;
       case '--skip-reclaim':
-        noValue();
+        f.noValue();
         skipReclaim = true;
-        break;
+        return true;
       case '--skip-scan':
-        noValue();
+        f.noValue();
         skipScan = true;
-        break;
-      case '--json': {
-        const v = value();
-        if (v === undefined || v === '' || v.startsWith('--')) throw new UsageError('--json needs a file name');
-        jsonFile = v;
-        break;
-      }
-      case '--cpu-prof': {
-        const v = value();
-        if (v === undefined || v === '' || v.startsWith('--')) throw new UsageError('--cpu-prof needs a directory');
-        cpuProf = resolve(v);
-        break;
-      }
-      case '-h':
-      case '--help':
-        console.log(USAGE);
-        process.exit(0);
+        return true;
+      case '--json':
+        jsonFile = f.text('a file name');
+        return true;
+      case '--cpu-prof':
+        cpuProf = resolve(f.text('a directory'));
+        return true;
       default:
-        throw new UsageError(arg.startsWith('-') ? `unknown flag ${flag}` : `unexpected argument "${arg}"`);
+        return false;
     }
-  }
+  });
   if (skipReclaim && skipScan) throw new UsageError('--skip-reclaim and --skip-scan together leave nothing to measure');
   if (cpuProf && skipReclaim) throw new UsageError('--cpu-prof profiles the controller of part 1, which --skip-reclaim skips');
   return { pods, sizes, workers, skipReclaim, skipScan, jsonFile, cpuProf };
@@ -753,16 +734,8 @@ function scanTable(results: readonly ScanResult[], growth: readonly Growth[]): s
 // ---- the run ----------------------------------------------------------------
 
 async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`bench:gc: ${err.message}\n${USAGE}`);
-      return 2;
-    }
-    throw err;
-  }
+  const opts = parseBenchFlags('bench:gc', USAGE, () => parseArgs(process.argv.slice(2)));
+  if (typeof opts === 'number') return opts;
   if (!opts.skipReclaim && !existsSync(CLI)) {
     console.error(`bench:gc: missing ${CLI}: dist is not built (npm run build; npm run bench:gc builds first)`);
     return 2;

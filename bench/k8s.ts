@@ -7,7 +7,7 @@
 // allocation.
 // Run: npm run bench:k8s -- [--nodes N] [--pods N] [--ips N] [--concurrency N] [--json FILE]
 import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
-import { parseCount, UsageError } from './flags.ts';
+import { eachFlag, parseBenchFlags, parseCount, UsageError } from './flags.ts';
 import { createProgress } from '../src/util/progress.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -70,51 +70,37 @@ export function parseArgs(argv: readonly string[]): Options {
   let nodeName = 'node-%d';
   let cpuProf: string | undefined;
   let jsonFile: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string | undefined => (inline !== undefined ? inline : argv[++i]);
-    const text = (what: string): string => {
-      const v = value();
-      if (v === undefined || v === '' || v.startsWith('--')) throw new UsageError(`${flag} needs ${what}`);
-      return v;
-    };
-    switch (flag) {
+  eachFlag(argv, (f) => {
+    switch (f.name) {
       case '--nodes':
-        nodes = parseCount('--nodes', value(), 1, 64, 'each node is a real agent process; this machine would measure its own overload');
-        break;
+        nodes = parseCount('--nodes', f.value(), 1, 64, 'each node is a real agent process; this machine would measure its own overload');
+        return true;
       case '--pods':
-        pods = parseCount('--pods', value(), 1, 100_000, 'every pod is an object in the fake API server and two ADDs and a DEL');
-        break;
+        pods = parseCount('--pods', f.value(), 1, 100_000, 'every pod is an object in the fake API server and two ADDs and a DEL');
+        return true;
       case '--ips':
-        ips = parseCount('--ips', value(), 1, MAX_POOL_IPS, 'the pool is one subnet at 10.40.0.0/13');
-        break;
+        ips = parseCount('--ips', f.value(), 1, MAX_POOL_IPS, 'the pool is one subnet at 10.40.0.0/13');
+        return true;
       case '--concurrency':
-        concurrency = parseCount('--concurrency', value(), 1, 256, 'kubelet starts far fewer pods at once');
-        break;
+        concurrency = parseCount('--concurrency', f.value(), 1, 256, 'kubelet starts far fewer pods at once');
+        return true;
       case '--node-name': {
-        const t = text('a template such as node-%d');
+        const t = f.text('a template such as node-%d');
         if (!t.includes('%d')) throw new UsageError(`--node-name "${t}" must contain %d, the node's index, so the names differ`);
         if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(t.replace('%d', '0'))) throw new UsageError(`--node-name "${t}" does not give a DNS-1123 name (lowercase letters, digits, '-' and '.')`);
         nodeName = t;
-        break;
+        return true;
       }
       case '--cpu-prof':
-        cpuProf = resolve(text('a directory'));
-        break;
+        cpuProf = resolve(f.text('a directory'));
+        return true;
       case '--json':
-        jsonFile = text('a file name');
-        break;
-      case '-h':
-      case '--help':
-        console.log(USAGE);
-        process.exit(0);
+        jsonFile = f.text('a file name');
+        return true;
       default:
-        throw new UsageError(arg.startsWith('-') ? `unknown flag ${flag}` : `unexpected argument "${arg}"`);
+        return false;
     }
-  }
+  });
   const poolSize = ips ?? pods;
   if (poolSize < pods) throw new UsageError(`--ips ${poolSize} is less than --pods ${pods}: a pool smaller than the pods would fail by design (exhaustion), which is not what this bench measures`);
   return { nodes, pods, ips: poolSize, concurrency, nodeName, cpuProf, jsonFile };
@@ -235,16 +221,8 @@ async function phase(label: string, ctx: { rest: KubeRest; fake: FakeApiServerPr
 }
 
 async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`bench:k8s: ${err.message}\n${USAGE}`);
-      return 2;
-    }
-    throw err;
-  }
+  const opts = parseBenchFlags('bench:k8s', USAGE, () => parseArgs(process.argv.slice(2)));
+  if (typeof opts === 'number') return opts;
   if (!existsSync(CLI)) {
     console.error(`bench:k8s: missing ${CLI}: dist is not built (npm run build; npm run bench:k8s builds first)`);
     return 2;

@@ -4,7 +4,7 @@
 // Run: npm run bench:sim -- [--seeds N] [--from N]
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { parseCount, UsageError } from './flags.ts';
+import { eachFlag, parseBenchFlags, parseCount } from './flags.ts';
 import { createProgress } from '../src/util/progress.ts';
 import { createRng } from '../src/sim/rng.ts';
 import { runSimulation } from '../src/sim/run.ts';
@@ -19,20 +19,19 @@ const USAGE = `usage: npm run bench:sim -- [options]
 function parse(argv: readonly string[]): { seeds: number; from: number } {
   let seeds = 300;
   let from = 1;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--seeds') seeds = parseCount('--seeds', argv[++i], 1, 100_000, 'more seeds than a benchmark needs; use npm run sim');
-    else if (arg === '--from') from = parseCount('--from', argv[++i], 0, 2 ** 31, 'seeds are 32-bit');
-    else if (arg === '--help') {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new UsageError(`unknown argument "${arg}"`);
-  }
+  eachFlag(argv, (f) => {
+    if (f.name === '--seeds') seeds = parseCount('--seeds', f.value(), 1, 100_000, 'more seeds than a benchmark needs; use npm run sim');
+    else if (f.name === '--from') from = parseCount('--from', f.value(), 0, 2 ** 31, 'seeds are 32-bit');
+    else return false;
+    return true;
+  });
   return { seeds, from };
 }
 
-async function main(): Promise<void> {
-  const { seeds, from } = parse(process.argv.slice(2));
+async function main(): Promise<number> {
+  const opts = parseBenchFlags('bench:sim', USAGE, () => parse(process.argv.slice(2)));
+  if (typeof opts === 'number') return opts;
+  const { seeds, from } = opts;
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`);
   const bar = createProgress('sweep', seeds, 10);
   let events = 0;
@@ -61,13 +60,13 @@ async function main(): Promise<void> {
     rows.push([`scenario ${scenario.name}`, secs.toFixed(1), formatDuration(r.virtualMs), String(r.steps), String(Math.round(r.steps / secs)), `${Math.round(r.virtualMs / r.realMs)}x real time`, String(r.violations.length)]);
   }
   console.log('\n' + formatTable(['run', 'real s', 'virtual', 'events', 'events/s', 'rate', 'violations'], rows));
+  return violations > 0 ? 1 : 0;
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof UsageError) {
-    console.error(`bench:sim: ${err.message}\n${USAGE}`);
-    process.exit(2);
-  }
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  (status) => (process.exitCode = status),
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);

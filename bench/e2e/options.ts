@@ -1,6 +1,6 @@
 // Flags of `npm run bench:e2e` and the checks that refuse a run before it
 // starts: every message names the flag, the value and why.
-import { parseCount, UsageError } from '../flags.ts';
+import { eachFlag, parseCount, UsageError } from '../flags.ts';
 export { UsageError } from '../flags.ts';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -83,66 +83,53 @@ export function parseArgs(argv: readonly string[]): Options {
   let jsonFile: string | undefined;
   let reportDir: string | undefined;
   let cpuProf: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string | undefined => (inline !== undefined ? inline : argv[++i]);
-    const text = (what: string): string => {
-      const v = value();
-      if (v === undefined || v === '' || v.startsWith('--')) throw new UsageError(`${flag} needs ${what}`);
-      return v;
-    };
-    switch (flag) {
+  eachFlag(argv, (f) => {
+    switch (f.name) {
       case '--variants': {
-        const list = text(`a comma-separated list of ${VARIANT_IDS.join(', ')}`).split(',').map((s) => s.trim()).filter(Boolean);
+        const list = f.text(`a comma-separated list of ${VARIANT_IDS.join(', ')}`).split(',').map((s) => s.trim()).filter(Boolean);
         const bad = list.filter((v) => !(VARIANT_IDS as readonly string[]).includes(v));
         if (bad.length > 0) throw new UsageError(`--variants: unknown variant${bad.length > 1 ? 's' : ''} ${bad.map((b) => `"${b}"`).join(', ')}; choose from ${VARIANT_IDS.join(', ')}`);
         if (list.length === 0) throw new UsageError('--variants needs at least one variant');
         variants = [...new Set(list)].map((v) => variantOf(v as VariantId));
-        break;
+        return true;
       }
       case '--shape':
-        shape = parseShape(value());
-        break;
+        shape = parseShape(f.value());
+        return true;
       case '--pods':
-        pods = parseCount('--pods', value(), 1, MAX_PODS, 'every pod is a network namespace and two plugin runs per phase');
-        break;
+        pods = parseCount('--pods', f.value(), 1, MAX_PODS, 'every pod is a network namespace and two plugin runs per phase');
+        return true;
       case '--nodes':
-        nodes = parseCount('--nodes', value(), 1, 64, 'each node is a real agent process and a veth pair; this machine would measure its own overload');
-        break;
+        nodes = parseCount('--nodes', f.value(), 1, 64, 'each node is a real agent process and a veth pair; this machine would measure its own overload');
+        return true;
       case '--ips':
-        ips = parseCount('--ips', value(), 1, MAX_POOL_IPS / 2, 'the IPv4 pools are carved from 10.96.0.0/12');
-        break;
+        ips = parseCount('--ips', f.value(), 1, MAX_POOL_IPS / 2, 'the IPv4 pools are carved from 10.96.0.0/12');
+        return true;
       case '--lost-del': {
-        const raw = text('a share from 0 to 1, such as 0.1');
+        const raw = f.text('a share from 0 to 1, such as 0.1');
         if (!/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(raw)) throw new UsageError(`--lost-del must be a number from 0 to 1 (the share of DELs that are lost), got "${raw}"`);
         lostDel = Number(raw);
-        break;
+        return true;
       }
       case '--concurrency':
-        concurrency = parseCount('--concurrency', value(), 1, 64, 'kubelet starts far fewer sandboxes at once');
-        break;
+        concurrency = parseCount('--concurrency', f.value(), 1, 64, 'kubelet starts far fewer sandboxes at once');
+        return true;
       case '--phase-timeout':
-        phaseTimeoutS = parseCount('--phase-timeout', value(), 10, 86_400, 'a day is the longest a phase may run');
-        break;
+        phaseTimeoutS = parseCount('--phase-timeout', f.value(), 10, 86_400, 'a day is the longest a phase may run');
+        return true;
       case '--json':
-        jsonFile = resolve(text('a file name'));
-        break;
+        jsonFile = resolve(f.text('a file name'));
+        return true;
       case '--report':
-        reportDir = resolve(text('a directory'));
-        break;
+        reportDir = resolve(f.text('a directory'));
+        return true;
       case '--cpu-prof':
-        cpuProf = resolve(text('a directory'));
-        break;
-      case '-h':
-      case '--help':
-        throw new UsageError('help');
+        cpuProf = resolve(f.text('a directory'));
+        return true;
       default:
-        throw new UsageError(arg.startsWith('-') ? `unknown flag ${flag}` : `unexpected argument "${arg}"`);
+        return false;
     }
-  }
+  });
   let finalShape = shape ?? { deployments: DEFAULTS.deployments, replicas: DEFAULTS.replicas };
   if (pods !== undefined) {
     const total = finalShape.deployments * finalShape.replicas;
