@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
 import { DEFAULT_SOCKET } from '../api/protocol.ts';
@@ -13,6 +12,7 @@ import { openKubeAgentBackend } from './kube-agent.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
+import { parseCommandFlags } from '../util/flags.ts';
 import { formatServerAddress, parseListen, startMetricsServer } from '../util/http-endpoints.ts';
 import { createIpamService } from './ipam-service.ts';
 import { createAgentMetrics } from './metrics.ts';
@@ -70,13 +70,9 @@ export interface DaemonConfig {
 
 /** Parses daemon flags; every error names the flag. */
 export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
+  const values = parseCommandFlags(
+    argv,
+    {
         store: { type: 'string', default: 'sqlite' },
         pools: { type: 'string' },
         kubeconfig: { type: 'string' },
@@ -91,10 +87,8 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
         'sqlite-sync': { type: 'string', default: DAEMON_DEFAULTS.sqliteSync },
         'log-level': { type: 'string', default: DAEMON_DEFAULTS.logLevel },
       },
-    }) as { values: Record<string, string | undefined> });
-  } catch (err) {
-    throw new TidepoolError('INVALID_CONFIG', `tidepool daemon: ${(err as Error).message}`);
-  }
+    { prefix: 'tidepool daemon: ' },
+  ).values as Record<string, string | undefined>;
   const store = values['store']!;
   if (store !== 'sqlite' && store !== 'kubernetes') throw new TidepoolError('INVALID_CONFIG', `--store: "${store}" must be sqlite or kubernetes`, { field: '--store' });
   const pools = values['pools'];

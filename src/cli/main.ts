@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,6 +5,7 @@ import { request } from 'node:http';
 import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, type PoolStatus, type ReleaseResponse } from '../api/protocol.ts';
 import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
 import { formatDuration } from '../util/duration.ts';
+import { parseCommandFlags } from '../util/flags.ts';
 import { formatTable } from './table.ts';
 import { runClusterGc } from './gc-cluster.ts';
 import { DAEMON_USAGE, parseDaemonArgs, startDaemon } from '../agent/daemon.ts';
@@ -113,19 +113,9 @@ async function runControllerCommand(argv: readonly string[], io: CliIo): Promise
 }
 
 function parseCommon(argv: readonly string[], io: CliIo, extra: Record<string, { type: 'boolean' | 'string' }>, positionals = 0) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: positionals > 0,
-      options: { socket: { type: 'string' }, json: { type: 'boolean' }, ...extra },
-    });
-  } catch (err) {
-    throw new TidepoolError('INVALID_CONFIG', (err as Error).message);
-  }
+  const parsed = parseCommandFlags(argv, { socket: { type: 'string' }, json: { type: 'boolean' }, ...extra }, { allowPositionals: positionals > 0 });
   if (parsed.positionals.length > positionals) throw new TidepoolError('INVALID_CONFIG', `unexpected argument "${parsed.positionals[positionals]}"`);
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values;
   const socket = (values['socket'] as string | undefined) ?? io.env['TIDEPOOL_SOCKET'] ?? DEFAULT_SOCKET;
   return { values, positionals: parsed.positionals, socket };
 }
@@ -220,12 +210,7 @@ async function gcCommand(argv: readonly string[], io: CliIo): Promise<number> {
 const BUNDLED_PLUGIN = fileURLToPath(new URL('./cni/tidepool', import.meta.url));
 
 function installCniCommand(argv: readonly string[], io: CliIo): number {
-  let values: { dest?: string; source?: string };
-  try {
-    ({ values } = parseArgs({ args: [...argv], strict: true, options: { dest: { type: 'string' }, source: { type: 'string' } } }));
-  } catch (err) {
-    throw new TidepoolError('INVALID_CONFIG', (err as Error).message);
-  }
+  const values = parseCommandFlags(argv, { dest: { type: 'string' }, source: { type: 'string' } }).values as { dest?: string; source?: string };
   if (!values.dest) throw new TidepoolError('INVALID_CONFIG', 'install-cni needs --dest, the CNI binary directory (e.g. /opt/cni/bin)', { field: '--dest' });
   const source = values.source ?? BUNDLED_PLUGIN;
   const target = join(values.dest, 'tidepool');

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { TidepoolError } from '../ipam/errors.ts';
 import { formatDuration } from '../util/duration.ts';
+import { parseCommandFlags } from '../util/flags.ts';
 import { createProgress } from '../util/progress.ts';
 import { PLANTS, type PlantName } from '../sim/plants.ts';
 import { planSummaryRows, renderHtmlReport } from '../sim/report.ts';
@@ -52,17 +52,11 @@ function describeViolation(result: SimResult, replay: string): string {
 
 /** `tidepool simulate`: see SIMULATE_USAGE. Exit 0 when every invariant held, 1 on a violation, 2 on bad input. */
 export async function simulateCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: Record<string, { type: 'string' | 'boolean' }>; allowPositionals: true; strict: true }>>;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: true,
-      options: { seed: { type: 'string' }, seeds: { type: 'string' }, from: { type: 'string' }, long: { type: 'boolean' }, report: { type: 'string' }, json: { type: 'boolean' }, plant: { type: 'string' }, help: { type: 'boolean' } },
-    });
-  } catch (err) {
-    throw usage((err as Error).message, 'argv');
-  }
+  const parsed = parseCommandFlags(
+    argv,
+    { seed: { type: 'string' }, seeds: { type: 'string' }, from: { type: 'string' }, long: { type: 'boolean' }, report: { type: 'string' }, json: { type: 'boolean' }, plant: { type: 'string' }, help: { type: 'boolean' } },
+    { usage: SIMULATE_USAGE, allowPositionals: true },
+  );
   const { values, positionals } = parsed;
   if (values['help']) {
     io.out(SIMULATE_USAGE);

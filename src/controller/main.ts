@@ -10,12 +10,12 @@
  */
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
 import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { IPALLOCATIONS_PATH, LABEL_POOL } from '../store/kubernetes.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
+import { parseCommandFlags } from '../util/flags.ts';
 import { formatServerAddress, parseListen, startMetricsServer, type Listen } from '../util/http-endpoints.ts';
 import { createLogger, isLogLevel, type LogLevel, type Logger } from '../util/logger.ts';
 import { createCaBundleInjector, type CaBundleInjector } from './ca-bundle.ts';
@@ -109,13 +109,9 @@ function configError(flag: string, message: string): TidepoolError {
  * defaults to `env.POD_NAME` (the chart sets it), else `hostname_pid`.
  */
 export function parseControllerArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
+  const values = parseCommandFlags(
+    argv,
+    {
         namespace: { type: 'string' },
         kubeconfig: { type: 'string' },
         'lease-name': { type: 'string', default: CONTROLLER_DEFAULTS.leaseName },
@@ -137,10 +133,8 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
         'gc-terminating-not-ready': { type: 'string', default: 'true' },
         'gc-workers': { type: 'string', default: String(CONTROLLER_DEFAULTS.gcWorkers) },
       },
-    }) as { values: Record<string, string | undefined> });
-  } catch (err) {
-    throw new TidepoolError('INVALID_CONFIG', `tidepool controller: ${(err as Error).message}`);
-  }
+    { prefix: 'tidepool controller: ' },
+  ).values as Record<string, string | undefined>;
   const namespace = values['namespace'];
   if (!namespace) {
     throw new TidepoolError('INVALID_CONFIG', '--namespace is required: the namespace of the leader Lease and the webhook Service (the chart passes $(POD_NAMESPACE))', { field: '--namespace' });
