@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, cleanEnv, runCli } from './helpers/agent-process.ts';
+import { CLI, cleanEnv, collectLines, runCli } from './helpers/agent-process.ts';
 import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
@@ -58,13 +58,7 @@ async function startControllerProcess(identity: string): Promise<ControllerProce
   args.push('--retry-period', '250ms', '--log-level', 'debug');
   const proc = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
-  let buffered = '';
-  proc.stderr!.on('data', (c: Buffer) => {
-    buffered += c.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    logs.push(...lines);
-  });
+  const stderr = collectLines(proc.stderr!, logs);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   // Registered before waiting, so after() kills it even if it never comes up.
   spawned.push({ proc, exited });
@@ -73,14 +67,14 @@ async function startControllerProcess(identity: string): Promise<ControllerProce
   await until(
     `${identity} started`,
     () => {
-      if (proc.exitCode !== null) assert.fail(`controller exited with ${proc.exitCode}: ${logs.join('\n')}${buffered}`);
+      if (proc.exitCode !== null) assert.fail(`controller exited with ${proc.exitCode}: ${logs.join('\n')}${stderr.partial()}`);
       const line = logs.flatMap((l) => (l.startsWith('{') ? [JSON.parse(l)] : [])).find((l) => l.msg === 'tidepool controller started');
       if (line) started = { webhook: line.webhook, metrics: line.metrics };
       return started !== undefined;
     },
     30_000,
   ).catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}; its log:\n${logs.join('\n')}${buffered}`);
+    throw new Error(`${(err as Error).message}; its log:\n${logs.join('\n')}${stderr.partial()}`);
   });
   const c: ControllerProcess = {
     identity,

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { callSocket, cleanEnv, CLI, PLUGIN_DIR, ROOT } from '../../test/helpers/agent-process.ts';
+import { callSocket, cleanEnv, CLI, collectLines, PLUGIN_DIR, ROOT } from '../../test/helpers/agent-process.ts';
 
 /** Everything a run created; all of it is removable synchronously. */
 export class Owned {
@@ -142,23 +142,13 @@ export interface TidepoolProcess {
   readonly exited: Promise<void>;
 }
 
-function collectLogs(proc: ChildProcess, logs: string[]): void {
-  let buffered = '';
-  proc.stderr!.on('data', (c: Buffer) => {
-    buffered += c.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    logs.push(...lines);
-    if (logs.length > 20_000) logs.splice(0, logs.length - 10_000);
-  });
-}
 
 /** Spawns `node [nodeArgs] cli args...` and waits for the log line `startedMsg`, whose `metrics` field is the bound address. */
 export async function startTidepool(owned: Owned, opts: { name: string; cli: string; args: string[]; nodeArgs?: string[]; startedMsg: string; socket?: string }): Promise<TidepoolProcess> {
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli, ...opts.args], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
   owned.children.add(proc);
   const logs: string[] = [];
-  collectLogs(proc, logs);
+  collectLines(proc.stderr!, logs, 20_000);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const deadline = Date.now() + 60_000;
   let seen = 0;

@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const CLI = join(ROOT, 'dist/tidepool.mjs');
@@ -51,13 +52,7 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
-  let buffered = '';
-  proc.stderr!.on('data', (c: Buffer) => {
-    buffered += c.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    logs.push(...lines);
-  });
+  const stderr = collectLines(proc.stderr!, logs);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const agent: AgentProcess = {
     dir,
@@ -77,7 +72,7 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
     },
   };
   for (let i = 0; i < 200; i++) {
-    if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${logs.join('\n')}${buffered}`);
+    if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${logs.join('\n')}${stderr.partial()}`);
     if (existsSync(socket)) {
       try {
         await agent.call('GET', '/healthz');
@@ -131,4 +126,20 @@ export function poolYaml(name: string, spec: Record<string, unknown>): string {
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Collects a child's output into `logs`, one entry per complete line; past
+ * `cap` lines the older half is dropped. `partial()` is the unfinished last line.
+ */
+export function collectLines(stream: Readable, logs: string[], cap = Number.POSITIVE_INFINITY): { partial(): string } {
+  let buffered = '';
+  stream.on('data', (c: Buffer) => {
+    buffered += c.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    logs.push(...lines);
+    if (logs.length > cap) logs.splice(0, logs.length - cap / 2);
+  });
+  return { partial: () => buffered };
 }
