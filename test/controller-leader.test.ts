@@ -117,6 +117,22 @@ async function until(what: string, check: () => boolean): Promise<void> {
   assert.fail(`timed out waiting until ${what}`);
 }
 
+/** Starts replica `id` and waits until it leads. */
+async function startLeader(c: Cluster, id: string): Promise<Replica> {
+  const r = c.replica(id);
+  r.elector.start();
+  await until(`${id} leads`, () => r.elector.isLeader);
+  return r;
+}
+
+/** Starts replica `id` and waits until it has seen `leader` holding the lease. */
+async function startStandby(c: Cluster, id: string, leader: string): Promise<Replica> {
+  const r = c.replica(id);
+  r.elector.start();
+  await until(`${id} saw ${leader} holding the lease`, () => r.elector.observedHolder === leader);
+  return r;
+}
+
 /** Advances virtual time in retry-period steps, letting each round of API calls finish. */
 async function runFor(c: Cluster, ms: number, whileWaiting?: () => boolean): Promise<void> {
   for (let t = 0; t < ms; t += 500) {
@@ -132,12 +148,8 @@ describe('leader election (fake API server, virtual time)', () => {
   test('the first replica creates the Lease and leads; the second stands by while it renews', async () => {
     const c = await openCluster();
     try {
-      const a = c.replica('a');
-      a.elector.start();
-      await until('a leads', () => a.elector.isLeader);
-      const b = c.replica('b');
-      b.elector.start();
-      await until('b saw a holding the lease', () => b.elector.observedHolder === 'a');
+      const a = await startLeader(c, 'a');
+      const b = await startStandby(c, 'b', 'a');
       await runFor(c, 60_000);
       assert.equal(a.elector.isLeader, true);
       assert.equal(b.elector.isLeader, false);
@@ -156,12 +168,8 @@ describe('leader election (fake API server, virtual time)', () => {
   test('a crashed leader (no release) is replaced once its lease expires, not before', async () => {
     const c = await openCluster();
     try {
-      const a = c.replica('a');
-      a.elector.start();
-      await until('a leads', () => a.elector.isLeader);
-      const b = c.replica('b');
-      b.elector.start();
-      await until('b saw a', () => b.elector.observedHolder === 'a');
+      const a = await startLeader(c, 'a');
+      const b = await startStandby(c, 'b', 'a');
       const crashedAt = c.clock.now();
       const lastRenew = Date.parse((await c.rest.get<any>(LEASE_PATH)).spec.renewTime);
       await a.elector.stop({ release: false });
@@ -182,12 +190,8 @@ describe('leader election (fake API server, virtual time)', () => {
   test('a clean stop releases the lease and the standby takes over at its next retry', async () => {
     const c = await openCluster();
     try {
-      const a = c.replica('a');
-      a.elector.start();
-      await until('a leads', () => a.elector.isLeader);
-      const b = c.replica('b');
-      b.elector.start();
-      await until('b saw a', () => b.elector.observedHolder === 'a');
+      const a = await startLeader(c, 'a');
+      const b = await startStandby(c, 'b', 'a');
       const signal = a.signal!;
       await a.elector.stop();
       assert.equal(signal.aborted, true, 'leader-only work is told to stop');
@@ -205,9 +209,7 @@ describe('leader election (fake API server, virtual time)', () => {
   test('a leader that cannot renew stops leading by the renew deadline, before its lease expires', async () => {
     const c = await openCluster();
     try {
-      const a = c.replica('a');
-      a.elector.start();
-      await until('a leads', () => a.elector.isLeader);
+      const a = await startLeader(c, 'a');
       const renewed = Date.parse((await c.rest.get<any>(LEASE_PATH)).spec.renewTime);
       const fault = c.server.injectFault({ resource: 'leases', status: 503 });
       await runFor(c, 12_000, () => a.elector.isLeader);
@@ -227,9 +229,7 @@ describe('leader election (fake API server, virtual time)', () => {
   test('a leader whose lease was taken over stops at its next attempt', async () => {
     const c = await openCluster();
     try {
-      const a = c.replica('a');
-      a.elector.start();
-      await until('a leads', () => a.elector.isLeader);
+      const a = await startLeader(c, 'a');
       const lease = await c.rest.get<any>(LEASE_PATH);
       await c.rest.replace(LEASE_PATH, { ...lease, spec: { ...lease.spec, holderIdentity: 'intruder' } });
       await runFor(c, 2_000, () => a.elector.isLeader);
