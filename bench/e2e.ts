@@ -11,7 +11,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_REPORT_DIR, environmentProblems, parseArgs, totalPods, USAGE, type Options } from './e2e/options.ts';
 import { parseBenchFlags } from './flags.ts';
-import { goal, html, markdown, problemLines, summarizeProfile, table, type ProfileSummary } from './e2e/report.ts';
+import { goal, html, markdown, problemLines, profileText, summarizeProfile, table, type ProfileSummary } from './e2e/report.ts';
 import { runVariant, type VariantResult } from './e2e/run.ts';
 import { Owned, leftovers, snapshotBuild } from './e2e/system.ts';
 
@@ -77,6 +77,8 @@ async function main(): Promise<number> {
             ips: opts.ips,
             lostDel: opts.lostDel,
             concurrency: opts.concurrency,
+            controllerQps: opts.controllerQps,
+            nodeNice: opts.nodeNice,
             phaseTimeoutS: opts.phaseTimeoutS,
             prefix,
             build,
@@ -92,7 +94,7 @@ async function main(): Promise<number> {
     owned.cleanupSync();
   }
   const left = leftovers(prefix);
-  const tableText = table(results, opts.shape, opts.nodes, opts.concurrency, opts.lostDel);
+  const tableText = table(results, opts);
   const g = goal(results);
   const probs = problemLines(results);
   if (left.namespaces.length || left.links.length) probs.push(`cleanup left ${left.namespaces.length} namespaces and ${left.links.length} links with prefix ${prefix}`);
@@ -106,7 +108,7 @@ async function main(): Promise<number> {
   for (const l of g.lines) console.log(l);
   if (profiles.length) {
     console.log('');
-    for (const p of profiles) console.log(summarizeText(p));
+    for (const p of profiles) console.log(profileText(p));
   }
   for (const p of probs) console.error(`PROBLEM: ${p}`);
   console.log(`\n${totalPods(opts)} pods per variant; ${machine}`);
@@ -119,10 +121,6 @@ async function main(): Promise<number> {
   console.log(`report: ${join(reportDir, `e2e-${stamp}.md`)} and .html`);
   if (opts.jsonFile) writeFileSync(opts.jsonFile, JSON.stringify({ options: opts, machine, goal: g, problems: probs, profiles, results }, null, 1));
   return g.met ? 0 : 1;
-}
-
-function summarizeText(p: ProfileSummary): string {
-  return [`${p.file}: ${(p.totalMs / 1000).toFixed(2)} s CPU`, ...p.top.map((t) => `  ${t.pct.toFixed(1).padStart(5)}%  ${t.selfMs.toFixed(0).padStart(6)} ms  ${t.fn}  ${t.where}`)].join('\n');
 }
 
 main().then(

@@ -1,4 +1,4 @@
-// Runs every *.test.ts under the given folders (default: src and test) with
+// Runs every *.test.ts under the given folders (default: src, bench and test) with
 // node's test runner. Node 20 does not expand globs after --test, so the file
 // list is built here.
 import { readdirSync, statSync } from 'node:fs';
@@ -15,7 +15,7 @@ const walk = (dir) => {
     else if (name.endsWith('.test.ts')) files.push(path);
   }
 };
-for (const root of roots.length ? roots : ['src', 'test']) {
+for (const root of roots.length ? roots : ['src', 'bench', 'test']) {
   if (statSync(root, { throwIfNoEntry: false })?.isFile()) files.push(root);
   else walk(root);
 }

@@ -1,5 +1,6 @@
 // The end-to-end bench's CI preset (bench/e2e/): 3 nodes, 10 Deployments x 10
-// replicas, IPv4 at 1:1, 10% of re-creation DELs lost. Real agent and
+// replicas, IPv4 at 1:1, 10% of re-creation DELs lost, paced and niced as the
+// bench's defaults. Real agent and
 // controller processes, the fake API server in its own process, Debian's
 // macvlan with tidepool as IPAM in real network namespaces. Asserts
 // correctness only, never timing: every pod Running after each phase, no
@@ -7,7 +8,7 @@
 // allocation, every IP free at the end, nothing left behind.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { environmentProblems, variantOf } from '../bench/e2e/options.ts';
+import { DEFAULTS, environmentProblems, variantOf } from '../bench/e2e/options.ts';
 import { PHASES, runVariant } from '../bench/e2e/run.ts';
 import { leftovers, Owned, snapshotBuild } from '../bench/e2e/system.ts';
 
@@ -23,7 +24,7 @@ test('end to end preset: 3 nodes, 10 x 10 pods, IPv4 1:1, lost DELs 10%', { time
   const build = await snapshotBuild(owned);
   const lines: string[] = [];
   const result = await runVariant(
-    { variant: variantOf('v4-1x'), shape, nodes: 3, ips: 100, lostDel: 0.1, concurrency: 8, phaseTimeoutS: 60, prefix, build, log: (l) => lines.push(l) },
+    { variant: variantOf('v4-1x'), shape, nodes: 3, ips: 100, lostDel: 0.1, concurrency: 8, controllerQps: { qps: DEFAULTS.controllerQps, burst: DEFAULTS.controllerBurst }, nodeNice: DEFAULTS.nodeNice, phaseTimeoutS: 60, prefix, build, log: (l) => lines.push(l) },
     owned,
   );
   const where = `\n${lines.join('\n')}`;

@@ -3,12 +3,13 @@
 // namespace, and every ADD and DEL runs Debian's macvlan plugin, which runs
 // tidepool's plugin, which asks that node's agent over its socket.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import type { KubeRest } from '../../src/k8s/rest.ts';
 import { isNotFound } from '../../src/k8s/rest.ts';
 import { cleanEnv } from '../../test/helpers/agent-process.ts';
 import { CNI_BIN } from '../../test/helpers/netns.ts';
-import { type Owned, run } from './system.ts';
+import type { RuntimeResult } from './runtime-shim.ts';
+import { Semaphore, TokenBucket } from './limits.ts';
+import type { Owned, Runtime } from './system.ts';
 
 export const POD_NAMESPACE = 'default';
 const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -16,27 +17,6 @@ const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 function suffix(n: number): string {
   const bytes = randomBytes(n);
   return [...bytes].map((b) => ALPHABET[b % ALPHABET.length]).join('');
-}
-
-/** A FIFO counting semaphore: kubelet's bound on sandboxes in flight per node. */
-class Semaphore {
-  private free: number;
-  private readonly waiting: Array<() => void> = [];
-  constructor(n: number) {
-    this.free = n;
-  }
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
 }
 
 export interface Deployment {
@@ -67,12 +47,7 @@ export interface Pod {
   prevIps: string[] | undefined;
 }
 
-export interface CniRun {
-  readonly code: number | null;
-  readonly ms: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CniRun = RuntimeResult;
 
 export interface DriverOptions {
   readonly rest: KubeRest;
@@ -82,11 +57,15 @@ export interface DriverOptions {
   readonly nodes: readonly string[];
   readonly masters: ReadonlyMap<string, string>;
   readonly sockets: ReadonlyMap<string, string>;
+  /** Each node's container runtime: every sandbox command runs through it. */
+  readonly runtimes: ReadonlyMap<string, Runtime>;
   /** CNI_PATH: the private plugin copy first, then Debian's plugins. */
   readonly cniPath: string;
   readonly concurrency: number;
   /** Writes to the API server in flight from the ReplicaSet role and kubelets' deletes. */
   readonly apiConcurrency?: number;
+  /** The ReplicaSet controller's client rate limit (kube-controller-manager's --kube-api-qps/--kube-api-burst); qps 0: none. */
+  readonly controllerQps?: { readonly qps: number; readonly burst: number };
 }
 
 export interface Duplicate {
@@ -105,10 +84,12 @@ export interface DriverCounters {
   lostDels: number;
   dels: number;
   podsCreated: number;
+  /** ms from a pod's graceful delete until each of its IPs was free, by who freed it: its DEL, or the collector after a lost DEL. */
+  freedAfterDelete: { del: number[]; gc: number[] };
 }
 
 function freshCounters(): DriverCounters {
-  return { addMs: [], delMs: [], addFailures: {}, delFailures: {}, lostDels: 0, dels: 0, podsCreated: 0 };
+  return { addMs: [], delMs: [], addFailures: {}, delFailures: {}, lostDels: 0, dels: 0, podsCreated: 0, freedAfterDelete: { del: [], gc: [] } };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -132,7 +113,8 @@ export class Driver {
   /** IP → the running pod holding it, per the ADD results. */
   private readonly holders = new Map<string, string>();
   private readonly kubelets = new Map<string, Semaphore>();
-  private readonly api: Semaphore;
+  /** Requests in flight per client: the ReplicaSet controller, the garbage collector, and the user deleting pods. */
+  private readonly clients: Record<'replicaset' | 'gc' | 'user', { inFlight: Semaphore; rate: TokenBucket }>;
   private rr = 0;
   /** Pods created so far (the next pod's seq). */
   podSeq = 0;
@@ -141,13 +123,24 @@ export class Driver {
   private readonly waiters = new Set<() => void>();
   private readonly background = new Set<Promise<void>>();
   private readonly errors: Error[] = [];
+  /** Pods deleted (by UID): when the graceful delete was answered, and whether their DEL is lost. */
+  private readonly deletedAt = new Map<string, { at: number; lostDel: boolean }>();
   /** Recovery: pods whose re-ADD returned different addresses. */
   readonly changedOnRecovery: Array<{ pod: string; before: string[]; after: string[] }> = [];
   lastRunningAt = 0;
 
   constructor(private readonly o: DriverOptions) {
     for (const n of o.nodes) this.kubelets.set(n, new Semaphore(o.concurrency));
-    this.api = new Semaphore(o.apiConcurrency ?? 32);
+    const client = (rate: TokenBucket) => ({ inFlight: new Semaphore(o.apiConcurrency ?? 32), rate });
+    // kube-controller-manager builds each controller its own client, so each has its own bucket.
+    const controller = () => client(new TokenBucket(o.controllerQps?.qps ?? 0, o.controllerQps?.burst ?? 1));
+    this.clients = { replicaset: controller(), gc: controller(), user: client(new TokenBucket(0, 0)) };
+  }
+
+  /** An IP of pod `uid` was seen free (by the caller's watch): counted if the pod was deleted. */
+  ipFreed(uid: string): void {
+    const d = this.deletedAt.get(uid);
+    if (d) this.counters.freedAfterDelete[d.lostDel ? 'gc' : 'del'].push(performance.now() - d.at);
   }
 
   resetCounters(): DriverCounters {
@@ -223,12 +216,14 @@ export class Driver {
     while (this.background.size > 0) await Promise.all([...this.background]);
   }
 
-  private async apiCall<T>(fn: () => Promise<T>): Promise<T> {
-    await this.api.acquire();
+  private async apiCall<T>(who: keyof Driver['clients'], fn: () => Promise<T>): Promise<T> {
+    const c = this.clients[who];
+    await c.rate.take();
+    await c.inFlight.acquire();
     try {
       return await fn();
     } finally {
-      this.api.release();
+      c.inFlight.release();
     }
   }
 
@@ -257,7 +252,7 @@ export class Driver {
     const seq = this.podSeq++;
     const rs = `${dep.name}-${dep.hash}`;
     const name = `${rs}-${suffix(5)}`;
-    const created = await this.apiCall(() =>
+    const created = await this.apiCall('replicaset', () =>
       this.o.rest.create<{ metadata: { uid: string } }>(`/api/v1/namespaces/${POD_NAMESPACE}/pods`, {
         apiVersion: 'v1',
         kind: 'Pod',
@@ -290,8 +285,8 @@ export class Driver {
     });
   }
 
-  /** Runs macvlan as the runtime does; timed from spawn to exit. */
-  cni(command: 'ADD' | 'DEL', pod: Pod, containerId: string, netns: string): Promise<CniRun> {
+  /** Runs macvlan through the pod's node's runtime; timed there, from spawn to exit. */
+  async cni(command: 'ADD' | 'DEL', pod: Pod, containerId: string, netns: string): Promise<CniRun> {
     const env = cleanEnv({
       CNI_COMMAND: command,
       CNI_CONTAINERID: containerId,
@@ -300,29 +295,24 @@ export class Driver {
       CNI_PATH: this.o.cniPath,
       CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${POD_NAMESPACE};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${containerId};K8S_POD_UID=${pod.uid}`,
     });
-    return new Promise((resolve) => {
-      const t0 = performance.now();
-      const proc = spawn(`${CNI_BIN}/macvlan`, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      proc.stdin.on('error', () => undefined);
-      proc.on('error', (err) => resolve({ code: -1, ms: performance.now() - t0, stdout, stderr: err.message }));
-      proc.on('close', (code) => resolve({ code, ms: performance.now() - t0, stdout, stderr }));
-      proc.stdin.end(this.netconf(pod.node));
-    });
+    return this.runtime(pod.node).exec(`${CNI_BIN}/macvlan`, [], { env, input: this.netconf(pod.node) });
   }
 
-  private async newNetns(): Promise<string> {
+  private runtime(node: string): Runtime {
+    const r = this.o.runtimes.get(node);
+    if (!r) throw new Error(`no runtime for ${node}`);
+    return r;
+  }
+
+  private async newNetns(node: string): Promise<string> {
     const name = `${this.o.prefix}-${this.nsSeq++}`;
     this.o.owned.namespaces.add(name);
-    await run('ip', ['netns', 'add', name]);
+    await this.runtime(node).run('ip', ['netns', 'add', name]);
     return name;
   }
 
-  private async deleteNetns(name: string): Promise<void> {
-    await run('ip', ['netns', 'del', name]).catch(() => '');
+  private async deleteNetns(node: string, name: string): Promise<void> {
+    await this.runtime(node).run('ip', ['netns', 'del', name]).catch(() => '');
     this.o.owned.namespaces.delete(name);
   }
 
@@ -338,7 +328,7 @@ export class Driver {
       let ok: { containerId: string; ips: string[] } | undefined;
       try {
         if (this.stopped || pod.state !== 'starting') return;
-        pod.netns ??= await this.newNetns();
+        pod.netns ??= await this.newNetns(pod.node);
         const containerId = randomBytes(32).toString('hex');
         const r = await this.cni('ADD', pod, containerId, pod.netns);
         if (r.code === 0) {
@@ -357,16 +347,15 @@ export class Driver {
       if (ok) {
         pod.containerId = ok.containerId;
         pod.ips = ok.ips;
-        await this.apiCall(() =>
-          this.o.rest.patch(`/api/v1/namespaces/${POD_NAMESPACE}/pods/${pod.name}/status`, {
-            status: {
-              phase: 'Running',
-              podIP: ok.ips[0],
-              podIPs: ok.ips.map((ip) => ({ ip })),
-              conditions: [{ type: 'Ready', status: 'True' }],
-            },
-          }),
-        );
+        // Kubelet's status update, on its own client: its default limit (50/s, burst 100) is far above what a node needs here.
+        await this.o.rest.patch(`/api/v1/namespaces/${POD_NAMESPACE}/pods/${pod.name}/status`, {
+          status: {
+            phase: 'Running',
+            podIP: ok.ips[0],
+            podIPs: ok.ips.map((ip) => ({ ip })),
+            conditions: [{ type: 'Ready', status: 'True' }],
+          },
+        });
         this.markRunning(pod);
         return;
       }
@@ -398,21 +387,23 @@ export class Driver {
   }
 
   /**
-   * Graceful delete through the API (deletionTimestamp), then kubelet's part:
+   * Graceful delete through the API (deletionTimestamp), by the user or by
+   * the garbage collector (a deleted Deployment's pods); then kubelet's part:
    * DEL and namespace removal, or only the namespace removal when the DEL is
    * lost; then the final delete with grace 0. The ReplicaSet role creates the
    * replacement as soon as the graceful delete is answered.
    */
-  deletePod(pod: Pod, lostDel: boolean): void {
-    this.spawnTask(this.deletePodTask(pod, lostDel));
+  deletePod(pod: Pod, lostDel: boolean, by: 'user' | 'gc' = 'user'): void {
+    this.spawnTask(this.deletePodTask(pod, lostDel, by));
   }
 
-  private async deletePodTask(pod: Pod, lostDel: boolean): Promise<void> {
+  private async deletePodTask(pod: Pod, lostDel: boolean, by: 'user' | 'gc'): Promise<void> {
     const path = `/api/v1/namespaces/${POD_NAMESPACE}/pods/${pod.name}`;
-    await this.apiCall(() => this.o.rest.delete(path, {}));
+    await this.apiCall(by, () => this.o.rest.delete(path, {}));
     pod.dep.active--;
     this.reconcile(pod.dep);
     pod.state = 'terminating';
+    this.deletedAt.set(pod.uid, { at: performance.now(), lostDel });
     this.forgetIps(pod);
     this.notify();
     const slots = this.kubelets.get(pod.node)!;
@@ -434,7 +425,7 @@ export class Driver {
             await sleep(200 * (attempt + 1));
           }
         }
-        await this.deleteNetns(pod.netns);
+        await this.deleteNetns(pod.node, pod.netns);
         pod.netns = undefined;
       }
     } finally {
@@ -450,8 +441,8 @@ export class Driver {
     this.notify();
   }
 
-  /** Deletes every pod at once; a `lostShare` of them lose their DEL (chosen evenly, every 1/share-th pod). */
-  deleteAllPods(lostShare: number): { lost: number } {
+  /** The user deletes every pod at once; a `lostShare` of them lose their DEL (chosen evenly, every 1/share-th pod). */
+  deleteAllPods(lostShare: number, by: 'user' | 'gc' = 'user'): { lost: number } {
     const pods = [...this.pods.values()].filter((p) => p.state === 'running' || p.state === 'starting');
     let lost = 0;
     let acc = 0;
@@ -462,15 +453,15 @@ export class Driver {
         acc -= 1;
         lost++;
       }
-      this.deletePod(p, isLost);
+      this.deletePod(p, isLost, by);
     }
     return { lost };
   }
 
-  /** The Deployments are deleted: no more replacements, and every pod is deleted with its DEL. */
+  /** The Deployments are deleted: no more replacements; the garbage collector deletes every pod, and each gets its DEL. */
   deleteDeployments(): void {
     for (const d of this.deployments) d.deleted = true;
-    this.deleteAllPods(0);
+    this.deleteAllPods(0, 'gc');
   }
 
   /**

@@ -35,13 +35,17 @@ export interface Options {
   readonly ips: number;
   readonly lostDel: number;
   readonly concurrency: number;
+  /** kube-controller-manager's client limit, for the ReplicaSet controller and the garbage collector; qps 0: unpaced. */
+  readonly controllerQps: { readonly qps: number; readonly burst: number };
+  /** The nice value of every node process (agents, runtimes and the plugins they run): the control plane keeps its pace. */
+  readonly nodeNice: number;
   readonly phaseTimeoutS: number;
   readonly jsonFile: string | undefined;
   readonly reportDir: string | undefined;
   readonly cpuProf: string | undefined;
 }
 
-export const DEFAULTS = { nodes: 10, deployments: 100, replicas: 10, lostDel: 0.1, concurrency: 12, phaseTimeoutS: 900 } as const;
+export const DEFAULTS = { nodes: 10, deployments: 100, replicas: 10, lostDel: 0.1, concurrency: 12, controllerQps: 20, controllerBurst: 30, nodeNice: 10, phaseTimeoutS: 900 } as const;
 export const MAX_PODS = 20_000;
 // The largest IPv4 pool: 10.96.0.0/12 minus network and broadcast.
 export const MAX_POOL_IPS = 2 ** 20 - 2;
@@ -54,6 +58,11 @@ export const USAGE = `usage: npm run bench:e2e -- [options]
   --ips N             IPs per family in a 1:1 pool (2x variants get 2N)  default = pods
   --lost-del F        share of re-creation DELs that are lost (0..1)  default ${DEFAULTS.lostDel}
   --concurrency N     sandboxes in flight per node                    default ${DEFAULTS.concurrency}
+  --controller-qps N  pod creates (ReplicaSet controller) and deletes (garbage collector) per second,
+                      kube-controller-manager's --kube-api-qps; 0: unpaced   default ${DEFAULTS.controllerQps}
+  --controller-burst N  their --kube-api-burst                        default ${DEFAULTS.controllerBurst}
+  --node-nice N       nice value (0-19) of agents, runtimes and plugins: node work cannot slow the
+                      control plane, which a cluster runs on its own machines   default ${DEFAULTS.nodeNice}
   --phase-timeout S   a phase that has not finished after S seconds fails  default ${DEFAULTS.phaseTimeoutS}
   --json FILE         every figure, sample and timeline as JSON
   --report DIR        markdown and HTML report                        default bench/out/
@@ -80,6 +89,9 @@ export function parseArgs(argv: readonly string[]): Options {
   let lostDel: number = DEFAULTS.lostDel;
   let concurrency: number = DEFAULTS.concurrency;
   let phaseTimeoutS: number = DEFAULTS.phaseTimeoutS;
+  let qps: number = DEFAULTS.controllerQps;
+  let burst: number = DEFAULTS.controllerBurst;
+  let nodeNice: number = DEFAULTS.nodeNice;
   let jsonFile: string | undefined;
   let reportDir: string | undefined;
   let cpuProf: string | undefined;
@@ -114,6 +126,15 @@ export function parseArgs(argv: readonly string[]): Options {
       case '--concurrency':
         concurrency = parseCount('--concurrency', f.value(), 1, 64, 'kubelet starts far fewer sandboxes at once');
         return true;
+      case '--controller-qps':
+        qps = parseCount('--controller-qps', f.value(), 0, 100_000, 'no API server takes more');
+        return true;
+      case '--controller-burst':
+        burst = parseCount('--controller-burst', f.value(), 1, 100_000, 'no API server takes more');
+        return true;
+      case '--node-nice':
+        nodeNice = parseCount('--node-nice', f.value(), 0, 19, 'nice values run from 0 (normal) to 19 (lowest)');
+        return true;
       case '--phase-timeout':
         phaseTimeoutS = parseCount('--phase-timeout', f.value(), 10, 86_400, 'a day is the longest a phase may run');
         return true;
@@ -143,7 +164,7 @@ export function parseArgs(argv: readonly string[]): Options {
     throw new UsageError(`--ips ${poolIps} is less than the ${total} pods (replicas) the pool must serve: the 1:1 variant would have ${poolIps} IPs for ${total} pods and the 2x variant ${2 * poolIps} where ${2 * total} are needed; pods would fail by design, not by tidepool`);
   }
   if (nodes > total) throw new UsageError(`--nodes ${nodes} is more than the ${total} pods: some nodes would run nothing`);
-  return { variants, shape: finalShape, nodes, ips: poolIps, lostDel, concurrency, phaseTimeoutS, jsonFile, reportDir, cpuProf };
+  return { variants, shape: finalShape, nodes, ips: poolIps, lostDel, concurrency, controllerQps: { qps, burst }, nodeNice, phaseTimeoutS, jsonFile, reportDir, cpuProf };
 }
 
 export function totalPods(o: Pick<Options, 'shape'>): number {

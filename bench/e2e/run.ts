@@ -4,7 +4,7 @@
 // timed and then checked (untimed) from the driver, the API objects and the
 // namespaces' actual addresses.
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -14,7 +14,8 @@ import { allocationConflicts, createNodes, percentile, startFakeApiServerProcess
 import { CNI_BIN } from '../../test/helpers/netns.ts';
 import { Driver, POD_NAMESPACE, type DriverCounters, type Duplicate } from './driver.ts';
 import type { Shape, Variant } from './options.ts';
-import { createMasters, deleteNamespaces, httpGet, kill, type Owned, parseMetrics, run, startTidepool, sumBy, type TidepoolProcess } from './system.ts';
+import { CpuMeter, type CpuRole } from './cpu.ts';
+import { type Build, createMasters, deleteNamespaces, httpGet, kill, type Owned, parseMetrics, run, type Runtime, startRuntime, startTidepool, sumBy, type TidepoolProcess } from './system.ts';
 
 export const PHASES = ['creation', 're-creation', 'recovery', 'deletion'] as const;
 export type PhaseName = (typeof PHASES)[number];
@@ -27,10 +28,13 @@ export interface RunConfig {
   readonly ips: number;
   readonly lostDel: number;
   readonly concurrency: number;
+  /** See Options in options.ts. */
+  readonly controllerQps: { readonly qps: number; readonly burst: number };
+  readonly nodeNice: number;
   readonly phaseTimeoutS: number;
   /** Unique per run: every namespace and link name starts with it. */
   readonly prefix: string;
-  readonly build: { readonly cli: string; readonly cniDir: string };
+  readonly build: Build;
   readonly cpuProf?: string;
   readonly onProgress?: (label: string, done: number, total: number) => void;
   readonly log?: (line: string) => void;
@@ -46,6 +50,8 @@ export interface PhaseResult {
   readonly addP99Ms: number;
   readonly adds: number;
   readonly delP50Ms: number;
+  /** ms from a pod's graceful delete until its IPs were free: p50 and p99, freed by DEL and by GC (lost DELs). */
+  readonly freed: { readonly del: { n: number; p50: number; p99: number }; readonly gc: { n: number; p50: number; p99: number } };
   readonly dels: number;
   readonly lostDels: number;
   readonly addFailures: Record<string, number>;
@@ -60,6 +66,8 @@ export interface PhaseResult {
   readonly logged: Record<string, number>;
   /** The controllers' GC metrics after the phase: reclaim latency sum/count by reason, failures, candidates. */
   readonly gcMetrics: Record<string, number>;
+  /** CPU seconds the machine spent in the phase, by role (bench/e2e/cpu.ts), and in all. */
+  readonly cpu: { readonly busy: number; readonly byRole: Record<CpuRole, number> };
   /** Recovery only. */
   readonly recovery?: { allocationsBefore: number; allocationsAfter: number; newAllocations: number; changedIps: number };
 }
@@ -138,6 +146,8 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
   let sampler: NodeJS.Timeout | undefined;
   let leader: string | undefined;
   const masterLinks: string[] = [];
+  const runtimes = new Map<string, Runtime>();
+  const meter = new CpuMeter();
 
   const startAgent = (node: string, profile?: string) =>
     startTidepool(owned, {
@@ -149,6 +159,8 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       socket: sockets.get(node),
     }).then((p) => {
       agents.set(node, p);
+      meter.track(p.proc.pid, 'agents');
+      if (p.proc.pid) setPriority(p.proc.pid, cfg.nodeNice);
       return p;
     });
   const startController = (id: string, profile?: string) =>
@@ -160,6 +172,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       startedMsg: 'tidepool controller started',
     }).then((p) => {
       controllers.set(id, p);
+      meter.track(p.proc.pid, 'controllers');
       return p;
     });
   const startAll = async (profileDir?: string) => {
@@ -201,6 +214,14 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     log(`[${cfg.variant.id}] starting the fake API server, ${cfg.nodes} agents and 2 controllers`);
     fake = await startFakeApiServerProcess({ kubeconfig });
     owned.children.add(fake.proc);
+    meter.track(fake.proc.pid, 'API server');
+    for (const n of nodes) {
+      const r = startRuntime(owned, cfg.build.runtime, n);
+      runtimes.set(n, r);
+      // The plugins it runs inherit this.
+      if (r.pid) setPriority(r.pid, cfg.nodeNice);
+      meter.track(r.pid, 'runtimes', 'plugins + ip');
+    }
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
     rest = await createKubeRest(kc, { timeoutMs: 60_000 });
@@ -227,13 +248,24 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       nodes,
       masters: new Map(nodes.map((n, i) => [n, masters[i]!])),
       sockets,
+      runtimes,
       cniPath: `${cfg.build.cniDir}:${CNI_BIN}`,
       concurrency: cfg.concurrency,
+      controllerQps: cfg.controllerQps,
     });
     driver = d;
+    allocations.onChange((type, obj, old) => {
+      const wasHeld = old?.metadata.labels?.['tidepool.dev/state'] === 'allocated';
+      const held = type !== 'DELETED' && obj.metadata.labels?.['tidepool.dev/state'] === 'allocated';
+      const uid = old?.spec?.owner?.podUid;
+      if (wasHeld && !held && uid) d.ipFreed(uid);
+    });
     const t0 = performance.now();
     let current: Sample['phase'] = 'setup';
-    sampler = setInterval(() => timeline.push({ t: Math.round(performance.now() - t0), phase: current, running: d.running, allocated: allocatedCount() }), 250);
+    sampler = setInterval(() => {
+      meter.sample();
+      timeline.push({ t: Math.round(performance.now() - t0), phase: current, running: d.running, allocated: allocatedCount() });
+    }, 250);
 
     const deadline = () => Date.now() + cfg.phaseTimeoutS * 1000;
     const progress = (label: string, value: () => number, of: number) => {
@@ -252,6 +284,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       for (const proc of [...agents.values(), ...controllers.values()]) proc.logs.splice(0);
       current = phase;
       const stopProgress = progress(phase, progressValue, total);
+      const cpuStart = meter.mark();
       const startT = performance.now();
       let timedOut: string | undefined;
       try {
@@ -263,11 +296,12 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       } finally {
         stopProgress();
       }
+      const cpu = meter.between(cpuStart, meter.mark());
       const endT = timedOut ? performance.now() : (end?.() ?? d.lastRunningAt);
       phaseSpans.push({ phase, startT: Math.round(startT - t0), endT: Math.round(endT - t0) });
       const counters: DriverCounters = d.resetCounters();
       const stats = await fake!.stats();
-      return { startT, endT, timedOut, counters, stats, before };
+      return { startT, endT, timedOut, counters, stats, before, cpu };
     };
 
     const finishPhase = async (phase: PhaseName, t: Awaited<ReturnType<typeof timed>>, allocationsMade: number, extra: { failedPods: number; problems: string[]; recovery?: PhaseResult['recovery'] }): Promise<PhaseResult> => {
@@ -307,6 +341,10 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
         addP99Ms: add.p99,
         adds: t.counters.addMs.length,
         delP50Ms: del.p50,
+        freed: {
+          del: { n: t.counters.freedAfterDelete.del.length, ...summarize(t.counters.freedAfterDelete.del) },
+          gc: { n: t.counters.freedAfterDelete.gc.length, ...summarize(t.counters.freedAfterDelete.gc) },
+        },
         dels: t.counters.delMs.length,
         lostDels: t.counters.lostDels,
         addFailures: t.counters.addFailures,
@@ -318,6 +356,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
         problems: problemsHere,
         logged,
         gcMetrics,
+        cpu: t.cpu,
         recovery: extra.recovery,
       };
       phases.push(r);
@@ -367,6 +406,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     t = await timed(
       'recovery',
       async () => {
+        meter.sample();
         await Promise.all([...agents.values(), ...controllers.values()].map((p) => kill(p, 'SIGKILL')));
         await deleteNamespaces(owned, d.nodesDown());
         await startAll();
@@ -457,7 +497,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
         Array.from({ length: 8 }, async () => {
           while (next < pods.length) {
             const p = pods[next++]!;
-            const json = JSON.parse(await run('ip', ['-j', '-n', p.netns!, 'addr', 'show', 'dev', 'eth0'])) as Array<{ addr_info?: Array<{ local: string; scope: string }> }>;
+            const json = JSON.parse(await runtimes.get(p.node)!.run('ip', ['-j', '-n', p.netns!, 'addr', 'show', 'dev', 'eth0'])) as Array<{ addr_info?: Array<{ local: string; scope: string }> }>;
             const addrs = (json[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local);
             for (const a of addrs) inNs.set(a, [...(inNs.get(a) ?? []), p.name]);
             if ([...addrs].sort().join() !== [...p.ips].sort().join()) mismatch.push(`${p.name}: namespace has ${addrs.join(',') || 'nothing'}, ADD said ${p.ips.join(',')}`);
@@ -484,6 +524,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     await Promise.all([...agents.values(), ...controllers.values()].map((p) => kill(p, 'SIGTERM').catch(() => undefined)));
     rest?.close();
     await fake?.stop();
+    await Promise.all([...runtimes.values()].map((r) => r.stop().catch(() => undefined)));
     const mine = [...owned.namespaces].filter((n) => n.startsWith(cfg.prefix));
     await deleteNamespaces(owned, mine);
     for (const m of masterLinks) {

@@ -6,6 +6,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { buildSync } from 'esbuild';
+import type { RuntimeRequest, RuntimeResult } from './runtime-shim.ts';
 import { callSocket, cleanEnv, CLI, collectLines, PLUGIN_DIR, ROOT } from '../../test/helpers/agent-process.ts';
 
 /** Everything a run created; all of it is removable synchronously. */
@@ -101,16 +103,27 @@ export function createMasters(owned: Owned, prefix: string, nodes: number): stri
   return masters;
 }
 
+/** The private copy of the build a run uses. */
+export interface Build {
+  readonly cli: string;
+  readonly cniDir: string;
+  /** The bundled runtime shim (bench/e2e/runtime-shim.ts). */
+  readonly runtime: string;
+}
+
 /**
  * A private copy of the build: the CLI (with node_modules linked beside it)
  * and the plugin. Other work rebuilds dist/ (npm test builds first); a
  * rebuild while agents restart or plugins run would mix builds or make a
  * file vanish mid-run.
  */
-export async function snapshotBuild(owned: Owned): Promise<{ cli: string; cniDir: string }> {
+export async function snapshotBuild(owned: Owned): Promise<Build> {
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-e2e-build-'));
   owned.dirs.add(dir);
   mkdirSync(join(dir, 'cni'));
+  // Plain JavaScript, so a runtime starts without the TypeScript loader and stays small.
+  const runtime = join(dir, 'runtime-shim.mjs');
+  buildSync({ entryPoints: [join(ROOT, 'bench/e2e/runtime-shim.ts')], outfile: runtime, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'error' });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   let last = '';
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -123,7 +136,7 @@ export async function snapshotBuild(owned: Owned): Promise<{ cli: string; cniDir
       const env = cleanEnv({ CNI_COMMAND: 'VERSION' });
       const res = execFileSync(join(dir, 'cni/tidepool'), [], { input: '{"cniVersion":"1.0.0"}', env, encoding: 'utf8', timeout: 10_000 });
       const help = execFileSync(process.execPath, [join(dir, 'tidepool.mjs'), '--help'], { env: cleanEnv(), encoding: 'utf8', timeout: 20_000 });
-      if (res.includes('supportedVersions') && help.includes('daemon')) return { cli: join(dir, 'tidepool.mjs'), cniDir: join(dir, 'cni') };
+      if (res.includes('supportedVersions') && help.includes('daemon')) return { cli: join(dir, 'tidepool.mjs'), cniDir: join(dir, 'cni'), runtime };
       throw new Error(`the copy does not answer: ${res.slice(0, 200)}`);
     } catch (err) {
       last = (err as Error).message;
@@ -219,4 +232,68 @@ export function sumBy(metrics: Map<string, number>, name: string, by: string, wh
     out[label] = (out[label] ?? 0) + v;
   }
   return out;
+}
+
+/** A node's container runtime (bench/e2e/runtime-shim.ts): runs that node's sandbox commands. */
+export interface Runtime {
+  readonly pid: number | undefined;
+  /** Runs `file`; never rejects for the command's own failure (see `code`), only when the runtime died. */
+  exec(file: string, args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; input?: string }): Promise<RuntimeResult>;
+  /** Like `exec`, but a non-zero exit rejects with the command and its stderr. */
+  run(file: string, args: readonly string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export function startRuntime(owned: Owned, shim: string, name: string): Runtime {
+  const proc = spawn(process.execPath, [shim], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  owned.children.add(proc);
+  const stderr: string[] = [];
+  collectLines(proc.stderr!, stderr, 50);
+  const pending = new Map<number, { resolve: (r: RuntimeResult) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  let dead: Error | undefined;
+  let buf = '';
+  proc.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const res = JSON.parse(buf.slice(0, i)) as RuntimeResult;
+      buf = buf.slice(i + 1);
+      pending.get(res.id)?.resolve(res);
+      pending.delete(res.id);
+    }
+  });
+  const exited = new Promise<void>((r) =>
+    proc.once('exit', (code, signal) => {
+      dead = new Error(`${name} runtime exited (${code ?? signal}): ${stderr.slice(-5).join(' | ')}`);
+      for (const p of pending.values()) p.reject(dead);
+      pending.clear();
+      r();
+    }),
+  );
+  proc.stdin!.on('error', () => undefined);
+  const exec: Runtime['exec'] = (file, args, opts = {}) => {
+    if (dead) return Promise.reject(dead);
+    const id = nextId++;
+    const req: RuntimeRequest = { id, file, args, input: opts.input, env: opts.env as Record<string, string> | undefined };
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      proc.stdin!.write(`${JSON.stringify(req)}\n`);
+    });
+  };
+  return {
+    pid: proc.pid,
+    exec,
+    async run(file, args) {
+      const r = await exec(file, args);
+      if (r.code !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+      return r.stdout;
+    },
+    async stop() {
+      proc.stdin!.end();
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+      owned.children.delete(proc);
+    },
+  };
 }
