@@ -133,6 +133,30 @@ describe('kubernetes store: shared-store behaviour', () => {
     }
   });
 
+  test("onFree tells another agent's store when an IP comes free, by release or by deletion, and not on reserve or transfer", async () => {
+    const cluster = await openCluster();
+    const writer = await createKubernetesStore({ rest: cluster.rest });
+    const watcher = await createKubernetesStore({ rest: cluster.rest });
+    const freed: string[] = [];
+    watcher.onFree((pool) => freed.push(pool));
+    try {
+      assert.ok(await writer.reserve(record({ ip: '10.6.0.7' })));
+      assert.ok(await writer.reserve(record({ pool: 'other', ip: '10.7.0.7', containerId: 'c-2' })));
+      assert.ok(await writer.transfer({ containerId: 'c-1', ifname: 'eth0' }, record({ ip: '10.6.0.7', containerId: 'c-1b' })));
+      await waitFor(() => watcher.informer.list().length === 2 && watcher.informer.list().some((o) => o.spec.owner?.containerId === 'c-1b'), 'the watcher to see both and the transfer');
+      assert.deepEqual(freed, [], 'reserving and handing an IP on frees nothing');
+      assert.ok(await writer.release('lan', '10.6.0.7', { containerId: 'c-1b', ifname: 'eth0' }, 5));
+      await waitFor(() => freed.length === 1, 'the release to reach the watcher');
+      await cluster.rest.delete(`${IPALLOCATIONS_PATH}/${allocationName('other', '10.7.0.7')}`);
+      await waitFor(() => freed.length === 2, 'the deletion to reach the watcher');
+      assert.deepEqual(freed, ['lan', 'other']);
+    } finally {
+      await writer.close();
+      await watcher.close();
+      await cluster.close();
+    }
+  });
+
   test('a malformed IPAllocation is reported, skipped by list, counted as occupied, and never overwritten', async () => {
     const cluster = await openCluster();
     await cluster.rest.create(IPALLOCATIONS_PATH, {

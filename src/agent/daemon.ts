@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
 import { DEFAULT_SOCKET } from '../api/protocol.ts';
@@ -27,9 +28,13 @@ export const DAEMON_DEFAULTS = {
   gcInterval: '5s',
   gcGrace: '10s',
   reuseCooldown: '0s',
+  exhaustedWait: '3s',
   logLevel: 'info',
   sqliteSync: 'normal',
 } as const;
+
+/** The longest --exhausted-wait: the plugin's default ipam.timeoutMs (10 s) less room for the allocation itself. */
+const MAX_EXHAUSTED_WAIT_MS = 8_000;
 
 export const DAEMON_USAGE = `tidepool daemon --pools FILE [options]            standalone: SQLite store
 tidepool daemon --store kubernetes [options]      in a cluster: the API server is the store
@@ -48,6 +53,8 @@ reclaims IPs whose network namespace is gone.
   --gc-interval DUR       how often namespaces are checked    default ${DAEMON_DEFAULTS.gcInterval}
   --gc-grace DUR          how long a namespace must be gone   default ${DAEMON_DEFAULTS.gcGrace}
   --reuse-cooldown DUR    a released IP is not reused for DUR default ${DAEMON_DEFAULTS.reuseCooldown}
+  --exhausted-wait DUR    an ADD that finds its pools full waits up to DUR for an IP to come free; 0s fails at once
+                          (at most 8s: the plugin gives up after ipam.timeoutMs, 10s by default)  default ${DAEMON_DEFAULTS.exhaustedWait}
   --sqlite-sync MODE      normal (survives process crash) or full (also power loss)  default ${DAEMON_DEFAULTS.sqliteSync}
   --log-level LEVEL       debug, info, warn, error     default ${DAEMON_DEFAULTS.logLevel}
 `;
@@ -64,6 +71,7 @@ export interface DaemonConfig {
   readonly gcIntervalMs: number;
   readonly gcGraceMs: number;
   readonly reuseCooldownMs: number;
+  readonly exhaustedWaitMs: number;
   readonly sqliteSync: 'normal' | 'full';
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -84,6 +92,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
         'gc-interval': { type: 'string', default: DAEMON_DEFAULTS.gcInterval },
         'gc-grace': { type: 'string', default: DAEMON_DEFAULTS.gcGrace },
         'reuse-cooldown': { type: 'string', default: DAEMON_DEFAULTS.reuseCooldown },
+        'exhausted-wait': { type: 'string', default: DAEMON_DEFAULTS.exhaustedWait },
         'sqlite-sync': { type: 'string', default: DAEMON_DEFAULTS.sqliteSync },
         'log-level': { type: 'string', default: DAEMON_DEFAULTS.logLevel },
       },
@@ -103,6 +112,10 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
   if (!isLogLevel(level)) throw new TidepoolError('INVALID_CONFIG', `--log-level: "${level}" must be debug, info, warn or error`, { field: '--log-level' });
   const interval = parseDuration(values['gc-interval']!, '--gc-interval');
   if (interval < 100) throw new TidepoolError('INVALID_CONFIG', `--gc-interval: must be at least 100ms`, { field: '--gc-interval' });
+  const exhaustedWaitMs = parseDuration(values['exhausted-wait']!, '--exhausted-wait');
+  if (exhaustedWaitMs > MAX_EXHAUSTED_WAIT_MS) {
+    throw new TidepoolError('INVALID_CONFIG', `--exhausted-wait: ${values['exhausted-wait']} is more than 8s; the plugin gives up on the agent after ipam.timeoutMs (10s by default)`, { field: '--exhausted-wait' });
+  }
   return {
     store,
     pools,
@@ -115,6 +128,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
     gcIntervalMs: interval,
     gcGraceMs: parseDuration(values['gc-grace']!, '--gc-grace'),
     reuseCooldownMs: parseDuration(values['reuse-cooldown']!, '--reuse-cooldown'),
+    exhaustedWaitMs,
     sqliteSync: sync,
     logLevel: level,
   };
@@ -144,6 +158,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
     now: Date.now,
     probeNetns: (path) => probeNetns(config.hostProc !== '/proc' && path.startsWith('/proc/') ? config.hostProc + path.slice(5) : path),
     reuseCooldownMs: config.reuseCooldownMs,
+    exhaustedWaitMs: config.exhaustedWaitMs,
+    sleep: (ms, signal) => delay(ms, undefined, { signal }).catch(() => undefined),
     gcGraceMs: config.gcGraceMs,
     usageCacheMs: backend.usageCacheMs,
     segment: backend.segment,

@@ -6,7 +6,8 @@ import type { NetnsObservation } from '../ipam/netns-gc.ts';
 import { createMemoryStore } from '../store/memory.ts';
 import type { AllocationRecord, AllocationStore } from '../store/port.ts';
 import type { AllocateRequest, AllocateResponse } from '../api/protocol.ts';
-import { createIpamService, type IpamServiceDeps } from './ipam-service.ts';
+import { createManualClock } from '../controller/clock.ts';
+import { createIpamService, EXHAUSTED_POLL_MS, type IpamServiceDeps } from './ipam-service.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 
 const pool = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name }, spec });
@@ -321,3 +322,80 @@ describe('stable identities with a lagging cache', () => {
 function assertRecordsHeldBy(records: readonly AllocationRecord[], expected: Array<[string, string]>): void {
   assert.deepEqual(records.map((r) => [r.ip, r.podUid]), expected);
 }
+
+describe('waiting for a free IP when the pools are full', () => {
+  /** Pool v4 (4 IPs) full, a service that waits up to 3 s, on a manual clock. */
+  async function full(store: AllocationStore = createMemoryStore()) {
+    const clock = createManualClock(1_000_000);
+    const { service } = setup({ store, now: clock.now, sleep: clock.sleep, exhaustedWaitMs: 3_000 });
+    for (const c of ['c1', 'c2', 'c3', 'c4']) await service.allocate(add(c));
+    let outcome: AllocateResponse | Error | undefined;
+    const pending = service.allocate(add('c5')).then(
+      (r) => (outcome = r),
+      (e: Error) => (outcome = e),
+    );
+    await clock.advance(0);
+    return { clock, service, store, pending, outcome: () => outcome };
+  }
+
+  test('a DEL during the wait hands its IP to the waiting ADD at once, without waiting for a re-read', async () => {
+    const { clock, service, pending, outcome } = await full();
+    await clock.advance(200);
+    assert.equal(outcome(), undefined, 'still waiting: nothing was freed');
+    await service.release({ containerId: 'c2', ifname: 'eth0' });
+    await clock.advance(0);
+    assert.deepEqual((outcome() as AllocateResponse).ips.map((i) => i.address), ['10.1.0.11/24'], "c2's IP, handed on with no time passing");
+    await pending;
+  });
+
+  test('nothing freed: POOL_EXHAUSTED after the wait, and the message says how long it waited', async () => {
+    const { clock, pending, outcome } = await full();
+    await clock.advance(2_900);
+    assert.equal(outcome(), undefined, 'waits the whole 3 s');
+    await clock.advance(100);
+    await pending;
+    const err = outcome();
+    assert.ok(err instanceof TidepoolError && err.code === 'POOL_EXHAUSTED', String(err));
+    assert.match(err.message, /no free IPv4 address in pool "v4" \(waited 3\.0 s for one to come free\)/);
+  });
+
+  test("another writer's release reaches the wait through the store's onFree", async () => {
+    const base = createMemoryStore();
+    const listeners: Array<(pool: string) => void> = [];
+    const store: AllocationStore = {
+      ...base,
+      onFree: (l) => void listeners.push(l),
+      async release(...args) {
+        const ok = await base.release(...args);
+        if (ok) for (const l of listeners) l(args[0]);
+        return ok;
+      },
+    };
+    const { clock, pending, outcome } = await full(store);
+    // The controller's reclaim, say: written to the store, not through this agent.
+    const [c3] = await base.list({ containerId: 'c3' });
+    assert.ok(await store.release(c3!.pool, c3!.ip, { containerId: 'c3', ifname: 'eth0' }, clock.now()));
+    await clock.advance(0);
+    assert.deepEqual((outcome() as AllocateResponse).ips.map((i) => i.address), ['10.1.0.12/24']);
+    await pending;
+  });
+
+  test('a store that cannot tell is re-read every EXHAUSTED_POLL_MS while waiting', async () => {
+    const { clock, store, pending, outcome } = await full();
+    const [c4] = await store.list({ containerId: 'c4' });
+    assert.ok(await store.release(c4!.pool, c4!.ip, { containerId: 'c4', ifname: 'eth0' }, clock.now()));
+    await clock.advance(EXHAUSTED_POLL_MS - 1);
+    assert.equal(outcome(), undefined, 'not re-read yet');
+    await clock.advance(1);
+    assert.deepEqual((outcome() as AllocateResponse).ips.map((i) => i.address), ['10.1.0.13/24']);
+    await pending;
+  });
+
+  test('without a wait (the default), a full pool fails at once', async () => {
+    const clock = createManualClock(1_000_000);
+    const { service } = setup({ now: clock.now, sleep: clock.sleep });
+    for (const c of ['c1', 'c2', 'c3', 'c4']) await service.allocate(add(c));
+    await rejects(service.allocate(add('c5')), 'POOL_EXHAUSTED', /^no free IPv4 address in pool "v4"$/);
+    assert.equal(clock.pending(), 0, 'no timer was started');
+  });
+});

@@ -49,9 +49,22 @@ export interface IpamServiceDeps {
   readonly segment?: (pool: Pool) => { readonly index: number; readonly count: number } | undefined;
   /** Random source in [0, 1) spreading choices outside the segment; only composition roots pass Math.random. */
   readonly random?: () => number;
+  /**
+   * How long an ADD that finds every candidate pool full waits for an IP to
+   * come free (a DEL, a reclaim, a cooldown ending) before it fails with
+   * POOL_EXHAUSTED. At 1:1 a replacement pod's ADD often races the DEL that
+   * frees its IP; failing sends the pod into kubelet's 10 s backoff. 0 (the
+   * default) fails at once. Keep it well under the plugin's ipam.timeoutMs.
+   */
+  readonly exhaustedWaitMs?: number;
+  /** Resolves after `ms`, or early once `signal` aborts; required for `exhaustedWaitMs`. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly metrics?: AgentMetrics;
   readonly log?: Logger;
 }
+
+/** While waiting for a free IP, the pools are re-read this often even without news of a release (cooldowns, stores that cannot tell). */
+export const EXHAUSTED_POLL_MS = 500;
 
 export interface IpamService {
   /**
@@ -138,6 +151,52 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   }
   let goneSince = new Map<string, number>();
 
+  // ADDs waiting for an IP of one of their pools to come free.
+  const freeWaiters = new Set<{ readonly pools: ReadonlySet<string>; readonly wake: () => void }>();
+  function noteFree(pool: string): void {
+    for (const w of freeWaiters) if (w.pools.has(pool)) w.wake();
+  }
+  store.onFree?.(noteFree);
+  const exhaustedWaitMs = deps.sleep ? (deps.exhaustedWaitMs ?? 0) : 0;
+
+  /**
+   * The first candidate pool's free IP, waiting up to exhaustedWaitMs for one
+   * to come free when all are full. Every try is an ordinary conditional
+   * reserve, so waiting changes when an ADD succeeds, never what it may take.
+   */
+  async function reserveAny(candidates: readonly Pool[], fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<{ record: AllocationRecord | undefined; waitedMs: number }> {
+    const started = now();
+    const deadline = started + exhaustedWaitMs;
+    let slept = false;
+    const waited = () => (slept ? now() - started : 0);
+    for (;;) {
+      // Listen before trying, so a release between the last try and the wait is not missed.
+      let woken = false;
+      const stop = new AbortController();
+      const waiter = {
+        pools: new Set(candidates.map((p) => p.name)),
+        wake: () => {
+          woken = true;
+          stop.abort();
+        },
+      };
+      if (exhaustedWaitMs > 0) freeWaiters.add(waiter);
+      try {
+        for (const pool of candidates) {
+          const record = await reserveFrom(pool, fields);
+          if (record) return { record, waitedMs: waited() };
+        }
+        const left = deadline - now();
+        if (left <= 0) return { record: undefined, waitedMs: waited() };
+        slept = true;
+        if (!woken) await deps.sleep!(Math.min(left, EXHAUSTED_POLL_MS), stop.signal);
+      } finally {
+        freeWaiters.delete(waiter);
+        stop.abort();
+      }
+    }
+  }
+
   async function reserveFrom(pool: Pool, fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<AllocationRecord | undefined> {
     let pending = inFlight.get(pool.name);
     if (!pending) inFlight.set(pool.name, (pending = new Set()));
@@ -203,6 +262,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       const ok = await store.release(r.pool, r.ip, { containerId: r.containerId, ifname: r.ifname, podUid: r.podUid }, now());
       if (ok) {
         noteUsage(r.pool, r.ip, 'released');
+        noteFree(r.pool);
         released.push({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason });
       }
       else notHeld++;
@@ -286,19 +346,18 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
                   continue;
                 }
               }
-              let record: AllocationRecord | undefined;
-              for (const pool of candidates) {
-                record = await reserveFrom(pool, owner(iface.ifname));
-                if (record) break;
-              }
+              const { record, waitedMs } = await reserveAny(candidates, owner(iface.ifname));
+              if (waitedMs > 0) metrics.exhaustedWait(record ? 'allocated' : 'exhausted', waitedMs / 1000);
               if (!record) {
                 const names = candidates.map((p) => p.name);
-                throw new TidepoolError('POOL_EXHAUSTED', `no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}`, {
+                const waited = waitedMs > 0 ? ` (waited ${(waitedMs / 1000).toFixed(1)} s for one to come free)` : '';
+                throw new TidepoolError('POOL_EXHAUSTED', `no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}${waited}`, {
                   pools: names,
                   family,
                   ifname: iface.ifname,
                 });
               }
+              if (waitedMs > 0) log.info('allocated after waiting for a free IP', { pool: record.pool, ip: record.ip, waitedMs: Math.round(waitedMs), containerId: req.containerId });
               taken.push(record);
               result.push(record);
             }

@@ -15,9 +15,11 @@ export interface AgentMetrics {
   release(reason: ReleaseReason, result: 'released' | 'not-held', count: number): void;
   request(route: string, status: number, seconds: number): void;
   gcRun(reclaimed: number, waiting: number, seconds: number): void;
+  /** An ADD found its pools full and waited `seconds` for an IP to come free: it got one, or it failed. */
+  exhaustedWait(outcome: 'allocated' | 'exhausted', seconds: number): void;
 }
 
-export const noMetrics: AgentMetrics = { allocation() {}, release() {}, request() {}, gcRun() {} };
+export const noMetrics: AgentMetrics = { allocation() {}, release() {}, request() {}, gcRun() {}, exhaustedWait() {} };
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
@@ -33,6 +35,13 @@ export function createAgentMetrics(registry: Registry, poolStatus: () => Promise
   const gcRuns = new Counter({ name: 'tidepool_gc_runs_total', help: 'Standalone netns garbage collection runs.', registers: [registry] });
   const gcReclaimed = new Counter({ name: 'tidepool_gc_reclaimed_total', help: 'IPs reclaimed because their network namespace was gone.', registers: [registry] });
   const gcWaiting = new Gauge({ name: 'tidepool_gc_candidates', help: 'Allocations whose namespace is gone, waiting out the grace period.', registers: [registry] });
+  const exhaustedWaits = new Histogram({
+    name: 'tidepool_exhausted_wait_seconds',
+    help: 'ADDs that found their pools full and waited for an IP to come free, by outcome.',
+    labelNames: ['outcome'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10],
+    registers: [registry],
+  });
   const gcDuration = new Histogram({ name: 'tidepool_gc_duration_seconds', help: 'Duration of one netns garbage collection run.', buckets: LATENCY_BUCKETS, registers: [registry] });
   new Gauge({
     name: 'tidepool_pool_ips',
@@ -59,6 +68,9 @@ export function createAgentMetrics(registry: Registry, poolStatus: () => Promise
     },
     request(route, status, seconds) {
       requests.observe({ route, status: String(status) }, seconds);
+    },
+    exhaustedWait(outcome, seconds) {
+      exhaustedWaits.observe({ outcome }, seconds);
     },
     gcRun(reclaimed, waiting, seconds) {
       gcRuns.inc();

@@ -552,6 +552,9 @@ export function createWorld(deps: {
         now: clock.now,
         probeNetns: (path) => ({ exists: [...node.sandboxes.values()].some((s) => s.netns === path), id: path }),
         reuseCooldownMs: 0,
+        // The daemon's default: an ADD that finds its pools full waits up to 3 s for a DEL or a reclaim.
+        exhaustedWaitMs: 3_000,
+        sleep: clock.sleep,
         gcGraceMs: 10_000,
         usageCacheMs: 0,
         segment: backend.segment,

@@ -59,6 +59,7 @@ export interface KubernetesStore extends AllocationStore {
   readonly informer: Informer<IPAllocationObject>;
   usageView(pool: string, family: Family): UsageView;
   listStable(stableKey: string): Promise<AllocationRecord[]>;
+  onFree(listener: (pool: string) => void): void;
 }
 
 type LiveUsage = { family: Family; allocated: Set<bigint>; releasedAt: Map<bigint, number>; reusableAt: Map<bigint, number> };
@@ -123,9 +124,13 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       if (obj!.spec.reusableAt) view.reusableAt.set(ip.value, Date.parse(obj!.spec.reusableAt));
     }
   };
+  const freeListeners = new Set<(pool: string) => void>();
+  const holds = (o: IPAllocationObject | undefined) => o !== undefined && (!valid(o) || o.spec.owner !== undefined);
   informer.onChange((type, obj, old) => {
     account(old, -1);
     account(obj, type === 'DELETED' ? -1 : 1);
+    const pool = old?.spec?.pool;
+    if (freeListeners.size > 0 && typeof pool === 'string' && holds(old) && (type === 'DELETED' || !holds(obj))) for (const l of freeListeners) l(pool);
   });
   if (!shared) informer.start();
   await informer.waitForSync();
@@ -295,6 +300,10 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       return { allocated: allocated.sort(), released };
     },
 
+
+    onFree(listener) {
+      freeListeners.add(listener);
+    },
 
     usageView(pool, family) {
       let view = views.get(pool);

@@ -104,6 +104,14 @@ export interface AllocationStore {
    */
   usageView?(pool: string, family: Family): UsageView;
   /**
+   * Optional: calls `listener` with a pool's name whenever the store learns
+   * that one of its IPs came free, through any writer (another node's DEL,
+   * the controller's reclaim). An ADD waiting for a free IP wakes on it;
+   * without it, the agent only hears of its own releases and re-reads on a
+   * timer.
+   */
+  onFree?(listener: (pool: string) => void): void;
+  /**
    * Optional, for stores whose `list` answers from a cache that may lag:
    * the records a stable identity holds, read from the source of truth. A
    * new pod of a StatefulSet ordinal calls it when the cache shows no IP for
