@@ -64,6 +64,8 @@ export interface DriverOptions {
   readonly concurrency: number;
   /** Writes to the API server in flight from the ReplicaSet role and kubelets' deletes. */
   readonly apiConcurrency?: number;
+  /** Wait before a pod whose ADD failed is tried again; default KUBELET_BACKOFF_MS (jittered up to +50%). */
+  readonly retryMs?: number;
   /** The ReplicaSet controller's client rate limit (kube-controller-manager's --kube-api-qps/--kube-api-burst); qps 0: none. */
   readonly controllerQps?: { readonly qps: number; readonly burst: number };
 }
@@ -92,7 +94,22 @@ function freshCounters(): DriverCounters {
   return { addMs: [], delMs: [], addFailures: {}, delFailures: {}, lostDels: 0, dels: 0, podsCreated: 0, freedAfterDelete: { del: [], gc: [] } };
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Kubelet's backOffPeriod after a pod sync fails (pkg/kubelet), and the jitter factor its pod workers apply to it. */
+export const KUBELET_BACKOFF_MS = 10_000;
+const KUBELET_BACKOFF_JITTER = 0.5;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 /** Parses a CNI error on stdout into a short bucket name. */
 function errorBucket(r: CniRun): string {
@@ -112,7 +129,12 @@ export class Driver {
   counters: DriverCounters = freshCounters();
   /** IP → the running pod holding it, per the ADD results. */
   private readonly holders = new Map<string, string>();
-  private readonly kubelets = new Map<string, Semaphore>();
+  /**
+   * Per node, sandbox starts and teardowns in flight. Kubelet runs a worker
+   * per pod, so a new pod's start never queues behind another pod's
+   * teardown: at 1:1 a replacement's ADD races the DELs that free its IP.
+   */
+  private readonly kubelets = new Map<string, { starts: Semaphore; stops: Semaphore }>();
   /** Requests in flight per client: the ReplicaSet controller, the garbage collector, and the user deleting pods. */
   private readonly clients: Record<'replicaset' | 'gc' | 'user', { inFlight: Semaphore; rate: TokenBucket }>;
   private rr = 0;
@@ -120,6 +142,8 @@ export class Driver {
   podSeq = 0;
   private nsSeq = 0;
   private stopped = false;
+  private readonly stopping = new AbortController();
+  private readonly retryMs: number;
   private readonly waiters = new Set<() => void>();
   private readonly background = new Set<Promise<void>>();
   private readonly errors: Error[] = [];
@@ -130,7 +154,8 @@ export class Driver {
   lastRunningAt = 0;
 
   constructor(private readonly o: DriverOptions) {
-    for (const n of o.nodes) this.kubelets.set(n, new Semaphore(o.concurrency));
+    this.retryMs = o.retryMs ?? KUBELET_BACKOFF_MS;
+    for (const n of o.nodes) this.kubelets.set(n, { starts: new Semaphore(o.concurrency), stops: new Semaphore(o.concurrency) });
     const client = (rate: TokenBucket) => ({ inFlight: new Semaphore(o.apiConcurrency ?? 32), rate });
     // kube-controller-manager builds each controller its own client, so each has its own bucket.
     const controller = () => client(new TokenBucket(o.controllerQps?.qps ?? 0, o.controllerQps?.burst ?? 1));
@@ -164,6 +189,7 @@ export class Driver {
   /** Stops every loop: pending retries give up, nothing new is started. */
   stop(): void {
     this.stopped = true;
+    this.stopping.abort();
     this.notify();
   }
 
@@ -318,12 +344,13 @@ export class Driver {
 
   /**
    * Sandbox start, as kubelet does it: namespace, ADD; a failed ADD is torn
-   * down with DEL and retried after a backoff (100 ms doubling to 1.6 s) with
-   * a new sandbox ID, until it succeeds or the pod is deleted.
+   * down with DEL, and the pod's sync is retried after kubelet's backOffPeriod
+   * (10 s, jittered up to +50%) with a new sandbox ID, until it succeeds or
+   * the pod is deleted.
    */
   private async startSandbox(pod: Pod): Promise<void> {
-    const slots = this.kubelets.get(pod.node)!;
-    for (let attempt = 0; !this.stopped && pod.state === 'starting'; attempt++) {
+    const slots = this.kubelets.get(pod.node)!.starts;
+    while (!this.stopped && pod.state === 'starting') {
       await slots.acquire();
       let ok: { containerId: string; ips: string[] } | undefined;
       try {
@@ -359,8 +386,7 @@ export class Driver {
         this.markRunning(pod);
         return;
       }
-      const backoff = Math.min(100 * 2 ** attempt, 1600);
-      await sleep(backoff * (0.8 + 0.4 * Math.random()));
+      await sleep(this.retryMs * (1 + KUBELET_BACKOFF_JITTER * Math.random()), this.stopping.signal);
     }
   }
 
@@ -406,7 +432,7 @@ export class Driver {
     this.deletedAt.set(pod.uid, { at: performance.now(), lostDel });
     this.forgetIps(pod);
     this.notify();
-    const slots = this.kubelets.get(pod.node)!;
+    const slots = this.kubelets.get(pod.node)!.stops;
     await slots.acquire();
     try {
       if (pod.netns) {
@@ -422,7 +448,7 @@ export class Driver {
             const bucket = errorBucket(r);
             this.counters.delFailures[bucket] = (this.counters.delFailures[bucket] ?? 0) + 1;
             if (attempt >= 5 || this.stopped) break;
-            await sleep(200 * (attempt + 1));
+            await sleep(200 * (attempt + 1), this.stopping.signal);
           }
         }
         await this.deleteNetns(pod.node, pod.netns);

@@ -57,7 +57,7 @@ export const USAGE = `usage: npm run bench:e2e -- [options]
   --nodes N           simulated nodes, each a real agent process      default ${DEFAULTS.nodes}
   --ips N             IPs per family in a 1:1 pool (2x variants get 2N)  default = pods
   --lost-del F        share of re-creation DELs that are lost (0..1)  default ${DEFAULTS.lostDel}
-  --concurrency N     sandboxes in flight per node                    default ${DEFAULTS.concurrency}
+  --concurrency N     sandbox starts, and teardowns, in flight per node   default ${DEFAULTS.concurrency}
   --controller-qps N  pod creates (ReplicaSet controller) and deletes (garbage collector) per second,
                       kube-controller-manager's --kube-api-qps; 0: unpaced   default ${DEFAULTS.controllerQps}
   --controller-burst N  their --kube-api-burst                        default ${DEFAULTS.controllerBurst}
@@ -228,8 +228,8 @@ export function environmentProblems(o: Pick<Options, 'shape' | 'nodes' | 'concur
   if (mountMax !== undefined && needNetns + mounts > mountMax) {
     problems.push(`${pods} pods need ${needNetns} bind mounts under /var/run/netns, but /proc/sys/fs/mount-max is ${mountMax} with ${mounts} mounts in use`);
   }
-  // Each plugin run in flight: three pipes in this process, and macvlan's own run of tidepool.
-  const needFds = o.nodes * o.concurrency * 8 + 512;
+  // Each plugin run in flight (starts and teardowns, each up to --concurrency per node): its pipes, and macvlan's own run of tidepool.
+  const needFds = o.nodes * o.concurrency * 2 * 8 + 512;
   const fds = openFileLimit();
   if (fds !== undefined && needFds > fds) {
     problems.push(`--nodes ${o.nodes} x --concurrency ${o.concurrency} plugin runs in flight need about ${needFds} open files, but ulimit -n is ${fds}; raise it (ulimit -n ${needFds}) or lower --concurrency`);

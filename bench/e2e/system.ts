@@ -121,9 +121,7 @@ export async function snapshotBuild(owned: Owned): Promise<Build> {
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-e2e-build-'));
   owned.dirs.add(dir);
   mkdirSync(join(dir, 'cni'));
-  // Plain JavaScript, so a runtime starts without the TypeScript loader and stays small.
-  const runtime = join(dir, 'runtime-shim.mjs');
-  buildSync({ entryPoints: [join(ROOT, 'bench/e2e/runtime-shim.ts')], outfile: runtime, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'error' });
+  const runtime = bundleRuntime(dir);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   let last = '';
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -231,6 +229,13 @@ export function sumBy(metrics: Map<string, number>, name: string, by: string, wh
     const label = new RegExp(`${by}="([^"]*)"`).exec(key)?.[1] ?? '';
     out[label] = (out[label] ?? 0) + v;
   }
+  return out;
+}
+
+/** Bundles bench/e2e/runtime-shim.ts into `dir`: plain JavaScript, so a runtime starts without the TypeScript loader and stays small. */
+export function bundleRuntime(dir: string): string {
+  const out = join(dir, 'runtime-shim.mjs');
+  buildSync({ entryPoints: [join(ROOT, 'bench/e2e/runtime-shim.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'error' });
   return out;
 }
 
