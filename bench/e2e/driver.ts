@@ -1,6 +1,7 @@
-// The kubelets of every simulated node and the ReplicaSet controller, in the
-// bench process. Pods are API objects; every sandbox is a real network
-// namespace, and every ADD and DEL runs Debian's macvlan plugin, which runs
+// The kubelets of every simulated node, the ReplicaSet controller, the
+// garbage collector and the user, in the bench process. Pods are API objects;
+// every sandbox is a real network namespace, and every ADD and DEL runs
+// Debian's macvlan plugin (through the node's runtime process), which runs
 // tidepool's plugin, which asks that node's agent over its socket.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { KubeRest } from '../../src/k8s/rest.ts';
@@ -62,7 +63,7 @@ export interface DriverOptions {
   /** CNI_PATH: the private plugin copy first, then Debian's plugins. */
   readonly cniPath: string;
   readonly concurrency: number;
-  /** Writes to the API server in flight from the ReplicaSet role and kubelets' deletes. */
+  /** Requests in flight per client: the ReplicaSet role, the garbage-collector role, the user. */
   readonly apiConcurrency?: number;
   /** Wait before a pod whose ADD failed is tried again; default KUBELET_BACKOFF_MS (jittered up to +50%). */
   readonly retryMs?: number;
@@ -312,7 +313,7 @@ export class Driver {
   }
 
   /** Runs macvlan through the pod's node's runtime; timed there, from spawn to exit. */
-  async cni(command: 'ADD' | 'DEL', pod: Pod, containerId: string, netns: string): Promise<CniRun> {
+  cni(command: 'ADD' | 'DEL', pod: Pod, containerId: string, netns: string): Promise<CniRun> {
     const env = cleanEnv({
       CNI_COMMAND: command,
       CNI_CONTAINERID: containerId,

@@ -61,6 +61,8 @@ export interface PhaseResult {
   readonly apiRequests: number;
   /** IPs released in the phase, by who released them (agent DEL, agent netns-gc, controller GC reasons). */
   readonly releasedBy: Record<string, number>;
+  /** ADDs that found their pools full and waited for an IP (--exhausted-wait), by outcome: allocated or exhausted. */
+  readonly exhaustedWaits: Record<string, number>;
   readonly problems: string[];
   /** Warnings and errors the agents and controllers logged during the phase (distinct messages, with counts). */
   readonly logged: Record<string, number>;
@@ -184,13 +186,18 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     for (const t of texts) for (const [k, v] of parseMetrics(t)) merged.set(k, (merged.get(k) ?? 0) + v);
     return merged;
   };
-  /** Who released IPs so far: agents' DEL and netns collector, and the controllers' GC by reason. */
+  /**
+   * Counters read as deltas over a phase: who released IPs (agents' DEL and
+   * netns collector, the controllers' GC by reason) and, as `wait:<outcome>`,
+   * the ADDs that found the pool full and waited for an IP.
+   */
   const releaseCounts = async (): Promise<Record<string, number>> => {
     const a = await scrape(agents.values());
     const c = await scrape(controllers.values());
     const out: Record<string, number> = {};
     for (const [reason, n] of Object.entries(sumBy(a, 'tidepool_releases_total', 'reason', 'result="released"'))) out[`agent:${reason}`] = n;
     for (const [reason, n] of Object.entries(sumBy(c, 'tidepool_gc_reclaims_total', 'reason'))) out[`gc:${reason}`] = n;
+    for (const [outcome, n] of Object.entries(sumBy(a, 'tidepool_exhausted_wait_seconds_count', 'outcome'))) out[`wait:${outcome}`] = n;
     return out;
   };
   const waitForLeader = async (): Promise<string> => {
@@ -324,9 +331,12 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       const gcMetrics: Record<string, number> = {};
       for (const [k, v] of cm) if (/^tidepool_gc_(reclaim_latency_seconds_(sum|count)|reclaim_failures_total|candidates)/.test(k) && v) gcMetrics[k] = v;
       const releasedBy: Record<string, number> = {};
+      const exhaustedWaits: Record<string, number> = {};
       for (const [k, v] of Object.entries(after)) {
         const delta = v - ((t.before as Record<string, number>)[k] ?? 0);
-        if (delta > 0) releasedBy[k] = delta;
+        if (delta <= 0) continue;
+        if (k.startsWith('wait:')) exhaustedWaits[k.slice(5)] = delta;
+        else releasedBy[k] = delta;
       }
       const add = summarize(t.counters.addMs);
       const del = summarize(t.counters.delMs);
@@ -353,6 +363,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
         conflictsPerAllocation: allocationsMade > 0 ? conflicts / allocationsMade : 0,
         apiRequests: t.stats.total,
         releasedBy,
+        exhaustedWaits,
         problems: problemsHere,
         logged,
         gcMetrics,

@@ -8,6 +8,7 @@ import type { AllocationRecord, AllocationStore } from '../store/port.ts';
 import type { AllocateRequest, AllocateResponse } from '../api/protocol.ts';
 import { createManualClock } from '../controller/clock.ts';
 import { createIpamService, EXHAUSTED_POLL_MS, type IpamServiceDeps } from './ipam-service.ts';
+import { noMetrics } from './metrics.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 
 const pool = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name }, spec });
@@ -327,7 +328,9 @@ describe('waiting for a free IP when the pools are full', () => {
   /** Pool v4 (4 IPs) full, a service that waits up to 3 s, on a manual clock. */
   async function full(store: AllocationStore = createMemoryStore()) {
     const clock = createManualClock(1_000_000);
-    const { service } = setup({ store, now: clock.now, sleep: clock.sleep, exhaustedWaitMs: 3_000 });
+    const waits: Array<[string, number]> = [];
+    const metrics = { ...noMetrics, exhaustedWait: (outcome: string, seconds: number) => void waits.push([outcome, seconds]) };
+    const { service } = setup({ store, now: clock.now, sleep: clock.sleep, exhaustedWaitMs: 3_000, metrics });
     for (const c of ['c1', 'c2', 'c3', 'c4']) await service.allocate(add(c));
     let outcome: AllocateResponse | Error | undefined;
     const pending = service.allocate(add('c5')).then(
@@ -335,21 +338,22 @@ describe('waiting for a free IP when the pools are full', () => {
       (e: Error) => (outcome = e),
     );
     await clock.advance(0);
-    return { clock, service, store, pending, outcome: () => outcome };
+    return { clock, service, store, pending, waits, outcome: () => outcome };
   }
 
   test('a DEL during the wait hands its IP to the waiting ADD at once, without waiting for a re-read', async () => {
-    const { clock, service, pending, outcome } = await full();
+    const { clock, service, pending, waits, outcome } = await full();
     await clock.advance(200);
     assert.equal(outcome(), undefined, 'still waiting: nothing was freed');
     await service.release({ containerId: 'c2', ifname: 'eth0' });
     await clock.advance(0);
     assert.deepEqual((outcome() as AllocateResponse).ips.map((i) => i.address), ['10.1.0.11/24'], "c2's IP, handed on with no time passing");
     await pending;
+    assert.deepEqual(waits, [['allocated', 0.2]]);
   });
 
   test('nothing freed: POOL_EXHAUSTED after the wait, and the message says how long it waited', async () => {
-    const { clock, pending, outcome } = await full();
+    const { clock, pending, waits, outcome } = await full();
     await clock.advance(2_900);
     assert.equal(outcome(), undefined, 'waits the whole 3 s');
     await clock.advance(100);
@@ -357,6 +361,7 @@ describe('waiting for a free IP when the pools are full', () => {
     const err = outcome();
     assert.ok(err instanceof TidepoolError && err.code === 'POOL_EXHAUSTED', String(err));
     assert.match(err.message, /no free IPv4 address in pool "v4" \(waited 3\.0 s for one to come free\)/);
+    assert.deepEqual(waits, [['exhausted', 3]]);
   });
 
   test("another writer's release reaches the wait through the store's onFree", async () => {

@@ -164,11 +164,12 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
    * to come free when all are full. Every try is an ordinary conditional
    * reserve, so waiting changes when an ADD succeeds, never what it may take.
    */
-  async function reserveAny(candidates: readonly Pool[], fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<{ record: AllocationRecord | undefined; waitedMs: number }> {
+  async function reserveAny(candidates: readonly Pool[], fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<{ record: AllocationRecord | undefined; waitedMs: number | undefined }> {
     const started = now();
     const deadline = started + exhaustedWaitMs;
     let slept = false;
-    const waited = () => (slept ? now() - started : 0);
+    // undefined: it never had to wait.
+    const waited = () => (slept ? now() - started : undefined);
     for (;;) {
       // Listen before trying, so a release between the last try and the wait is not missed.
       let woken = false;
@@ -347,17 +348,17 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
                 }
               }
               const { record, waitedMs } = await reserveAny(candidates, owner(iface.ifname));
-              if (waitedMs > 0) metrics.exhaustedWait(record ? 'allocated' : 'exhausted', waitedMs / 1000);
+              if (waitedMs !== undefined) metrics.exhaustedWait(record ? 'allocated' : 'exhausted', waitedMs / 1000);
               if (!record) {
                 const names = candidates.map((p) => p.name);
-                const waited = waitedMs > 0 ? ` (waited ${(waitedMs / 1000).toFixed(1)} s for one to come free)` : '';
+                const waited = waitedMs !== undefined ? ` (waited ${(waitedMs / 1000).toFixed(1)} s for one to come free)` : '';
                 throw new TidepoolError('POOL_EXHAUSTED', `no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}${waited}`, {
                   pools: names,
                   family,
                   ifname: iface.ifname,
                 });
               }
-              if (waitedMs > 0) log.info('allocated after waiting for a free IP', { pool: record.pool, ip: record.ip, waitedMs: Math.round(waitedMs), containerId: req.containerId });
+              if (waitedMs !== undefined) log.info('allocated after waiting for a free IP', { pool: record.pool, ip: record.ip, waitedMs: Math.round(waitedMs), containerId: req.containerId });
               taken.push(record);
               result.push(record);
             }
