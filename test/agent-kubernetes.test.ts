@@ -236,6 +236,38 @@ describe('agent in Kubernetes mode', () => {
     assert.match(addresses(res)[0] ?? '', /^10\.18\.0\.1\d\/24$/);
   });
 
+  test("a full pool: another node's ADD waits, and takes the IP node-1's DEL frees, learned from the watch", async () => {
+    await cluster.pool('one-ip', { subnet: '10.19.0.0/24', ips: ['10.19.0.10'] });
+    await cluster.node('node-3');
+    const node3 = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'node-3', args: ['--log-level', 'debug', '--exhausted-wait', '8s'] });
+    try {
+      await cluster.pod({ name: 'holder', node: 'node-1' });
+      let held = await add(node1, { name: 'holder' }, { ipv4Pools: ['one-ip'] });
+      for (let i = 0; i < 100 && held.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        held = await add(node1, { name: 'holder' }, { ipv4Pools: ['one-ip'] });
+      }
+      assert.deepEqual(addresses(held), ['10.19.0.10/24']);
+      await cluster.pod({ name: 'waiter', node: 'node-3' });
+      const waiting = add(node3, { name: 'waiter' }, { ipv4Pools: ['one-ip'] });
+      // Free the IP only once node-3 is known to be waiting for it.
+      for (let i = 0; i < 400 && !node3.logs.some((l) => l.includes('pools full: waiting for an IP to come free')); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(node3.logs.some((l) => l.includes('pools full: waiting for an IP to come free')), `node-3 waits: ${node3.logs.slice(-5).join('\n')}`);
+      await cluster.deletePod('default', 'holder');
+      const del = await node1.call('POST', '/v1/release', { containerId: 'ctr-holder-eth0', ifname: 'eth0' });
+      assert.equal(del.body.released.length, 1);
+      const res = await waiting;
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(addresses(res), ['10.19.0.10/24']);
+      const line = node3.logs.find((l) => l.includes('allocated after waiting for a free IP'));
+      assert.ok(line, 'node-3 says it waited');
+      // Long before its 8 s deadline: node-3 learned of the release from its IPAllocation watch.
+      assert.ok((JSON.parse(line) as { waitedMs: number }).waitedMs < 8_000, line);
+    } finally {
+      await node3.cleanup();
+    }
+  });
+
   test('the real plugin passes the pod from CNI_ARGS and gets its IP', async () => {
     await cluster.pod({ name: 'via-plugin', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["annot-v4"]}' } });
     const conf = { cniVersion: '1.0.0', name: 'underlay', type: 'macvlan', ipam: { type: 'tidepool', socket: node1.socket } };

@@ -131,7 +131,9 @@ export function table(results: readonly VariantResult[], o: Pick<Options, 'shape
       const cell = (x: typeof del) => (x.n ? `${x.n} IPs, p50 ${f(x.p50, 0)} ms, p99 ${f(x.p99, 0)} ms` : 'none');
       if (del.n + gc.n > 0) lines.push(`${v.variant.id} ${p.phase}: IP free after its pod's delete: by DEL ${cell(del)}; by GC (lost DEL) ${cell(gc)}`);
       const w = p.exhaustedWaits;
-      if (Object.keys(w).length > 0) lines.push(`${v.variant.id} ${p.phase}: ADDs that found the pool full and waited for an IP: ${w['allocated'] ?? 0} got one, ${w['exhausted'] ?? 0} gave up`);
+      if (p.phase === 're-creation' || Object.keys(w).length > 0) {
+        lines.push(`${v.variant.id} ${p.phase}: ADDs that found the pool full and waited for an IP (--exhausted-wait): ${w['allocated'] ?? 0} got one, ${w['exhausted'] ?? 0} gave up`);
+      }
     }
     for (const p of v.phases) {
       for (const [msg, n] of Object.entries(p.logged).slice(0, 12)) lines.push(`${v.variant.id} ${p.phase}: logged ${n}x ${msg}`);

@@ -189,6 +189,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         }
         const left = deadline - now();
         if (left <= 0) return { record: undefined, waitedMs: waited() };
+        if (!slept) log.debug('pools full: waiting for an IP to come free', { pools: [...waiter.pools], waitMs: exhaustedWaitMs, containerId: fields.containerId });
         slept = true;
         if (!woken) await deps.sleep!(Math.min(left, EXHAUSTED_POLL_MS), stop.signal);
       } finally {
