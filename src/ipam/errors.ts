@@ -58,7 +58,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   STORE_BUSY: { cni: 11, http: 503, retry: 'later', summary: 'The store could not commit in time; try again.' },
   AGENT_NOT_READY: { cni: 50, http: 503, retry: 'later', summary: 'STATUS: the agent cannot serve ADD right now.' },
   POOLS_EXHAUSTED: { cni: 50, http: 503, retry: 'later', summary: 'STATUS: every pool of an address family this network needs is full.' },
-  POOL_EXHAUSTED: { cni: 100, http: 409, retry: 'later', summary: 'The named pool has no free IP; the message names the pool.' },
+  POOL_EXHAUSTED: { cni: 100, http: 409, retry: 'later', summary: 'The named pool has no free IP; the message names the pool, and says how long the ADD waited for one to come free (`--exhausted-wait`).' },
   POOL_NOT_FOUND: { cni: 101, http: 404, retry: 'after-fix', summary: 'The netconf or request names a pool that does not exist.' },
   POOL_DISABLED: { cni: 102, http: 409, retry: 'after-fix', summary: 'The named pool has spec.disable set.' },
   POOL_FAMILY_MISMATCH: { cni: 103, http: 400, retry: 'after-fix', summary: 'A pool listed under ipv4Pools is IPv6, or the reverse.' },
