@@ -11,8 +11,9 @@
 // Run: npm run bench:gc -- [--pods N] [--sizes a,b,c] [--workers N] [--skip-reclaim] [--skip-scan] [--json FILE]
 import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
 import { eachFlag, parseBenchFlags, parseCount, UsageError } from './flags.ts';
+import { readProcTimes } from './proc.ts';
 import { createProgress } from '../src/util/progress.ts';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -147,19 +148,9 @@ function snapshotCli(dir: string): { cli: string; sha256: string } {
   return { cli, sha256: sha256(cli) };
 }
 
-let clockTicks: number | undefined;
 /** CPU seconds a process has used so far (user + system), from /proc; undefined where there is no /proc. */
 function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return undefined;
-  }
+  return readProcTimes(pid)?.own;
 }
 
 // ---- output -----------------------------------------------------------------

@@ -3,38 +3,12 @@
 // read from the runtimes' reaped-children counters; the bench process
 // itself; and the rest of the machine's busy time, which is mostly the
 // kernel's own threads (network namespace teardown runs in a workqueue).
-import { readFileSync } from 'node:fs';
-
-/** USER_HZ: /proc reports process times in these ticks on every Linux the bench supports. */
-const TICK_S = 0.01;
+import { machineBusySeconds, readProcTimes } from '../proc.ts';
 
 export const CPU_ROLES = ['plugins + ip', 'runtimes', 'agents', 'controllers', 'API server', 'bench driver', 'kernel + other'] as const;
 export type CpuRole = (typeof CPU_ROLES)[number];
 
-interface ProcTimes {
-  /** utime + stime, seconds. */
-  readonly own: number;
-  /** cutime + cstime: children it waited for, seconds. */
-  readonly children: number;
-}
-
-function readProc(pid: number): ProcTimes | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "(comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14].
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { own: (Number(f[11]) + Number(f[12])) * TICK_S, children: (Number(f[13]) + Number(f[14])) * TICK_S };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Seconds of CPU the whole machine spent not idle, summed over CPUs. */
-function machineBusy(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - (f[3] ?? 0) - (f[4] ?? 0)) * TICK_S;
-}
+type ProcTimes = NonNullable<ReturnType<typeof readProcTimes>>;
 
 interface Mark {
   readonly busy: number;
@@ -55,13 +29,13 @@ export class CpuMeter {
   track(pid: number | undefined, own: CpuRole, children?: CpuRole): void {
     if (pid === undefined) return;
     this.roles.set(pid, { own, children });
-    const t = readProc(pid);
+    const t = readProcTimes(pid);
     if (t) this.last.set(pid, t);
   }
 
   sample(): void {
     for (const pid of this.roles.keys()) {
-      const t = readProc(pid);
+      const t = readProcTimes(pid);
       if (t) this.last.set(pid, t);
     }
   }
@@ -69,7 +43,7 @@ export class CpuMeter {
   mark(): Mark {
     this.sample();
     const self = process.cpuUsage();
-    return { busy: machineBusy(), self: (self.user + self.system) / 1e6, procs: new Map(this.last) };
+    return { busy: machineBusySeconds(), self: (self.user + self.system) / 1e6, procs: new Map(this.last) };
   }
 
   /** CPU seconds by role between two marks; processes first seen after `a` count from zero. */
