@@ -163,38 +163,34 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
    * The first candidate pool's free IP, waiting up to exhaustedWaitMs for one
    * to come free when all are full. Every try is an ordinary conditional
    * reserve, so waiting changes when an ADD succeeds, never what it may take.
+   * `waitedMs` is undefined when the first try settled it.
    */
   async function reserveAny(candidates: readonly Pool[], fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<{ record: AllocationRecord | undefined; waitedMs: number | undefined }> {
+    const tryAll = async () => {
+      for (const pool of candidates) {
+        const record = await reserveFrom(pool, fields);
+        if (record) return record;
+      }
+      return undefined;
+    };
+    const first = await tryAll();
+    if (first || exhaustedWaitMs <= 0) return { record: first, waitedMs: undefined };
+    const pools = new Set(candidates.map((p) => p.name));
+    log.debug('pools full: waiting for an IP to come free', { pools: [...pools], waitMs: exhaustedWaitMs, containerId: fields.containerId });
     const started = now();
     const deadline = started + exhaustedWaitMs;
-    let slept = false;
-    // undefined: it never had to wait.
-    const waited = () => (slept ? now() - started : undefined);
     for (;;) {
-      // Listen before trying, so a release between the last try and the wait is not missed.
-      let woken = false;
-      const stop = new AbortController();
-      const waiter = {
-        pools: new Set(candidates.map((p) => p.name)),
-        wake: () => {
-          woken = true;
-          stop.abort();
-        },
-      };
-      if (exhaustedWaitMs > 0) freeWaiters.add(waiter);
+      // Listen before trying again, so a release between the try and the sleep is not missed.
+      const woken = new AbortController();
+      const waiter = { pools, wake: () => woken.abort() };
+      freeWaiters.add(waiter);
       try {
-        for (const pool of candidates) {
-          const record = await reserveFrom(pool, fields);
-          if (record) return { record, waitedMs: waited() };
-        }
+        const record = await tryAll();
         const left = deadline - now();
-        if (left <= 0) return { record: undefined, waitedMs: waited() };
-        if (!slept) log.debug('pools full: waiting for an IP to come free', { pools: [...waiter.pools], waitMs: exhaustedWaitMs, containerId: fields.containerId });
-        slept = true;
-        if (!woken) await deps.sleep!(Math.min(left, EXHAUSTED_POLL_MS), stop.signal);
+        if (record || left <= 0) return { record, waitedMs: now() - started };
+        if (!woken.signal.aborted) await deps.sleep!(Math.min(left, EXHAUSTED_POLL_MS), woken.signal);
       } finally {
         freeWaiters.delete(waiter);
-        stop.abort();
       }
     }
   }
