@@ -4,6 +4,7 @@
 // Debian's macvlan plugin (through the node's runtime process), which runs
 // tidepool's plugin, which asks that node's agent over its socket.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { KubeRest } from '../../src/k8s/rest.ts';
 import { isNotFound } from '../../src/k8s/rest.ts';
 import { cleanEnv } from '../../test/helpers/agent-process.ts';
@@ -100,17 +101,7 @@ export const KUBELET_BACKOFF_MS = 10_000;
 const KUBELET_BACKOFF_JITTER = 0.5;
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 /** Parses a CNI error on stdout into a short bucket name. */
 function errorBucket(r: CniRun): string {

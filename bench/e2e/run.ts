@@ -10,6 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createInformer, type Informer } from '../../src/k8s/informer.ts';
 import { createKubeRest, type KubeObject, type KubeRest } from '../../src/k8s/rest.ts';
+import { LABEL_STATE } from '../../src/store/kubernetes.ts';
 import { allocationConflicts, createNodes, percentile, startFakeApiServerProcess, type FakeApiServerProcess } from '../../test/helpers/contention.ts';
 import { CNI_BIN } from '../../test/helpers/netns.ts';
 import { Driver, POD_NAMESPACE, type DriverCounters, type Duplicate } from './driver.ts';
@@ -99,6 +100,7 @@ interface AllocationObject extends KubeObject {
 }
 
 const IPALLOCATIONS = '/apis/tidepool.dev/v1alpha1/ipallocations';
+const isAllocated = (o: KubeObject) => o.metadata.labels?.[LABEL_STATE] === 'allocated';
 const CONTROLLER_NS = 'kube-system';
 
 function ipv4(value: number): string {
@@ -188,17 +190,16 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
   };
   /**
    * Counters read as deltas over a phase: who released IPs (agents' DEL and
-   * netns collector, the controllers' GC by reason) and, as `wait:<outcome>`,
-   * the ADDs that found the pool full and waited for an IP.
+   * netns collector, the controllers' GC by reason), and the ADDs that found
+   * the pool full and waited for an IP, by outcome.
    */
-  const releaseCounts = async (): Promise<Record<string, number>> => {
+  const phaseCounts = async (): Promise<{ released: Record<string, number>; waits: Record<string, number> }> => {
     const a = await scrape(agents.values());
     const c = await scrape(controllers.values());
-    const out: Record<string, number> = {};
-    for (const [reason, n] of Object.entries(sumBy(a, 'tidepool_releases_total', 'reason', 'result="released"'))) out[`agent:${reason}`] = n;
-    for (const [reason, n] of Object.entries(sumBy(c, 'tidepool_gc_reclaims_total', 'reason'))) out[`gc:${reason}`] = n;
-    for (const [outcome, n] of Object.entries(sumBy(a, 'tidepool_exhausted_wait_seconds_count', 'outcome'))) out[`wait:${outcome}`] = n;
-    return out;
+    const released: Record<string, number> = {};
+    for (const [reason, n] of Object.entries(sumBy(a, 'tidepool_releases_total', 'reason', 'result="released"'))) released[`agent:${reason}`] = n;
+    for (const [reason, n] of Object.entries(sumBy(c, 'tidepool_gc_reclaims_total', 'reason'))) released[`gc:${reason}`] = n;
+    return { released, waits: sumBy(a, 'tidepool_exhausted_wait_seconds_count', 'outcome') };
   };
   const waitForLeader = async (): Promise<string> => {
     const deadline = Date.now() + 60_000;
@@ -213,7 +214,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
   };
   const allocatedCount = () => {
     let n = 0;
-    for (const o of allocations!.list()) if (o.metadata.labels?.['tidepool.dev/state'] === 'allocated') n++;
+    for (const o of allocations!.list()) if (isAllocated(o)) n++;
     return n;
   };
 
@@ -262,8 +263,8 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     });
     driver = d;
     allocations.onChange((type, obj, old) => {
-      const wasHeld = old?.metadata.labels?.['tidepool.dev/state'] === 'allocated';
-      const held = type !== 'DELETED' && obj.metadata.labels?.['tidepool.dev/state'] === 'allocated';
+      const wasHeld = old !== undefined && isAllocated(old);
+      const held = type !== 'DELETED' && isAllocated(obj);
       const uid = old?.spec?.owner?.podUid;
       if (wasHeld && !held && uid) d.ipFreed(uid);
     });
@@ -287,7 +288,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     const timed = async (phase: PhaseName, start: () => Promise<void> | void, done: () => boolean, progressValue: () => number, end?: () => number) => {
       await fake!.resetStats();
       d.resetCounters();
-      const before = phase === 'recovery' ? {} : await releaseCounts();
+      const before = phase === 'recovery' ? { released: {}, waits: {} } : await phaseCounts();
       for (const proc of [...agents.values(), ...controllers.values()]) proc.logs.splice(0);
       current = phase;
       const stopProgress = progress(phase, progressValue, total);
@@ -312,7 +313,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     };
 
     const finishPhase = async (phase: PhaseName, t: Awaited<ReturnType<typeof timed>>, allocationsMade: number, extra: { failedPods: number; problems: string[]; recovery?: PhaseResult['recovery'] }): Promise<PhaseResult> => {
-      const after = await releaseCounts();
+      const after = await phaseCounts();
       const logged: Record<string, number> = {};
       for (const proc of [...agents.values(), ...controllers.values()]) {
         for (const line of proc.logs.splice(0)) {
@@ -330,14 +331,10 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       const cm = await scrape(controllers.values());
       const gcMetrics: Record<string, number> = {};
       for (const [k, v] of cm) if (/^tidepool_gc_(reclaim_latency_seconds_(sum|count)|reclaim_failures_total|candidates)/.test(k) && v) gcMetrics[k] = v;
-      const releasedBy: Record<string, number> = {};
-      const exhaustedWaits: Record<string, number> = {};
-      for (const [k, v] of Object.entries(after)) {
-        const delta = v - ((t.before as Record<string, number>)[k] ?? 0);
-        if (delta <= 0) continue;
-        if (k.startsWith('wait:')) exhaustedWaits[k.slice(5)] = delta;
-        else releasedBy[k] = delta;
-      }
+      const delta = (now: Record<string, number>, then: Record<string, number>) =>
+        Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - (then[k] ?? 0)] as const).filter(([, d]) => d > 0));
+      const releasedBy = delta(after.released, t.before.released);
+      const exhaustedWaits = delta(after.waits, t.before.waits);
       const add = summarize(t.counters.addMs);
       const del = summarize(t.counters.delMs);
       const conflicts = allocationConflicts(t.stats).total;
@@ -475,7 +472,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       const out: string[] = [];
       const podList = (await rest!.list<{ metadata: { name: string; uid: string; deletionTimestamp?: string }; status?: { phase?: string; podIPs?: Array<{ ip: string }> } }>(`/api/v1/namespaces/${POD_NAMESPACE}/pods`)).items;
       const allocs = (await rest!.list<AllocationObject>(IPALLOCATIONS)).items;
-      const allocated = allocs.filter((a) => a.metadata.labels?.['tidepool.dev/state'] === 'allocated');
+      const allocated = allocs.filter(isAllocated);
       if (mode === 'empty') {
         if (podList.length > 0) out.push(`${podList.length} pods still exist after deletion`);
         out.push(...cap(allocated.map((a) => `${a.metadata.name} (${a.spec?.owner?.podName})`), 'IPAllocations still allocated after deletion'));
