@@ -36,7 +36,7 @@ runStoreContract('kubernetes store (fake API server)', async () => {
       await cluster.close();
     },
   };
-});
+}, 'pool');
 
 const record = (over: Partial<AllocationRecord> = {}): AllocationRecord => ({
   pool: 'lan',

@@ -61,6 +61,7 @@ export async function createPoolScopedStore(opts: {
   });
 
   return {
+    addressScope: 'pool',
     get synced() {
       return current.informer.synced;
     },

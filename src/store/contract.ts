@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { AllocationRecord, AllocationStore, OwnerRef } from './port.ts';
+import type { AddressScope, AllocationRecord, AllocationStore, OwnerRef } from './port.ts';
 
 /** What `open` hands the contract: a fresh, empty store and a way to dispose of it (it may already be closed). */
 export interface OpenedStore {
@@ -63,9 +63,11 @@ async function allocatedOf(store: AllocationStore, pool: string): Promise<string
  * Registers one `describe(name)` block of tests that any AllocationStore
  * adapter must pass. `open` is called once per test and must return an
  * empty store; `cleanup` runs after each test even when it failed, and must
- * tolerate a store that the test already closed.
+ * tolerate a store that the test already closed. `scope` is the address
+ * scope the adapter documents (see AddressScope); the store must declare the
+ * same.
  */
-export function runStoreContract(name: string, open: () => Promise<OpenedStore>): void {
+export function runStoreContract(name: string, open: () => Promise<OpenedStore>, scope: AddressScope = 'store'): void {
   const withStore = (title: string, body: (store: AllocationStore) => Promise<void>): void => {
     test(title, async () => {
       const { store, cleanup } = await open();
@@ -107,10 +109,20 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       assertRecords(await store.list(), [first]);
     });
 
-    withStore('the same IP in two pools is held independently', async (store) => {
+    withStore(`the same IP in two pools is held once per ${scope}, as the store declares`, async (store) => {
+      assert.equal(store.addressScope, scope);
       const a = record({ pool: 'pool-a' });
       const b = record({ pool: 'pool-b', containerId: 'c-2' });
       assert.equal(await store.reserve(a), true);
+      if (scope === 'store') {
+        assert.equal(await store.reserve(b), false, 'an address held under pool-a cannot be handed out under pool-b');
+        assertRecords(await store.list(), [a]);
+        assert.deepEqual(await allocatedOf(store, 'pool-b'), []);
+        assert.equal(await store.release('pool-a', a.ip, ownerOf(a), 5), true);
+        assert.equal(await store.reserve(b), true, 'once released, any pool may hand it out');
+        assertRecords(await store.list(), [b]);
+        return;
+      }
       assert.equal(await store.reserve(b), true);
       assert.equal(await store.release('pool-b', b.ip, ownerOf(a), 5), false, "pool-a's holder cannot free pool-b");
       assert.equal(await store.release('pool-a', a.ip, ownerOf(a), 5), true);
@@ -119,6 +131,32 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       assert.deepEqual(await allocatedOf(store, 'pool-b'), [b.ip]);
       assert.deepEqual(await releasedOf(store, 'pool-b'), []);
       assert.deepEqual(await releasedOf(store, 'pool-a'), [[a.ip, 5]]);
+    });
+
+    if (scope === 'store') withStore('concurrent reserves of one IP under different pools have one winner', async (store) => {
+      const results = await Promise.all(['pool-a', 'pool-b', 'pool-c', 'pool-a'].map((pool, i) => store.reserve(record({ pool, containerId: `c-${i}` }))));
+      assert.equal(results.filter((r) => r).length, 1);
+      assert.equal((await store.list()).length, 1);
+    });
+
+    if (scope === 'store') withStore('adopt re-files held IPs under another pool, keeping the owner, and skips what is not held', async (store) => {
+      assert.ok(store.adopt, 'a store whose address scope is "store" implements adopt');
+      const held = record({ pool: 'old', ip: '10.0.0.7', podUid: 'u-7' });
+      const freed = record({ pool: 'old', ip: '10.0.0.8', containerId: 'c-8' });
+      assert.equal(await store.reserve(held), true);
+      assert.equal(await store.reserve(freed), true);
+      assert.equal(await store.release('old', freed.ip, ownerOf(freed), 3), true);
+      const moved = await store.adopt([
+        { pool: 'old', ip: '10.0.0.7', to: 'new' },
+        { pool: 'old', ip: '10.0.0.8', to: 'new' },
+        { pool: 'gone', ip: '10.0.0.9', to: 'new' },
+      ]);
+      assert.equal(moved, 1);
+      assertRecords(await store.list(), [{ ...held, pool: 'new' }]);
+      assert.deepEqual(await allocatedOf(store, 'new'), ['10.0.0.7']);
+      assert.deepEqual(await allocatedOf(store, 'old'), []);
+      assert.equal(await store.release('new', held.ip, ownerOf(held), 9), true, 'the owner releases it under its new pool');
+      assert.deepEqual(await releasedOf(store, 'new'), [['10.0.0.7', 9]]);
     });
 
     withStore('release by a wrong owner resolves false and leaves the holder in place', async (store) => {
@@ -225,7 +263,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
 
     withStore('list orders by pool then IP text and filters on every given field', async (store) => {
       const recs = [
-        record({ pool: 'pool-b', ip: '10.0.0.1', containerId: 'c-1', ifname: 'eth0', node: 'node-1' }),
+        record({ pool: 'pool-b', ip: '10.0.0.100', containerId: 'c-1', ifname: 'eth0', node: 'node-1' }),
         record({ pool: 'pool-a', ip: '10.0.0.9', containerId: 'c-1', ifname: 'net1', node: 'node-1' }),
         record({ pool: 'pool-a', ip: '10.0.0.10', containerId: 'c-2', ifname: 'eth0', node: 'node-2' }),
         record({ pool: 'pool-a', ip: 'fd00::1', containerId: 'c-1', ifname: 'eth0', node: 'node-2' }),
@@ -331,7 +369,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
     });
 
     withStore('random reserve/release sequences agree with a model of the port', async (store) => {
-      // Each run uses its own pool so one store serves every run.
+      // Each run uses its own pool and addresses so one store serves every run.
       let run = 0;
       const owners = ['a', 'b', 'c'] as const;
       const op = fc.record({
@@ -342,28 +380,30 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       });
       await fc.assert(
         fc.asyncProperty(fc.array(op, { maxLength: 25 }), async (ops) => {
+          const at = (ip: string) => ip.replace('10.9.0.', `10.${9 + (run >> 8)}.${run & 255}.`);
           const pool = `model-${run++}`;
           const held = new Map<string, AllocationRecord>();
           const released = new Map<string, number>();
           let clock = 0;
           for (const o of ops) {
             clock++;
+            const ip = at(o.ip);
             if (o.kind === 'reserve') {
-              const r = record({ pool, ip: o.ip, containerId: o.owner, podUid: o.withUid ? `uid-${o.owner}` : undefined, allocatedAt: clock });
-              const expected = !held.has(o.ip);
+              const r = record({ pool, ip, containerId: o.owner, podUid: o.withUid ? `uid-${o.owner}` : undefined, allocatedAt: clock });
+              const expected = !held.has(ip);
               assert.equal(await store.reserve(r), expected);
               if (expected) {
-                held.set(o.ip, r);
-                released.delete(o.ip);
+                held.set(ip, r);
+                released.delete(ip);
               }
             } else {
               const owner: OwnerRef = { containerId: o.owner, ifname: 'eth0', podUid: o.withUid ? `uid-${o.owner}` : undefined };
-              const h = held.get(o.ip);
+              const h = held.get(ip);
               const expected = h !== undefined && h.containerId === owner.containerId && (owner.podUid === undefined || h.podUid === owner.podUid);
-              assert.equal(await store.release(pool, o.ip, owner, clock), expected);
+              assert.equal(await store.release(pool, ip, owner, clock), expected);
               if (expected) {
-                held.delete(o.ip);
-                released.set(o.ip, clock);
+                held.delete(ip);
+                released.set(ip, clock);
               }
             }
           }

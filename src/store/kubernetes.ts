@@ -194,6 +194,8 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
   }
 
   return {
+    // One object per (pool, IP); the webhook keeps pools apart (see AddressScope).
+    addressScope: 'pool',
     informer,
 
     async reserve(record) {

@@ -3,7 +3,7 @@
  * where losing every allocation on restart is acceptable.
  */
 import { TidepoolError } from '../ipam/errors.ts';
-import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolUsage } from './port.ts';
+import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolMove, PoolUsage } from './port.ts';
 
 /**
  * Copies the known fields of `record`, leaving absent optional fields absent,
@@ -45,7 +45,8 @@ function compareText(a: string, b: string): number {
  * A store that lives in this process only. Every operation does its whole
  * check-and-update synchronously before its promise settles, so no async
  * interleaving of callers can observe or create a half-done state: of any
- * number of concurrent reserves of one (pool, ip), exactly one wins. Records
+ * number of concurrent reserves of one IP, exactly one wins, and an address
+ * is held once whatever its pool, like the SQLite store. Records
  * are copied on the way in and out. `usage()` orders like the SQLite store:
  * allocated by IP text, released oldest first. Durability is trivially "as long as the
  * process lives", which is weaker than the port's crash promise: use it only
@@ -55,6 +56,8 @@ export function createMemoryStore(): AllocationStore {
   // pool -> ip -> record / release time; nested so usage(pool) needs no scan.
   const held = new Map<string, Map<string, AllocationRecord>>();
   const released = new Map<string, Map<string, [releasedAt: number, reusableAt: number | undefined]>>();
+  // ip -> the pool holding it: an address is held once in the whole store.
+  const holderPool = new Map<string, string>();
   let closed = false;
 
   const ensureOpen = (): void => {
@@ -70,13 +73,30 @@ export function createMemoryStore(): AllocationStore {
   };
 
   return {
+    addressScope: 'store',
+
     async reserve(record) {
       ensureOpen();
-      const pool = poolMap(held, record.pool);
-      if (pool.has(record.ip)) return false;
-      pool.set(record.ip, copyRecord(record));
+      if (holderPool.has(record.ip)) return false;
+      poolMap(held, record.pool).set(record.ip, copyRecord(record));
+      holderPool.set(record.ip, record.pool);
       released.get(record.pool)?.delete(record.ip);
       return true;
+    },
+
+    async adopt(moves: readonly PoolMove[]) {
+      ensureOpen();
+      let moved = 0;
+      for (const m of moves) {
+        const holder = held.get(m.pool)?.get(m.ip);
+        if (!holder) continue;
+        held.get(m.pool)!.delete(m.ip);
+        poolMap(held, m.to).set(m.ip, { ...holder, pool: m.to });
+        holderPool.set(m.ip, m.to);
+        released.get(m.to)?.delete(m.ip);
+        moved++;
+      }
+      return moved;
     },
 
     async release(poolName: string, ip: string, owner: OwnerRef, releasedAt: number, reusableAt?: number) {
@@ -85,6 +105,7 @@ export function createMemoryStore(): AllocationStore {
       const holder = pool?.get(ip);
       if (!pool || !holder || !isHeldBy(holder, owner)) return false;
       pool.delete(ip);
+      holderPool.delete(ip);
       poolMap(released, poolName).set(ip, [releasedAt, reusableAt]);
       return true;
     },
@@ -129,6 +150,7 @@ export function createMemoryStore(): AllocationStore {
       closed = true;
       held.clear();
       released.clear();
+      holderPool.clear();
     },
   };
 }

@@ -70,10 +70,32 @@ export interface ListFilter {
   readonly podUid?: string;
 }
 
+/** A held IP re-filed under the pool whose range now holds it (a renamed or re-cut pool). */
+export interface PoolMove {
+  readonly pool: string;
+  readonly ip: string;
+  /** The pool the record belongs to from now on. */
+  readonly to: string;
+}
+
+/**
+ * Whether an address can be held once in the whole store, or once per pool.
+ * Standalone stores (memory, SQLite) hold an address once, whatever pool it
+ * was handed out from: a node's pools never overlap, and the records of a
+ * renamed, removed or shrunk pool must keep their addresses from every other
+ * pool. The Kubernetes store holds one object per (pool, IP); there the
+ * admission webhook keeps pools from overlapping and refuses deleting a pool
+ * that still holds IPs.
+ */
+export type AddressScope = 'store' | 'pool';
+
 export interface AllocationStore {
+  /** See AddressScope. */
+  readonly addressScope: AddressScope;
   /**
-   * Records `record` if (pool, ip) is free. Exactly one of any number of
-   * concurrent reserves of the same (pool, ip) resolves `true`; the others
+   * Records `record` if (pool, ip) is free, and, in a store whose address
+   * scope is `store`, no other pool's record holds `ip`. Exactly one of any
+   * number of concurrent reserves of the same IP resolves `true`; the others
    * resolve `false`. A `true` is durable: it survives a crash of the process
    * that received it.
    */
@@ -119,6 +141,25 @@ export interface AllocationStore {
    * is taken over instead of a second one allocated.
    */
   listStable?(stableKey: string): Promise<AllocationRecord[]>;
+  /**
+   * Optional, for stores whose address scope is `store`: re-files each held
+   * (pool, ip) under `to`, keeping its owner, in one durable transaction. A
+   * move whose record is no longer held under `pool` is skipped. Resolves
+   * with the number of records moved.
+   */
+  adopt?(moves: readonly PoolMove[]): Promise<number>;
   /** Releases resources; further calls reject. */
   close(): Promise<void>;
+}
+
+/**
+ * Where the standalone collector keeps, across restarts, when each record's
+ * network namespace was first seen gone, so a restarted agent does not start
+ * the grace period again (docs/adr/0009-standalone-state.md). Keys are the
+ * collector's record keys.
+ */
+export interface ReclaimJournal {
+  load(): Promise<ReadonlyMap<string, number>>;
+  /** Replaces the whole journal; durable like a reserve once it resolves. */
+  save(goneSince: ReadonlyMap<string, number>): Promise<void>;
 }

@@ -79,11 +79,23 @@ describe('sqlite store, file behaviour', () => {
     const raw = new Database(file, { readonly: true });
     try {
       assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-      assert.equal(raw.pragma('user_version', { simple: true }), 1);
+      assert.equal(raw.pragma('user_version', { simple: true }), 2);
       const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY name").all();
       assert.deepEqual(
         tables.map((t) => (t as { name: string }).name),
-        ['allocations', 'allocations_attachment', 'releases', 'sqlite_autoindex_allocations_1', 'sqlite_autoindex_releases_1'],
+        [
+          'allocations',
+          'allocations_attachment',
+          'allocations_ip',
+          'displaced_allocations',
+          'netns_gone',
+          'releases',
+          'settings',
+          'sqlite_autoindex_allocations_1',
+          'sqlite_autoindex_netns_gone_1',
+          'sqlite_autoindex_releases_1',
+          'sqlite_autoindex_settings_1',
+        ],
       );
     } finally {
       raw.close();
@@ -111,9 +123,9 @@ describe('sqlite store, file behaviour', () => {
     const file = path.join(tempDir(), 'store.db');
     await createSqliteStore({ path: file }).close();
     const raw = new Database(file);
-    raw.pragma('user_version = 2');
+    raw.pragma('user_version = 3');
     raw.close();
-    assertStoreError(() => createSqliteStore({ path: file }), 'IO_FAILURE', file, /schema version 2, newer than the 1/);
+    assertStoreError(() => createSqliteStore({ path: file }), 'IO_FAILURE', file, /schema version 3, newer than the 2/);
   });
 
   test('a path in a missing directory fails with IO_FAILURE naming it', () => {
@@ -161,5 +173,116 @@ describe('sqlite store, file behaviour', () => {
     }
     assert.equal(await store.reserve(record({ ip: '10.0.0.2' })), true, 'the store works again once the lock is gone');
     await store.close();
+  });
+});
+
+/** A state file as tidepool builds with schema version 1 wrote it: frozen here, not derived from the current schema. */
+function writeVersion1File(file: string, rows: ReadonlyArray<{ pool: string; ip: string; containerId: string; allocatedAt: number }>): void {
+  const raw = new Database(file);
+  raw.exec(`
+    CREATE TABLE allocations (pool TEXT NOT NULL, ip TEXT NOT NULL, container_id TEXT NOT NULL, ifname TEXT NOT NULL, netns TEXT NOT NULL,
+      netns_id TEXT, node TEXT NOT NULL, network TEXT, pod_namespace TEXT, pod_name TEXT, pod_uid TEXT, stable_key TEXT,
+      allocated_at INTEGER NOT NULL, PRIMARY KEY (pool, ip));
+    CREATE INDEX allocations_attachment ON allocations (container_id, ifname);
+    CREATE TABLE releases (pool TEXT NOT NULL, ip TEXT NOT NULL, released_at INTEGER NOT NULL, reusable_at INTEGER, PRIMARY KEY (pool, ip));
+    PRAGMA application_id = ${0x74696470};
+    PRAGMA user_version = 1;
+    PRAGMA journal_mode = WAL;
+  `);
+  const insert = raw.prepare("INSERT INTO allocations (pool, ip, container_id, ifname, netns, node, allocated_at) VALUES (?, ?, ?, 'eth0', ?, 'n', ?)");
+  for (const r of rows) insert.run(r.pool, r.ip, r.containerId, `/run/netns/${r.containerId}`, r.allocatedAt);
+  raw.prepare('INSERT INTO releases VALUES (?, ?, ?, NULL)').run('pool-b', '10.250.6.40', 5);
+  raw.close();
+}
+
+describe('sqlite store, schema version 1 files', () => {
+  test('a version 1 file is migrated in place, keeping every record and the release history', async () => {
+    const file = path.join(tempDir(), 'state.db');
+    writeVersion1File(file, [
+      { pool: 'pool-b', ip: '10.250.6.11', containerId: 'b1', allocatedAt: 10 },
+      { pool: 'pool-b', ip: '10.250.6.12', containerId: 'b2', allocatedAt: 11 },
+    ]);
+    const store = createSqliteStore({ path: file });
+    try {
+      assert.deepEqual(store.migration, { from: 1, displaced: [] });
+      assert.deepEqual((await store.list()).map((r) => `${r.pool}/${r.ip}/${r.containerId}`), ['pool-b/10.250.6.11/b1', 'pool-b/10.250.6.12/b2']);
+      assert.deepEqual((await store.usage('pool-b')).released, [['10.250.6.40', 5]]);
+      assert.equal(await store.reserve(record({ pool: 'pool-c', ip: '10.250.6.12' })), false, 'after the migration an address is held once');
+    } finally {
+      await store.close();
+    }
+    const again = createSqliteStore({ path: file });
+    assert.deepEqual(again.migration, { from: 2, displaced: [] }, 'a migrated file is not migrated twice');
+    await again.close();
+  });
+
+  test('an address a version 1 file holds twice keeps its oldest holder; the others are moved aside and reported', async () => {
+    const file = path.join(tempDir(), 'state.db');
+    writeVersion1File(file, [
+      { pool: 'pool-b', ip: '10.250.6.12', containerId: 'long-b2', allocatedAt: 100 },
+      { pool: 'pool-c', ip: '10.250.6.12', containerId: 'long-c1', allocatedAt: 200 },
+      { pool: 'pool-d', ip: '10.250.6.12', containerId: 'long-d1', allocatedAt: 300 },
+      { pool: 'pool-c', ip: '10.250.6.13', containerId: 'long-c2', allocatedAt: 210 },
+    ]);
+    const store = createSqliteStore({ path: file, now: () => 999 });
+    try {
+      assert.equal(store.migration.from, 1);
+      assert.deepEqual(
+        store.migration.displaced.map((d) => `${d.ip} ${d.pool}/${d.containerId} kept ${d.keptPool}/${d.keptContainerId}`),
+        ['10.250.6.12 pool-c/long-c1 kept pool-b/long-b2', '10.250.6.12 pool-d/long-d1 kept pool-b/long-b2'],
+      );
+      assert.deepEqual((await store.list()).map((r) => `${r.pool}/${r.ip}/${r.containerId}`), ['pool-b/10.250.6.12/long-b2', 'pool-c/10.250.6.13/long-c2']);
+    } finally {
+      await store.close();
+    }
+    const raw = new Database(file, { readonly: true });
+    try {
+      const kept = raw.prepare('SELECT pool, container_id, displaced_at FROM displaced_allocations ORDER BY pool').all();
+      assert.deepEqual(kept, [
+        { pool: 'pool-c', container_id: 'long-c1', displaced_at: 999 },
+        { pool: 'pool-d', container_id: 'long-d1', displaced_at: 999 },
+      ]);
+    } finally {
+      raw.close();
+    }
+  });
+});
+
+describe('sqlite store, what only the state file keeps', () => {
+  test('the reclaim journal and settings survive close and reopen; save replaces the journal', async () => {
+    const file = path.join(tempDir(), 'state.db');
+    const first = createSqliteStore({ path: file });
+    await first.journal.save(new Map([['a', 1], ['b', 2]]));
+    await first.journal.save(new Map([['b', 2], ['c', 3]]));
+    await first.writeSetting('pools', 'one');
+    await first.writeSetting('pools', 'two');
+    await first.close();
+    const second = createSqliteStore({ path: file });
+    try {
+      assert.deepEqual([...(await second.journal.load())].sort(), [['b', 2], ['c', 3]]);
+      assert.equal(await second.readSetting('pools'), 'two');
+      assert.equal(await second.readSetting('missing'), undefined);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('the database, -wal and -shm are created 0600 whatever the umask, and wider files left by older builds are narrowed', async () => {
+    const file = path.join(tempDir(), 'state.db');
+    const oldMask = process.umask(0o022);
+    try {
+      const store = createSqliteStore({ path: file });
+      assert.equal(await store.reserve(record()), true);
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
+      await store.close();
+      fs.writeFileSync(`${file}-wal`, '');
+      for (const f of [file, `${file}-wal`]) fs.chmodSync(f, 0o644);
+      const reopened = createSqliteStore({ path: file });
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
+      assert.equal((await reopened.list()).length, 1);
+      await reopened.close();
+    } finally {
+      process.umask(oldMask);
+    }
   });
 });

@@ -2,9 +2,11 @@
  * SQLite store adapter (better-sqlite3): the default store of a node agent.
  * See docs/adr/0002-sqlite-store.md for why it looks the way it does.
  */
+import { chmodSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { TidepoolError } from '../ipam/errors.ts';
-import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolUsage } from './port.ts';
+import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolMove, PoolUsage, ReclaimJournal } from './port.ts';
+import { migrate, type MigrationReport } from './sqlite-schema.ts';
 
 export interface SqliteStoreOptions {
   /** Database file; created (with its schema) when missing. */
@@ -19,39 +21,22 @@ export interface SqliteStoreOptions {
   readonly synchronous?: 'normal' | 'full' | undefined;
   /** How long a write waits for another connection's lock before failing with STORE_BUSY. Default 5000 ms. */
   readonly busyTimeoutMs?: number | undefined;
+  /** Clock for migration timestamps; defaults to Date.now. */
+  readonly now?: (() => number) | undefined;
 }
 
-/** Version of the schema below; stored in `PRAGMA user_version`. */
-const SCHEMA_VERSION = 1;
-/** 'tidp': marks the file as ours in `PRAGMA application_id`, so a foreign database is refused before it is touched. */
-const APPLICATION_ID = 0x74696470;
-
-const SCHEMA = `
-CREATE TABLE allocations (
-  pool TEXT NOT NULL,
-  ip TEXT NOT NULL,
-  container_id TEXT NOT NULL,
-  ifname TEXT NOT NULL,
-  netns TEXT NOT NULL,
-  netns_id TEXT,
-  node TEXT NOT NULL,
-  network TEXT,
-  pod_namespace TEXT,
-  pod_name TEXT,
-  pod_uid TEXT,
-  stable_key TEXT,
-  allocated_at INTEGER NOT NULL,
-  PRIMARY KEY (pool, ip)
-);
-CREATE INDEX allocations_attachment ON allocations (container_id, ifname);
-CREATE TABLE releases (
-  pool TEXT NOT NULL,
-  ip TEXT NOT NULL,
-  released_at INTEGER NOT NULL,
-  reusable_at INTEGER,
-  PRIMARY KEY (pool, ip)
-);
-`;
+/** The SQLite store: the port, plus what only a node's own state file keeps. */
+export interface SqliteStore extends AllocationStore {
+  readonly addressScope: 'store';
+  adopt(moves: readonly PoolMove[]): Promise<number>;
+  /** The collector's first-seen-gone times (table `netns_gone`). */
+  readonly journal: ReclaimJournal;
+  /** A small named value (table `settings`), e.g. the pools file last applied. */
+  readSetting(key: string): Promise<string | undefined>;
+  writeSetting(key: string, value: string): Promise<void>;
+  /** What opening the file migrated. */
+  readonly migration: MigrationReport;
+}
 
 interface AllocationRow {
   pool: string;
@@ -123,61 +108,40 @@ function storeError(err: unknown, path: string, op: string): TidepoolError {
   return new TidepoolError('IO_FAILURE', `store ${path}: ${op} failed: ${message}`, code ? { path, op, sqlite: code } : { path, op });
 }
 
-function notOurs(path: string, why: string): TidepoolError {
-  return new TidepoolError('IO_FAILURE', `${path} is not a tidepool store: ${why}`, { path });
-}
+/** Files SQLite keeps beside the database in WAL mode. */
+const COMPANIONS = ['-wal', '-shm'] as const;
 
 /**
- * Refuses foreign or newer files, then creates the schema on an empty one.
- * Checks run before journal_mode is switched to WAL, so a foreign database is
- * never modified.
+ * Opens the file, creating, checking and migrating it. Files are created
+ * under umask 077 (the driver is synchronous, so nothing else runs while the
+ * umask is narrowed), and a database or companion file that an older build
+ * left readable by others is narrowed to 0600: the records name every
+ * container, and anyone who can open `-shm` can lock the database.
  */
-function checkIdentity(db: Database.Database, path: string): 'empty' | 'current' {
-  const appId = db.pragma('application_id', { simple: true }) as number;
-  const version = db.pragma('user_version', { simple: true }) as number;
-  const objects = (db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number }).n;
-  if (appId === 0 && version === 0 && objects === 0) return 'empty';
-  if (appId !== APPLICATION_ID) {
-    throw notOurs(path, `it is a SQLite database of another application (application_id ${appId}, user_version ${version}, ${objects} schema objects)`);
-  }
-  if (version > SCHEMA_VERSION) {
-    throw new TidepoolError(
-      'IO_FAILURE',
-      `${path} has tidepool store schema version ${version}, newer than the ${SCHEMA_VERSION} this build understands; upgrade tidepool`,
-      { path, version, supported: SCHEMA_VERSION },
-    );
-  }
-  if (version < 1) throw notOurs(path, `application_id is tidepool's but user_version is ${version}`);
-  return 'current';
-}
-
-function openDatabase(opts: SqliteStoreOptions, busyTimeoutMs: number): Database.Database {
+function openDatabase(opts: SqliteStoreOptions, busyTimeoutMs: number): { db: Database.Database; migration: MigrationReport } {
   const { path } = opts;
-  let db: Database.Database;
+  const oldMask = process.umask(0o077);
+  let db: Database.Database | undefined;
   try {
     db = new Database(path, { timeout: busyTimeoutMs });
-  } catch (err) {
-    throw storeError(err, path, 'open');
-  }
-  try {
-    if (checkIdentity(db, path) === 'empty') {
-      // Two processes may create the same file at once: re-check under the write lock.
-      db.transaction(() => {
-        if (checkIdentity(db, path) !== 'empty') return;
-        db.exec(SCHEMA);
-        db.pragma(`application_id = ${APPLICATION_ID}`);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }).immediate();
-    }
+    const migration = migrate(db, path, (opts.now ?? Date.now)());
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new TidepoolError('IO_FAILURE', `store ${path}: cannot enable WAL journal (got ${String(mode)})`, { path });
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    return db;
+    for (const file of [path, ...COMPANIONS.map((c) => path + c)]) ownerOnly(file);
+    return { db, migration };
   } catch (err) {
-    db.close();
-    if (sqliteCode(err) === 'SQLITE_NOTADB') throw notOurs(path, 'the file is not a SQLite database');
+    db?.close();
+    if (sqliteCode(err) === 'SQLITE_NOTADB') throw new TidepoolError('IO_FAILURE', `${path} is not a tidepool store: the file is not a SQLite database`, { path });
     throw storeError(err, path, 'open');
+  } finally {
+    process.umask(oldMask);
   }
+}
+
+function ownerOnly(file: string): void {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st && (st.mode & 0o077) !== 0) chmodSync(file, 0o600);
 }
 
 const LIST_COLUMNS = [
@@ -197,8 +161,12 @@ const LIST_COLUMNS = [
  * - a resolved `true` from reserve/release is committed before it resolves,
  *   and survives a crash of this process (see `synchronous` for power loss);
  * - any number of connections, in this or other processes, may share the
- *   file; the primary key decides concurrent reserves, and the owner check
- *   of release is part of the DELETE itself, so it cannot race;
+ *   file; the unique keys decide concurrent reserves (an address is held by
+ *   one record, whatever its pool), and the owner check of release is part
+ *   of the DELETE itself, so it cannot race;
+ * - the database and its `-wal` and `-shm` files are readable and writable
+ *   by their owner only;
+ * - an older schema is migrated on open (docs/adr/0009-standalone-state.md);
  * - a write that cannot get the lock within `busyTimeoutMs` rejects with
  *   `STORE_BUSY`; other driver failures reject with `IO_FAILURE`;
  * - a file that is not a tidepool store, or has a newer schema version, is
@@ -210,14 +178,14 @@ const LIST_COLUMNS = [
  * for up to `busyTimeoutMs`. WAL needs shared memory, so the file must be
  * on a local file system.
  */
-export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
+export function createSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const path = opts.path;
-  const db = openDatabase(opts, opts.busyTimeoutMs ?? 5000);
+  const { db, migration } = openDatabase(opts, opts.busyTimeoutMs ?? 5000);
 
   const insertAllocation = db.prepare<[AllocationRow]>(
     `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, network, pod_namespace, pod_name, pod_uid, stable_key, allocated_at)
      VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @network, @pod_namespace, @pod_name, @pod_uid, @stable_key, @allocated_at)
-     ON CONFLICT (pool, ip) DO NOTHING`,
+     ON CONFLICT DO NOTHING`,
   );
   // The owner check is in the WHERE clause, so a changed holder simply matches no row.
   const transferOwned = db.prepare<[AllocationRow & { from_container_id: string; from_ifname: string; from_pod_uid: string | null; from_stable_key: string | null }]>(
@@ -270,6 +238,27 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
     return true;
   });
 
+  // A held IP has no release row in its new pool either: an IP is never both held and released.
+  const moveAllocation = db.prepare<[string, string, string]>('UPDATE allocations SET pool = ? WHERE pool = ? AND ip = ?');
+  const adoptTx = db.transaction((moves: readonly PoolMove[]): number => {
+    let moved = 0;
+    for (const m of moves) {
+      if (moveAllocation.run(m.to, m.pool, m.ip).changes !== 1) continue;
+      forgetRelease.run(m.to, m.ip);
+      moved++;
+    }
+    return moved;
+  });
+  const goneRows = db.prepare<[], { key: string; since: number }>('SELECT key, since FROM netns_gone');
+  const clearGone = db.prepare('DELETE FROM netns_gone');
+  const insertGone = db.prepare<[string, number]>('INSERT INTO netns_gone (key, since) VALUES (?, ?)');
+  const saveGoneTx = db.transaction((entries: ReadonlyMap<string, number>) => {
+    clearGone.run();
+    for (const [key, since] of entries) insertGone.run(key, since);
+  });
+  const readSettingStmt = db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?');
+  const writeSettingStmt = db.prepare<[string, string]>('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+
   // One read transaction, so allocated and released come from the same snapshot.
   const usageTx = db.transaction(
     (pool: string): PoolUsage => ({
@@ -289,8 +278,30 @@ export function createSqliteStore(opts: SqliteStoreOptions): AllocationStore {
   };
 
   return {
+    addressScope: 'store',
+    migration,
+
     reserve(record) {
       return run('reserve', () => reserveTx.immediate(toRow(record)));
+    },
+
+    adopt(moves) {
+      return run('adopt', () => adoptTx.immediate(moves));
+    },
+
+    journal: {
+      load: () => run('journal load', () => new Map(goneRows.all().map((r) => [r.key, r.since]))),
+      save: (entries) => run('journal save', () => saveGoneTx.immediate(entries)),
+    },
+
+    readSetting(key) {
+      return run('read setting', () => readSettingStmt.get(key)?.value);
+    },
+
+    writeSetting(key, value) {
+      return run('write setting', () => {
+        writeSettingStmt.run(key, value);
+      });
     },
 
     transfer(from, to) {
