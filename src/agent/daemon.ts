@@ -1,12 +1,14 @@
 import { hostname } from 'node:os';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
-import { DEFAULT_SOCKET } from '../api/protocol.ts';
-import { createSqliteStore } from '../store/sqlite.ts';
-import type { AllocationStore } from '../store/port.ts';
+import { DEFAULT_SOCKET, type StatusResponse } from '../api/protocol.ts';
+import { createSqliteStore, type SqliteStore } from '../store/sqlite.ts';
+import { SCHEMA_VERSION } from '../store/sqlite-schema.ts';
+import { prepareStateDir } from '../store/state-dir.ts';
+import type { AllocationStore, ReclaimJournal } from '../store/port.ts';
 import type { Pool } from '../ipam/pool.ts';
 import { createKubeRest } from '../k8s/rest.ts';
 import { openKubeAgentBackend } from './kube-agent.ts';
@@ -15,10 +17,10 @@ import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { parseCommandFlags } from '../util/flags.ts';
 import { formatServerAddress, parseListen, startMetricsServer } from '../util/http-endpoints.ts';
-import { createIpamService } from './ipam-service.ts';
-import { createAgentMetrics } from './metrics.ts';
+import { createIpamService, type IpamService } from './ipam-service.ts';
+import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
+import { openPoolFileState, type PoolFileState } from './pool-file-state.ts';
 import { startAgentServer } from './http-server.ts';
-import { planPoolFile } from './pool-file.ts';
 import { probeNetns } from './netns-probe.ts';
 
 export const DAEMON_DEFAULTS = {
@@ -29,6 +31,7 @@ export const DAEMON_DEFAULTS = {
   gcGrace: '10s',
   reuseCooldown: '0s',
   exhaustedWait: '3s',
+  poolsReloadInterval: '2s',
   logLevel: 'info',
   sqliteSync: 'normal',
 } as const;
@@ -46,7 +49,8 @@ reclaims IPs whose network namespace is gone.
   --pools FILE            IPPool objects (YAML, one or more documents)   required with sqlite
   --kubeconfig FILE       kubernetes: kubeconfig; default $KUBECONFIG, ~/.kube/config or in-cluster
   --host-proc DIR         where the host's /proc is mounted, for /proc/<pid>/ns/net paths  default /proc
-  --state FILE            SQLite state file            default ${DAEMON_DEFAULTS.state}
+  --pools-reload-interval DUR  how often the pools file is checked for edits; 0s: only on SIGHUP  default ${DAEMON_DEFAULTS.poolsReloadInterval}
+  --state FILE            SQLite state file, in a directory of its own (made 0700)  default ${DAEMON_DEFAULTS.state}
   --socket PATH           agent socket (mode 0600)     default ${DAEMON_DEFAULTS.socket}
   --metrics-listen H:P    Prometheus /metrics; "off" disables  default ${DAEMON_DEFAULTS.metricsListen}
   --node NAME             node name recorded on allocations   default: hostname
@@ -62,6 +66,7 @@ reclaims IPs whose network namespace is gone.
 export interface DaemonConfig {
   readonly store: 'sqlite' | 'kubernetes';
   readonly pools: string | undefined;
+  readonly poolsReloadIntervalMs: number;
   readonly kubeconfig: string | undefined;
   readonly hostProc: string;
   readonly state: string;
@@ -83,6 +88,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
     {
         store: { type: 'string', default: 'sqlite' },
         pools: { type: 'string' },
+        'pools-reload-interval': { type: 'string', default: DAEMON_DEFAULTS.poolsReloadInterval },
         kubeconfig: { type: 'string' },
         'host-proc': { type: 'string', default: '/proc' },
         state: { type: 'string', default: DAEMON_DEFAULTS.state },
@@ -112,6 +118,10 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
   if (!isLogLevel(level)) throw new TidepoolError('INVALID_CONFIG', `--log-level: "${level}" must be debug, info, warn or error`, { field: '--log-level' });
   const interval = parseDuration(values['gc-interval']!, '--gc-interval');
   if (interval < 100) throw new TidepoolError('INVALID_CONFIG', `--gc-interval: must be at least 100ms`, { field: '--gc-interval' });
+  const poolsReloadIntervalMs = parseDuration(values['pools-reload-interval']!, '--pools-reload-interval');
+  if (poolsReloadIntervalMs > 0 && poolsReloadIntervalMs < 100) {
+    throw new TidepoolError('INVALID_CONFIG', '--pools-reload-interval: must be 0s (reload on SIGHUP only) or at least 100ms', { field: '--pools-reload-interval' });
+  }
   const exhaustedWaitMs = parseDuration(values['exhausted-wait']!, '--exhausted-wait');
   if (exhaustedWaitMs > MAX_EXHAUSTED_WAIT_MS) {
     throw new TidepoolError('INVALID_CONFIG', `--exhausted-wait: ${values['exhausted-wait']} is more than 8s; the plugin gives up on the agent after ipam.timeoutMs (10s by default)`, { field: '--exhausted-wait' });
@@ -119,6 +129,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
   return {
     store,
     pools,
+    poolsReloadIntervalMs,
     kubeconfig: values['kubeconfig'],
     hostProc: values['host-proc']!,
     state: values['state']!,
@@ -142,15 +153,16 @@ export interface RunningDaemon {
 }
 
 /**
- * The standalone composition root: the only place that reads files, builds
- * the SQLite store, the logger and the metrics registry for the agent.
+ * The agent's composition root: the only place that reads files, builds
+ * the store, the logger and the metrics registry for the agent.
  */
 export async function startDaemon(config: DaemonConfig, log: Logger = createLogger({ level: config.logLevel })): Promise<RunningDaemon> {
   const backend = config.store === 'kubernetes' ? await openKubernetesBackend(config, log) : await openSqliteBackend(config, log);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tidepool_agent_' });
   let service: ReturnType<typeof createIpamService> | undefined;
-  const metrics = createAgentMetrics(registry, async () => (service ? (await service.status()).pools : []));
+  const status = async (): Promise<StatusResponse> => ({ ...(service ? await service.status() : { ready: false, pools: [] }), poolsFile: backend.poolsFile?.status() });
+  const metrics = createAgentMetrics(registry, status);
   service = createIpamService({
     store: backend.store,
     policy: backend.policy,
@@ -161,30 +173,25 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
     exhaustedWaitMs: config.exhaustedWaitMs,
     sleep: (ms, signal) => delay(ms, undefined, { signal }).catch(() => undefined),
     gcGraceMs: config.gcGraceMs,
+    journal: backend.journal,
     usageCacheMs: backend.usageCacheMs,
     segment: backend.segment,
     random: backend.random,
     metrics,
     log,
   });
-  const api = await startAgentServer({ socketPath: config.socket, service, metrics, log });
+  const ipam = service;
+  // Before serving: a pool renamed while the agent was down keeps its allocations from the first ADD on.
+  await ipam.reconcile();
+  const api = await startAgentServer({ socketPath: config.socket, service: ipam, metrics, log, status, poolsFile: backend.poolsFile });
   const metricsServer = config.metricsListen
     ? await startMetricsServer({ registry, listen: config.metricsListen, ready: backend.ready, notReadyText: 'caches are still syncing or the Node object is missing', flag: '--metrics-listen' })
     : undefined;
   const metricsAddress = metricsServer ? formatServerAddress(metricsServer) : undefined;
 
-  let gcRunning = false;
-  const gcTimer = setInterval(() => {
-    if (gcRunning) return;
-    gcRunning = true;
-    service
-      .collect()
-      .catch((err: unknown) => log.error('netns garbage collection failed', { err }))
-      .finally(() => {
-        gcRunning = false;
-      });
-  }, config.gcIntervalMs);
-  gcTimer.unref();
+  // A standalone agent collects at once: after a restart, namespaces seen gone before it count from then (the journal), not from now.
+  const gc = startGcLoop(ipam, config.gcIntervalMs, config.store === 'sqlite', log);
+  const poolsWatch = backend.poolsFile ? watchPoolsFile(backend.poolsFile, config.pools!, config.poolsReloadIntervalMs, ipam, metrics, log) : undefined;
 
   log.info('tidepool agent started', {
     store: config.store,
@@ -198,11 +205,63 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
   return {
     metricsAddress,
     async stop() {
-      clearInterval(gcTimer);
+      poolsWatch?.stop();
+      gc.stop();
       await api.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       await backend.close();
       log.info('tidepool agent stopped');
+    },
+  };
+}
+
+/**
+ * Runs one collection every `intervalMs` (and one at once when `now`), never
+ * two at a time. A standalone agent first re-files held IPs under the pools
+ * that hold them now: an ADD that started under pools since reloaded may
+ * have finished after the reload's reconcile.
+ */
+function startGcLoop(service: IpamService, intervalMs: number, standalone: boolean, log: Logger): { stop(): void } {
+  let running = false;
+  const run = () => {
+    if (running) return;
+    running = true;
+    (standalone ? service.reconcile().then(() => service.collect()) : service.collect())
+      .catch((err: unknown) => log.error('netns garbage collection failed', { err }))
+      .finally(() => {
+        running = false;
+      });
+  };
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  if (standalone) run();
+  return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Reloads the pools file when it changes (polled every `intervalMs`, which
+ * also sees an editor's rename and a ConfigMap's symlink swap; 0 disables)
+ * and on SIGHUP. Reloads never overlap; an applied edit is reconciled at once.
+ */
+function watchPoolsFile(poolsFile: PoolFileState, path: string, intervalMs: number, service: IpamService, metrics: AgentMetrics, log: Logger): { stop(): void } {
+  let chain = Promise.resolve();
+  const reload = (reason: string) => {
+    chain = chain
+      .then(async () => {
+        const { result } = await poolsFile.reload(reason);
+        metrics.poolsReload(result);
+        if (result === 'applied') await service.reconcile();
+      })
+      .catch((err: unknown) => log.error('pools file reload failed', { err }));
+  };
+  const onHup = () => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+  const onChange = () => reload('file changed');
+  if (intervalMs > 0) watchFile(path, { interval: intervalMs, persistent: false }, onChange);
+  return {
+    stop() {
+      process.off('SIGHUP', onHup);
+      if (intervalMs > 0) unwatchFile(path, onChange);
     },
   };
 }
@@ -214,31 +273,57 @@ interface Backend {
   readonly usageCacheMs: number;
   readonly segment?: (pool: Pool) => { index: number; count: number } | undefined;
   readonly random?: () => number;
+  /** Standalone: the pools file and the collector's journal. */
+  readonly poolsFile?: PoolFileState;
+  readonly journal?: ReclaimJournal;
   readonly describe: Record<string, unknown>;
   ready(): boolean;
   close(): Promise<void>;
 }
 
+/** The settings key under which the text of the last pools file applied is kept. */
+const APPLIED_POOLS_KEY = 'pools-file';
+
 async function openSqliteBackend(config: DaemonConfig, log: Logger): Promise<Backend> {
   const file = config.pools!;
-  const pools = planPoolFile(readPoolFile(file), file);
-  mkdirSync(dirname(config.state), { recursive: true });
+  const dir = prepareStateDir(config.state);
+  if (dir !== 'kept') log.info(dir === 'created' ? 'created the state directory, mode 0700' : 'narrowed the state directory to mode 0700: the state files are the agent\'s alone', { dir: dirname(config.state) });
   const store = createSqliteStore({ path: config.state, synchronous: config.sqliteSync });
-  const known = new Set(pools.map((p) => p.name));
-  const orphans = (await store.list()).filter((r) => !known.has(r.pool));
-  if (orphans.length > 0) {
-    // Kept, never dropped: a pool removed from the file by mistake must not lose its allocations.
-    log.warn('allocations reference pools missing from the pool file; they are kept', { pools: [...new Set(orphans.map((r) => r.pool))], count: orphans.length });
+  try {
+    reportMigration(store, config.state, log);
+    const poolsFile = await openPoolFileState({
+      path: file,
+      read: readPoolFile,
+      memory: { read: () => store.readSetting(APPLIED_POOLS_KEY), write: (text) => store.writeSetting(APPLIED_POOLS_KEY, text) },
+      held: () => store.list(),
+      now: Date.now,
+      log,
+    });
+    return {
+      store,
+      policy: createStandalonePolicy(() => poolsFile.pools()),
+      // This agent is the only writer of its state file; a lost race still re-reads.
+      usageCacheMs: Number.POSITIVE_INFINITY,
+      poolsFile,
+      journal: store.journal,
+      describe: { state: config.state, pools: poolsFile.pools().map((p) => p.name), poolsSource: poolsFile.status().source },
+      ready: () => true,
+      close: () => store.close(),
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
   }
-  return {
-    store,
-    policy: createStandalonePolicy(pools),
-    // This agent is the only writer of its state file; a lost race still re-reads.
-    usageCacheMs: Number.POSITIVE_INFINITY,
-    describe: { state: config.state, pools: pools.map((p) => p.name) },
-    ready: () => true,
-    close: () => store.close(),
-  };
+}
+
+function reportMigration(store: SqliteStore, path: string, log: Logger): void {
+  const { from, displaced } = store.migration;
+  if (from !== SCHEMA_VERSION) log.info('state file migrated', { state: path, from: from === 0 ? 'new' : from, to: SCHEMA_VERSION });
+  if (displaced.length === 0) return;
+  log.error('the state file held some IPs twice (an earlier tidepool could hand out an IP of a renamed pool); each keeps its oldest holder, the others are kept in table displaced_allocations: restart the pods that hold them', {
+    state: path,
+    displaced: displaced.map((d) => `${d.ip}: kept ${d.keptPool}/${d.keptContainerId}, displaced ${d.pool}/${d.containerId} (netns ${d.netns})`),
+  });
 }
 
 async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise<Backend> {

@@ -3,8 +3,10 @@ import { connect } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ERROR_TABLE, TidepoolError, toTidepoolError } from '../ipam/errors.ts';
-import { API_PATHS } from '../api/protocol.ts';
+import { API_PATHS, type StatusResponse, type ValidatePoolsResponse } from '../api/protocol.ts';
+import { planOrphanGroups } from '../ipam/claims.ts';
 import type { IpamService } from './ipam-service.ts';
+import type { PoolFileState } from './pool-file-state.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { Logger } from '../util/logger.ts';
 import {
@@ -14,6 +16,7 @@ import {
   parseGcRequest,
   parseReleaseIpRequest,
   parseStatusRequest,
+  parseValidatePoolsRequest,
 } from './requests.ts';
 
 const MAX_BODY = 1 << 20;
@@ -21,15 +24,19 @@ const MAX_BODY = 1 << 20;
 type Handler = (body: unknown) => Promise<unknown>;
 
 /** Maps `METHOD path` to a handler; bodies are validated before the service sees them. */
-function routes(service: IpamService): Map<string, Handler> {
+function routes(service: IpamService, status: () => Promise<StatusResponse>, poolsFile: PoolFileState | undefined): Map<string, Handler> {
   return new Map<string, Handler>([
     [`POST ${API_PATHS.allocate}`, (b) => service.allocate(parseAllocateRequest(b))],
     [`POST ${API_PATHS.release}`, (b) => service.release(parseAttachmentRef(b))],
     [`POST ${API_PATHS.check}`, (b) => service.check(parseAttachmentRef(b))],
     [`POST ${API_PATHS.gc}`, (b) => service.gc(parseGcRequest(b))],
     [`POST ${API_PATHS.status}`, (b) => service.status(parseStatusRequest(b))],
-    [`GET ${API_PATHS.status}`, () => service.status()],
+    [`GET ${API_PATHS.status}`, status],
     [`GET ${API_PATHS.pools}`, async () => (await service.status()).pools],
+    [`POST ${API_PATHS.validatePools}`, (b) => {
+      const req = parseValidatePoolsRequest(b);
+      return validatePools(poolsFile, req.text, req.file);
+    }],
     [`GET ${API_PATHS.allocations}`, () => service.allocations()],
     [`POST ${API_PATHS.releaseIp}`, (b) => {
       const req = parseReleaseIpRequest(b);
@@ -53,8 +60,17 @@ export interface AgentServer {
  * created under a restrictive umask so there is no window where it is open).
  * Refuses to start when another live agent already answers on the path.
  */
-export async function startAgentServer(opts: { socketPath: string; service: IpamService; metrics: AgentMetrics; log: Logger }): Promise<AgentServer> {
-  const table = routes(opts.service);
+export async function startAgentServer(opts: {
+  socketPath: string;
+  service: IpamService;
+  metrics: AgentMetrics;
+  log: Logger;
+  /** GET /v1/status; the service's own status by default. */
+  status?: () => Promise<StatusResponse>;
+  /** Standalone: the pools file, for POST /v1/pools/validate. */
+  poolsFile?: PoolFileState | undefined;
+}): Promise<AgentServer> {
+  const table = routes(opts.service, opts.status ?? (() => opts.service.status()), opts.poolsFile);
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 5_000;
 
@@ -104,6 +120,14 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
         server.closeAllConnections();
       }),
   };
+}
+
+async function validatePools(poolsFile: PoolFileState | undefined, text: string, file: string): Promise<ValidatePoolsResponse> {
+  if (!poolsFile) throw new TidepoolError('NOT_FOUND', 'this agent has no pools file: in a cluster, pools are IPPool objects and the admission webhook checks them', { path: API_PATHS.validatePools });
+  const check = await poolsFile.check(text, file);
+  if (!check.ok) return { valid: false, error: check.error.toJSON() };
+  const { added, removed, changed, moves, orphaned } = check.plan;
+  return { valid: true, pools: check.pools.map((p) => p.name), added, removed, changed, moves, orphaned: planOrphanGroups(orphaned) };
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

@@ -1,9 +1,10 @@
-import { formatAddress, formatCidr, parseAddress } from '../ipam/address.ts';
-import { planFreeCount, planNextIp, planUsage, type UsageView } from '../ipam/allocate.ts';
+import { compareAddressText, formatAddress, formatCidr, parseAddress } from '../ipam/address.ts';
+import { planAllocatedCount, planFreeCount, planNextIp, planUsage, type UsageView } from '../ipam/allocate.ts';
+import { planOrphanGroups, planPoolClaims } from '../ipam/claims.ts';
 import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
 import { planNetnsGc, type NetnsObservation } from '../ipam/netns-gc.ts';
 import type { Pool } from '../ipam/pool.ts';
-import type { AllocationRecord, AllocationStore, OwnerRef } from '../store/port.ts';
+import type { AllocationRecord, AllocationStore, OwnerRef, ReclaimJournal } from '../store/port.ts';
 import type {
   AllocateRequest,
   AllocateResponse,
@@ -38,6 +39,11 @@ export interface IpamServiceDeps {
   readonly reuseCooldownMs?: number;
   /** How long a namespace must be seen gone before its IPs are reclaimed. */
   readonly gcGraceMs?: number;
+  /**
+   * Where the collector keeps when each namespace was first seen gone, so a
+   * restart does not start the grace period again; in memory by default.
+   */
+  readonly journal?: ReclaimJournal;
   /**
    * How long a pool's usage read from the store may be reused for planning.
    * Infinity suits a store this agent writes alone (standalone SQLite); 0
@@ -84,6 +90,14 @@ export interface IpamService {
   releaseIp(ip: string, force: boolean): Promise<ReleaseResponse>;
   /** One netns garbage collection run; `graceMs` overrides the configured grace; `dryRun` reports without releasing or starting timers. */
   collect(graceMs?: number, dryRun?: boolean): Promise<CollectResponse>;
+  /**
+   * For stores that hold an address once (standalone): files every held IP
+   * under the current pool whose ranges hold it (a renamed or re-cut pool
+   * keeps its allocations) and reports what no pool holds. Run after the
+   * pools change, and periodically, since an ADD that started under the
+   * old pools may finish after them. A no-op for other stores.
+   */
+  reconcile(): Promise<{ readonly moved: number; readonly orphaned: number }>;
 }
 
 const MAX_RESERVE_ATTEMPTS = 16;
@@ -149,7 +163,11 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       cached.view.releasedAt.set(value, now());
     }
   }
-  let goneSince = new Map<string, number>();
+  // When each record's namespace was first seen gone; loaded from the journal at the first collection.
+  const journal: ReclaimJournal = deps.journal ?? memoryJournal();
+  let goneSince: ReadonlyMap<string, number> | undefined;
+  // In a store that holds an address once, the pool whose ranges hold it counts it (see reconcile).
+  const byRange = store.addressScope === 'store';
 
   // ADDs waiting for an IP of one of their pools to come free.
   const freeWaiters = new Set<{ readonly pools: ReadonlySet<string>; readonly wake: () => void }>();
@@ -282,7 +300,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         family: pool.family,
         subnet: formatCidr(pool.subnet),
         total: pool.total.toString(),
-        allocated: usage.allocated.size,
+        allocated: planAllocatedCount(pool, usage),
         free: planFreeCount(pool, usage).toString(),
         disabled: pool.disabled,
         default: pool.isDefault,
@@ -399,13 +417,16 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     },
 
     async status(req) {
-      return { ready: true, pools: await poolStatuses(req) };
+      const pools = await poolStatuses(req);
+      if (!byRange || req?.ipv4Pools?.length || req?.ipv6Pools?.length) return { ready: true, pools };
+      return { ready: true, pools, orphaned: planOrphanGroups(planPoolClaims(policy.pools(), await store.list()).orphaned) };
     },
 
     async allocations() {
       const all = await store.list();
       // Numeric order within a pool: 10.0.0.9 before 10.0.0.10.
-      all.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : compareIp(a.ip, b.ip)));
+      all.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : compareAddressText(a.ip, b.ip)));
+      const orphans = byRange ? new Map(planPoolClaims(policy.pools(), all).orphaned.map((o) => [o.ip, o.reason])) : new Map();
       return all.map((r) => ({
         pool: r.pool,
         ip: r.ip,
@@ -414,7 +435,24 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         netns: r.netns,
         allocatedAt: r.allocatedAt,
         pod: r.podNamespace && r.podName ? { namespace: r.podNamespace, name: r.podName, uid: r.podUid } : undefined,
+        orphaned: orphans.get(r.ip),
       }));
+    },
+
+    async reconcile() {
+      if (!byRange || !store.adopt) return { moved: 0, orphaned: 0 };
+      const plan = planPoolClaims(policy.pools(), await store.list());
+      let moved = 0;
+      if (plan.moves.length > 0) {
+        moved = await store.adopt(plan.moves);
+        // The pools on both sides of a move now plan from a stale view.
+        for (const m of plan.moves) {
+          usageCache.delete(m.pool);
+          usageCache.delete(m.to);
+        }
+        log.info('held IPs re-filed under the pool whose range holds them now', { moved, ips: plan.moves.map((m) => `${m.pool}/${m.ip} -> ${m.to}`) });
+      }
+      return { moved, orphaned: plan.orphaned.length };
     },
 
     async releaseIp(ip, force) {
@@ -439,6 +477,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
 
     async collect(graceOverride, dryRun = false) {
       const started = performance.now();
+      goneSince ??= await journal.load();
       const records = await store.list({ node });
       const byKey = new Map(records.map((r) => [recordKey(r), r]));
       const observations = new Map<string, NetnsObservation>();
@@ -459,7 +498,9 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         const would = (await withoutRetained(reclaim)).map((r) => ({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason: 'netns-gc' }));
         return { released: would, waiting: waitingFor };
       }
-      goneSince = new Map(plan.goneSince);
+      // Written before releasing: a crash in between must not lose a sighting.
+      if (!sameEntries(goneSince, plan.goneSince)) await journal.save(plan.goneSince);
+      goneSince = plan.goneSince;
       const released = await releaseRecords(await withoutRetained(reclaim), 'netns-gc');
       metrics.gcRun(released.length, waitingFor.length, (performance.now() - started) / 1000);
       return { released, waiting: waitingFor };
@@ -471,14 +512,25 @@ function ownerOf(r: AllocationRecord): OwnerRef {
   return { containerId: r.containerId, ifname: r.ifname, podUid: r.podUid };
 }
 
+/** The collector's key for a record: the attachment and its IP, not the pool, which a pools-file edit may change. */
 function recordKey(r: AllocationRecord): string {
-  return `${r.pool}\u0000${r.ip}\u0000${r.containerId}\u0000${r.ifname}`;
+  return `${r.ip}\u0000${r.containerId}\u0000${r.ifname}`;
 }
 
-function compareIp(a: string, b: string): number {
-  const x = parseAddress(a)?.value ?? 0n;
-  const y = parseAddress(b)?.value ?? 0n;
-  return x < y ? -1 : x > y ? 1 : 0;
+function sameEntries(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+function memoryJournal(): ReclaimJournal {
+  let kept: ReadonlyMap<string, number> = new Map();
+  return {
+    load: async () => kept,
+    save: async (entries) => {
+      kept = entries;
+    },
+  };
 }
 
 function familyOf(ip: string): 4 | 6 {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { PoolStatus } from '../api/protocol.ts';
+import type { StatusResponse } from '../api/protocol.ts';
 
 /** Label values for allocation outcomes. */
 export type AllocationResult = 'allocated' | 'existing' | 'exhausted' | 'error';
@@ -17,17 +17,20 @@ export interface AgentMetrics {
   gcRun(reclaimed: number, waiting: number, seconds: number): void;
   /** An ADD found its pools full and waited `seconds` for an IP to come free: it got one, or it failed. */
   exhaustedWait(outcome: 'allocated' | 'exhausted', seconds: number): void;
+  /** A reload of the standalone pools file, by outcome. */
+  poolsReload(result: 'applied' | 'refused' | 'unchanged'): void;
 }
 
-export const noMetrics: AgentMetrics = { allocation() {}, release() {}, request() {}, gcRun() {}, exhaustedWait() {} };
+export const noMetrics: AgentMetrics = { allocation() {}, release() {}, request() {}, gcRun() {}, exhaustedWait() {}, poolsReload() {} };
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /**
- * Registers tidepool's agent metrics on `registry`. Pool gauges are computed
- * at scrape time from `poolStatus`, so they can never drift from the store.
+ * Registers tidepool's agent metrics on `registry`. Pool, orphan and pools
+ * file gauges are computed at scrape time from `status`, so they can never
+ * drift from the store.
  */
-export function createAgentMetrics(registry: Registry, poolStatus: () => Promise<readonly PoolStatus[]>): AgentMetrics {
+export function createAgentMetrics(registry: Registry, status: () => Promise<StatusResponse>): AgentMetrics {
   const allocations = new Counter({ name: 'tidepool_allocations_total', help: 'CNI ADD allocations by result.', labelNames: ['result'], registers: [registry] });
   const allocLatency = new Histogram({ name: 'tidepool_allocation_duration_seconds', help: 'Time to serve an allocation inside the agent.', labelNames: ['result'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const releases = new Counter({ name: 'tidepool_releases_total', help: 'IPs released, by reason and result.', labelNames: ['reason', 'result'], registers: [registry] });
@@ -50,7 +53,7 @@ export function createAgentMetrics(registry: Registry, poolStatus: () => Promise
     registers: [registry],
     async collect() {
       this.reset();
-      for (const p of await poolStatus()) {
+      for (const p of (await status()).pools) {
         // Gauges are doubles: an IPv6 pool's total is approximate above 2^53, which is fine for a gauge.
         this.set({ pool: p.name, state: 'total' }, Number(p.total));
         this.set({ pool: p.name, state: 'allocated' }, p.allocated);
@@ -58,7 +61,29 @@ export function createAgentMetrics(registry: Registry, poolStatus: () => Promise
       }
     },
   });
+  new Gauge({
+    name: 'tidepool_orphaned_ips',
+    help: 'Standalone: held IPs that no pool of the pools file holds, by the pool they were handed out from and why (pool-removed, outside-pool). They stay held until DEL or the collector frees them.',
+    labelNames: ['pool', 'reason'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const o of (await status()).orphaned ?? []) this.set({ pool: o.pool, reason: o.reason }, o.ips.length);
+    },
+  });
+  new Gauge({
+    name: 'tidepool_pools_file_refused',
+    help: 'Standalone: 1 while the pools file holds an edit the agent refused (it serves the pools applied before), else 0.',
+    registers: [registry],
+    async collect() {
+      this.set((await status()).poolsFile?.refused ? 1 : 0);
+    },
+  });
+  const reloads = new Counter({ name: 'tidepool_pools_file_reloads_total', help: 'Standalone: pools file reloads by result (applied, refused, unchanged).', labelNames: ['result'], registers: [registry] });
   return {
+    poolsReload(result) {
+      reloads.inc({ result });
+    },
     allocation(result, seconds) {
       allocations.inc({ result });
       allocLatency.observe({ result }, seconds);

@@ -43,11 +43,24 @@ function checkedPool(pools: ReadonlyMap<string, Pool>, name: string, family: Fam
 /**
  * Standalone mode: the netconf's `ipv4Pools`/`ipv6Pools` (each an ordered
  * list), or the default pools when it names none; one interface per ADD.
+ * `source` is the pool list, or a function returning the current one (the
+ * pools file, which may be reloaded); each call plans with the list current
+ * at its start.
  */
-export function createStandalonePolicy(poolList: readonly Pool[]): IpamPolicy {
-  const pools = new Map(poolList.map((p) => [p.name, p]));
+export function createStandalonePolicy(source: readonly Pool[] | (() => readonly Pool[])): IpamPolicy {
+  const current = typeof source === 'function' ? source : () => source;
+  let indexed: readonly Pool[] | undefined;
+  let byName = new Map<string, Pool>();
+  const index = (): { poolList: readonly Pool[]; pools: ReadonlyMap<string, Pool> } => {
+    const poolList = current();
+    if (poolList !== indexed) {
+      indexed = poolList;
+      byName = new Map(poolList.map((p) => [p.name, p]));
+    }
+    return { poolList, pools: byName };
+  };
 
-  function resolve(names: readonly string[], family: Family, field: string): Pool[] {
+  function resolve(pools: ReadonlyMap<string, Pool>, names: readonly string[], family: Family, field: string): Pool[] {
     const chosen = names.map((name, i) => checkedPool(pools, name, family, `${field}[${i}]`));
     const enabled = chosen.filter((p) => !p.disabled);
     if (enabled.length === 0) throw new TidepoolError('POOL_DISABLED', `${field}: every listed pool is disabled (${names.join(', ')})`, { pools: [...names], field });
@@ -55,11 +68,12 @@ export function createStandalonePolicy(poolList: readonly Pool[]): IpamPolicy {
   }
 
   return {
-    pools: () => poolList,
+    pools: current,
     async plan(req) {
+      const { poolList, pools } = index();
       const families: Array<{ family: Family; pools: Pool[] }> = [];
-      if (req.ipv4Pools?.length) families.push({ family: 4, pools: resolve(req.ipv4Pools, 4, 'ipv4Pools') });
-      if (req.ipv6Pools?.length) families.push({ family: 6, pools: resolve(req.ipv6Pools, 6, 'ipv6Pools') });
+      if (req.ipv4Pools?.length) families.push({ family: 4, pools: resolve(pools, req.ipv4Pools, 4, 'ipv4Pools') });
+      if (req.ipv6Pools?.length) families.push({ family: 6, pools: resolve(pools, req.ipv6Pools, 6, 'ipv6Pools') });
       if (families.length === 0) {
         for (const family of [4, 6] as const) {
           const defaults = poolList.filter((p) => p.family === family && p.isDefault && !p.disabled);
@@ -70,6 +84,7 @@ export function createStandalonePolicy(poolList: readonly Pool[]): IpamPolicy {
       return { interfaces: [{ ifname: req.ifname, families }] };
     },
     statusPools(req) {
+      const { poolList, pools } = index();
       const v4 = (req?.ipv4Pools ?? []).map((n, i) => checkedPool(pools, n, 4, `ipv4Pools[${i}]`));
       const v6 = (req?.ipv6Pools ?? []).map((n, i) => checkedPool(pools, n, 6, `ipv6Pools[${i}]`));
       return v4.length + v6.length > 0 ? [...v4, ...v6] : poolList;

@@ -1,5 +1,5 @@
 import { TidepoolError } from '../ipam/errors.ts';
-import type { AllocateRequest, AttachmentRef, GcRequest, PodRef, ReleaseIpRequest, StatusRequest } from '../api/protocol.ts';
+import type { AllocateRequest, AttachmentRef, GcRequest, PodRef, ReleaseIpRequest, StatusRequest, ValidatePoolsRequest } from '../api/protocol.ts';
 
 /**
  * Validation of agent API bodies. Every rejection is INVALID_REQUEST with a
@@ -114,4 +114,11 @@ export function parseCollectRequest(body: unknown): { graceMs?: number; dryRun?:
   if (dryRun !== undefined && typeof dryRun !== 'boolean') fail('dryRun', 'must be a boolean');
   if (grace !== undefined && (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0)) fail('graceMs', 'must be a non-negative number of milliseconds');
   return { ...(grace !== undefined ? { graceMs: grace as number } : {}), ...(dryRun !== undefined ? { dryRun } : {}) };
+}
+
+export function parseValidatePoolsRequest(body: unknown): ValidatePoolsRequest {
+  const o = object(body, 'body', ['file', 'text']);
+  const text = o['text'];
+  if (typeof text !== 'string') fail('text', text === undefined ? 'is required' : 'must be a string');
+  return { file: str(o, 'file', 'file', { max: 4096 })!, text };
 }

@@ -3,6 +3,7 @@
  * the CLI and the agent. Types only plus path constants: importing this
  * module loads nothing.
  */
+import type { OrphanReason } from '../ipam/claims.ts';
 
 /** A CNI attachment: the runtime's (container ID, interface) pair. */
 export interface AttachmentRef {
@@ -84,9 +85,31 @@ export interface PoolStatus {
   readonly default: boolean;
 }
 
+/** Held IPs that no current pool holds (standalone: the pool was removed from the pools file, or shrunk). */
+export interface OrphanStatus {
+  /** The pool the IPs were handed out from. */
+  readonly pool: string;
+  readonly reason: OrphanReason;
+  /** In numeric order. */
+  readonly ips: readonly string[];
+}
+
+/** The standalone pools file: what is served, and the last edit that was refused, if the file still holds it. */
+export interface PoolsFileStatus {
+  readonly path: string;
+  /** When the pools served now were applied (ms since the epoch). */
+  readonly appliedAt: number;
+  /** `file`: the file as it was then; `last-applied`: the file was unusable at start, so the last pools applied before are served. */
+  readonly source: 'file' | 'last-applied';
+  readonly refused?: { readonly at: number; readonly code: string; readonly message: string } | undefined;
+}
+
 export interface StatusResponse {
   readonly ready: boolean;
   readonly pools: readonly PoolStatus[];
+  /** Standalone only: held IPs outside every pool, by pool and reason. */
+  readonly orphaned?: readonly OrphanStatus[] | undefined;
+  readonly poolsFile?: PoolsFileStatus | undefined;
 }
 
 export interface AllocationView {
@@ -97,6 +120,8 @@ export interface AllocationView {
   readonly netns: string;
   readonly allocatedAt: number;
   readonly pod?: PodRef | undefined;
+  /** Set when no current pool holds the IP (see OrphanStatus). */
+  readonly orphaned?: OrphanReason | undefined;
 }
 
 /** Result of one standalone garbage collection run. */
@@ -109,6 +134,28 @@ export interface ReleaseIpRequest {
   readonly ip: string;
   readonly force?: boolean | undefined;
 }
+
+/** Checks a pools file against the agent's pools and held IPs, changing nothing (standalone). */
+export interface ValidatePoolsRequest {
+  /** The file's name, for messages. */
+  readonly file: string;
+  readonly text: string;
+}
+
+/** What applying the file would do; `error` when the agent would refuse it. */
+export type ValidatePoolsResponse =
+  | {
+      readonly valid: true;
+      readonly pools: readonly string[];
+      readonly added: readonly string[];
+      readonly removed: readonly string[];
+      readonly changed: readonly string[];
+      /** Held IPs that would be re-filed under the pool whose range holds them (a rename). */
+      readonly moves: ReadonlyArray<{ readonly pool: string; readonly ip: string; readonly to: string }>;
+      /** Held IPs no pool of the file holds; they would stay held until DEL or the collector frees them. */
+      readonly orphaned: readonly OrphanStatus[];
+    }
+  | { readonly valid: false; readonly error: ErrorBody['error'] };
 
 /** Error body of every non-2xx response. */
 export interface ErrorBody {
@@ -125,6 +172,7 @@ export const API_PATHS = {
   allocations: '/v1/allocations',
   releaseIp: '/v1/release-ip',
   collect: '/v1/collect',
+  validatePools: '/v1/pools/validate',
   healthz: '/healthz',
 } as const;
 

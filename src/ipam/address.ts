@@ -189,3 +189,15 @@ export function cidrLast(c: Cidr): bigint {
 export function cidrContains(c: Cidr, a: Address): boolean {
   return c.family === a.family && a.value >= cidrFirst(c) && a.value <= cidrLast(c);
 }
+
+/** Numeric order of address texts: IPv4 before IPv6; text that is not an address sorts first, as zero. */
+export function compareAddressText(a: string, b: string): number {
+  const x = parseAddress(a);
+  const y = parseAddress(b);
+  const fx = x?.family ?? 0;
+  const fy = y?.family ?? 0;
+  if (fx !== fy) return fx - fy;
+  const vx = x?.value ?? 0n;
+  const vy = y?.value ?? 0n;
+  return vx < vy ? -1 : vx > vy ? 1 : 0;
+}

@@ -197,9 +197,18 @@ export function planNextIp(pool: Pool, usage: UsageView, opts: NextIpOptions): A
   return { family: pool.family, value: eligible[Math.floor(random * window)]![0] };
 }
 
+/**
+ * Allocated IPs of the pool inside its current ranges. A record filed under
+ * the pool whose address the pool no longer holds (shrunk, excluded) is an
+ * orphan, not usage: counting it could report more than 100% used.
+ */
+export function planAllocatedCount(pool: Pool, usage: UsageView): number {
+  let inside = 0;
+  for (const value of usage.allocated) if (rangesContain(pool.ranges, value)) inside++;
+  return inside;
+}
+
 /** Number of IPs of the pool not currently allocated: pool.total minus allocated IPs inside pool.ranges. */
 export function planFreeCount(pool: Pool, usage: UsageView): bigint {
-  let inside = 0n;
-  for (const value of usage.allocated) if (rangesContain(pool.ranges, value)) inside++;
-  return pool.total - inside;
+  return pool.total - BigInt(planAllocatedCount(pool, usage));
 }

@@ -5,7 +5,7 @@
  * handed out from (the store holds it once); what changes is which pool
  * counts it. Pure: the caller lists the records and applies the plan.
  */
-import { parseAddress } from './address.ts';
+import { compareAddressText, parseAddress } from './address.ts';
 import type { Pool } from './pool.ts';
 import { rangesContain } from './range.ts';
 
@@ -53,4 +53,17 @@ export function planPoolClaims(pools: readonly Pool[], held: readonly HeldAddres
     else if (home.name !== h.pool) moves.push({ pool: h.pool, ip: h.ip, to: home.name });
   }
   return { moves, orphaned };
+}
+
+/** Orphans grouped by the pool they were handed out from and why, IPs in numeric order. */
+export function planOrphanGroups(orphaned: ClaimPlan['orphaned']): Array<{ pool: string; reason: OrphanReason; ips: string[] }> {
+  const groups = new Map<string, { pool: string; reason: OrphanReason; ips: string[] }>();
+  for (const o of orphaned) {
+    const key = `${o.pool}\u0000${o.reason}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { pool: o.pool, reason: o.reason, ips: [] }));
+    g.ips.push(o.ip);
+  }
+  for (const g of groups.values()) g.ips.sort(compareAddressText);
+  return [...groups.values()];
 }
