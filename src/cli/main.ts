@@ -1,8 +1,9 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
-import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, type PoolStatus, type ReleaseResponse } from '../api/protocol.ts';
+import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, type OrphanStatus, type ReleaseResponse, type StatusResponse, type ValidatePoolsResponse } from '../api/protocol.ts';
+import { planPoolFile } from '../agent/pool-file.ts';
 import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
 import { formatDuration } from '../util/duration.ts';
 import { parseCommandFlags } from '../util/flags.ts';
@@ -16,7 +17,10 @@ const USAGE = `tidepool: IP address management for Kubernetes underlay networks
 Usage:
   tidepool daemon --pools FILE [options]   run the node agent (see tidepool daemon --help)
   tidepool controller --namespace NS       run the cluster controller (see tidepool controller --help)
-  tidepool pools [--json]                  pools with total, allocated, free and % used
+  tidepool pools [--json]                  pools with total, allocated, free and % used; orphaned IPs;
+                                           a pools file edit the agent refused
+  tidepool pools validate FILE [--strict]  check a pools file against the agent's pools and held IPs
+                                           (exit 1 if the agent would refuse it; --strict: or orphan IPs)
   tidepool allocations [--json]            every allocated IP with its owner
   tidepool release IP [--force]            release one IP (refused while its netns exists)
   tidepool gc [--no-grace] [--dry-run]     standalone: run one namespace collection now, print what it reclaimed
@@ -121,20 +125,103 @@ function parseCommon(argv: readonly string[], io: CliIo, extra: Record<string, {
 }
 
 async function poolsCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'validate') return validatePoolsCommand(argv.slice(1), io);
   const { values, socket } = parseCommon(argv, io, {});
-  const pools = (await callAgent(socket, 'GET', API_PATHS.pools)) as PoolStatus[];
+  const status = (await callAgent(socket, 'GET', API_PATHS.status)) as StatusResponse;
   if (values['json']) {
-    io.out(JSON.stringify(pools, null, 2) + '\n');
+    io.out(JSON.stringify({ pools: status.pools, orphaned: status.orphaned ?? [], poolsFile: status.poolsFile }, null, 2) + '\n');
     return 0;
   }
-  const rows = pools.map((p) => {
+  const rows = status.pools.map((p) => {
     const total = BigInt(p.total);
     const used = total === 0n ? 0 : Number((BigInt(p.allocated) * 10000n) / total) / 100;
     const flags = [p.default ? 'default' : '', p.disabled ? 'disabled' : ''].filter(Boolean).join(',');
     return [p.name, p.subnet, p.total, String(p.allocated), p.free, `${used.toFixed(used < 10 ? 2 : 1)}%`, flags];
   });
   io.out(formatTable(['POOL', 'SUBNET', 'TOTAL', 'ALLOCATED', 'FREE', 'USED', 'FLAGS'], rows));
+  const orphaned = status.orphaned ?? [];
+  if (orphaned.length > 0) {
+    const count = orphaned.reduce((n, o) => n + o.ips.length, 0);
+    io.out(`\nOrphaned: ${count} held IP${count === 1 ? ' is' : 's are'} in no pool of the pools file; DEL and the collector free them as usual.\n`);
+    io.out(formatTable(['POOL', 'REASON', 'IPS'], orphaned.map((o) => [o.pool, ORPHAN_REASONS[o.reason], listIps(o.ips)])));
+  }
+  const file = status.poolsFile;
+  if (file?.refused) {
+    const when = new Date(file.refused.at).toISOString();
+    const what = file.source === 'last-applied' ? `could not be used when the agent started (${when})` : `holds an edit the agent refused at ${when}`;
+    io.out(`\nWarning: the pools file ${file.path} ${what}: ${file.refused.message} (${file.refused.code}).\n`);
+    io.out(`The agent serves the pools ${file.source === 'last-applied' ? 'last applied from it' : `applied at ${new Date(file.appliedAt).toISOString()}`}. Check an edit with: tidepool pools validate ${file.path}\n`);
+  }
   return 0;
+}
+
+const ORPHAN_REASONS: Record<OrphanStatus['reason'], string> = {
+  'pool-removed': 'pool removed from the pools file',
+  'outside-pool': "outside the pool's ranges",
+};
+
+/** Up to eight IPs, then how many more. */
+function listIps(ips: readonly string[]): string {
+  return ips.length <= 8 ? ips.join(', ') : `${ips.slice(0, 8).join(', ')} … (${ips.length - 8} more)`;
+}
+
+async function validatePoolsCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals, socket } = parseCommon(argv, io, { strict: { type: 'boolean' } }, 1);
+  const file = positionals[0];
+  if (!file) throw new TidepoolError('INVALID_CONFIG', 'pools validate needs the pools file to check, e.g. tidepool pools validate /etc/tidepool/pools.yaml');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TidepoolError('INVALID_CONFIG', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { file });
+  }
+  let res: ValidatePoolsResponse;
+  let offline = false;
+  try {
+    res = (await callAgent(socket, 'POST', API_PATHS.validatePools, { file, text })) as ValidatePoolsResponse;
+  } catch (err) {
+    if (toTidepoolError(err).code !== 'AGENT_UNREACHABLE') throw err;
+    // No agent to ask: the file can still be checked on its own.
+    offline = true;
+    res = validateOffline(file, text);
+  }
+  if (values['json']) {
+    io.out(JSON.stringify({ file, checkedAgainstAgent: !offline, ...res }, null, 2) + '\n');
+  } else {
+    io.out(describeValidation(file, res, offline ? socket : undefined));
+  }
+  if (!res.valid) return 1;
+  return values['strict'] === true && res.orphaned.length > 0 ? 1 : 0;
+}
+
+function validateOffline(file: string, text: string): ValidatePoolsResponse {
+  try {
+    const pools = planPoolFile(text, file);
+    return { valid: true, pools: pools.map((p) => p.name), added: [], removed: [], changed: [], moves: [], orphaned: [] };
+  } catch (err) {
+    return { valid: false, error: toTidepoolError(err).toJSON() };
+  }
+}
+
+function describeValidation(file: string, res: ValidatePoolsResponse, unreachable: string | undefined): string {
+  if (!res.valid) return `${file}: refused: ${res.error.message} (${res.error.code})\n`;
+  let out = `${file}: valid: ${res.pools.length} pool${res.pools.length === 1 ? '' : 's'} (${res.pools.join(', ')})\n`;
+  if (unreachable) return out + `No agent answers at ${unreachable}: checked the file alone (syntax, fields, overlaps), not against the pools served and the IPs held.\n`;
+  const lines: string[] = [];
+  const changes = [res.added.length ? `add ${res.added.join(', ')}` : '', res.removed.length ? `remove ${res.removed.join(', ')}` : '', res.changed.length ? `change ${res.changed.join(', ')}` : ''].filter(Boolean);
+  if (changes.length) lines.push(`  ${changes.join('; ')}`);
+  if (res.moves.length) {
+    lines.push(`  re-file ${res.moves.length} held IP${res.moves.length === 1 ? '' : 's'} under the pool whose range holds ${res.moves.length === 1 ? 'it' : 'them'} (the holders keep them):`);
+    const byPair = new Map<string, string[]>();
+    for (const m of res.moves) byPair.set(`${m.pool} -> ${m.to}`, [...(byPair.get(`${m.pool} -> ${m.to}`) ?? []), m.ip]);
+    for (const [pair, ips] of byPair) lines.push(`    ${pair}: ${listIps(ips)}`);
+  }
+  if (res.orphaned.length) {
+    const count = res.orphaned.reduce((n, o) => n + o.ips.length, 0);
+    lines.push(`  leave ${count} held IP${count === 1 ? '' : 's'} in no pool (warning: they stay held until DEL or the collector frees them):`);
+    for (const o of res.orphaned) lines.push(`    ${o.pool} (${ORPHAN_REASONS[o.reason]}): ${listIps(o.ips)}`);
+  }
+  return out + (lines.length ? `Applying it would:\n${lines.join('\n')}\n` : 'Applying it would change nothing.\n');
 }
 
 async function allocationsCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -149,7 +236,7 @@ async function allocationsCommand(argv: readonly string[], io: CliIo): Promise<n
     return 0;
   }
   const now = io.now();
-  const rows = list.map((a) => [a.ip, a.pool, a.containerId, a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
+  const rows = list.map((a) => [a.ip, a.orphaned ? `${a.pool} (orphaned)` : a.pool, a.containerId, a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
   io.out(formatTable(['IP', 'POOL', 'CONTAINER', 'INTERFACE', 'NETNS', 'AGE'], rows));
   return 0;
 }
