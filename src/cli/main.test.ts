@@ -45,10 +45,10 @@ describe('tidepool CLI against an in-process agent', () => {
     assert.equal(res.out, 'IP        POOL  CONTAINER  INTERFACE  NETNS          AGE\n10.5.0.1  lan   c1         eth0       /run/netns/c1  1m30s\n');
   });
 
-  test('pools --json prints the agent status', async () => {
+  test('pools --json prints the pools, the orphaned IPs and the pools file', async () => {
     const res = await cli('pools', '--json');
     assert.equal(res.code, 0);
-    assert.deepEqual(JSON.parse(res.out), [{ name: 'lan', family: 4, subnet: '10.5.0.0/29', total: '6', allocated: 1, free: '5', disabled: false, default: true }]);
+    assert.deepEqual(JSON.parse(res.out), { pools: [{ name: 'lan', family: 4, subnet: '10.5.0.0/29', total: '6', allocated: 1, free: '5', disabled: false, default: true }], orphaned: [] });
   });
 
   test('usage errors exit 2 with a precise message', async () => {
