@@ -30,7 +30,8 @@ function setup(over: Partial<IpamServiceDeps> = {}) {
     pools: POOLS,
     node: 'node-a',
     now: () => clock,
-    probeNetns: (p) => netns.get(p) ?? { exists: false },
+    // Every /run/netns/<name> is a live namespace until a test says otherwise: ADD refuses paths that are not one.
+    probeNetns: (p) => netns.get(p) ?? (p.startsWith('/run/netns/') ? { exists: true, id: `4:${p}`, isNamespace: true } : { exists: false }),
     gcGraceMs: 10_000,
     ...over,
   });
@@ -209,6 +210,35 @@ describe('release, check and CNI GC', () => {
   });
 });
 
+describe('the netns of an ADD', () => {
+  const refused: Array<[string, NetnsObservation | undefined, RegExp]> = [
+    ['/nonexistent/c1', undefined, /^netns: \/nonexistent\/c1 does not exist$/],
+    ['/etc/passwd', { exists: true, id: '8:1', isNamespace: false }, /^netns: \/etc\/passwd is not a network namespace$/],
+  ];
+  for (const [path, seen, message] of refused) {
+    test(`${path} is refused with INVALID_REQUEST naming the field and path, and nothing is stored`, async () => {
+      const { service, store, netns } = setup();
+      if (seen) netns.set(path, seen);
+      await rejects(service.allocate(add('c1', { netns: path, ipv6Pools: ['v6'] })), 'INVALID_REQUEST', message);
+      assert.deepEqual(await store.list(), []);
+      assert.deepEqual((await store.usage('v4')).released, [], 'not even taken and rolled back');
+    });
+  }
+
+  test('a namespace that cannot be looked at (EACCES) is accepted, as the collector counts it present', async () => {
+    const { service, store, netns } = setup();
+    netns.set('/proc/1/ns/net', { exists: true });
+    await service.allocate(add('c1', { netns: '/proc/1/ns/net' }));
+    assert.equal((await store.list()).length, 1);
+  });
+
+  test('an ADD without a netns path (the agent API allows it) is not probed', async () => {
+    const { service, store } = setup({ probeNetns: () => assert.fail('probed') });
+    await service.allocate(add('c1', { netns: '' }));
+    assert.equal((await store.list()).length, 1);
+  });
+});
+
 describe('netns garbage collection', () => {
   test('an IP whose namespace is gone is reclaimed once the grace period has passed', async () => {
     const { service, store, netns, advance } = setup();
@@ -216,7 +246,7 @@ describe('netns garbage collection', () => {
     netns.set('/run/netns/c2', { exists: true, id: '4:101' });
     await service.allocate(add('c1'));
     await service.allocate(add('c2'));
-    netns.delete('/run/netns/c1');
+    netns.set('/run/netns/c1', { exists: false });
     const first = await service.collect();
     assert.deepEqual(first.released, []);
     assert.deepEqual(first.waiting.map((w) => w.containerId), ['c1']);
@@ -231,7 +261,7 @@ describe('netns garbage collection', () => {
   test('a dry run reports what would be reclaimed, releases nothing and starts no grace timer', async () => {
     const { service, store, netns, advance } = setup();
     await service.allocate(add('c1'));
-    netns.delete('/run/netns/c1');
+    netns.set('/run/netns/c1', { exists: false });
     const dry = await service.collect(0, true);
     assert.deepEqual(dry.released.map((r) => r.containerId), ['c1']);
     assert.equal((await store.list()).length, 1, 'nothing released');
@@ -263,8 +293,9 @@ describe('releaseIp', () => {
   });
 
   test('accepts any spelling of an IPv6 address', async () => {
-    const { service } = setup();
+    const { service, netns } = setup();
     await service.allocate(add('c1', { ipv4Pools: [], ipv6Pools: ['v6'] }));
+    netns.set('/run/netns/c1', { exists: false });
     const res = await service.releaseIp('FD00:0001:0:0::10', false);
     assert.deepEqual(res.released.map((r) => r.ip), ['fd00:1::10']);
   });

@@ -296,8 +296,8 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       const started = performance.now();
       const observe = (result: Parameters<AgentMetrics['allocation']>[0]) => metrics.allocation(result, (performance.now() - started) / 1000);
       try {
+        const netnsId = req.netns ? netnsIdentity(req.netns, deps.probeNetns(req.netns)) : undefined;
         const plan = await policy.plan(req);
-        const netnsId = req.netns ? deps.probeNetns(req.netns).id : undefined;
         const owner = (ifname: string): Omit<AllocationRecord, 'pool' | 'ip'> => ({
           containerId: req.containerId,
           ifname,
@@ -465,6 +465,18 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       return { released, waiting: waitingFor };
     },
   };
+}
+
+/**
+ * The identity to record for an ADD's namespace, refusing a path that is not
+ * one: an IP given to a plain file (CNI_NETNS=/etc/passwd) would never be
+ * reclaimed, since the file never goes away. A path that could not be read
+ * (EACCES, ...) is accepted, as the garbage collector accepts it as present.
+ */
+function netnsIdentity(path: string, seen: NetnsObservation): string | undefined {
+  if (!seen.exists) throw new TidepoolError('INVALID_REQUEST', `netns: ${path} does not exist`, { field: 'netns', netns: path });
+  if (seen.isNamespace === false) throw new TidepoolError('INVALID_REQUEST', `netns: ${path} is not a network namespace`, { field: 'netns', netns: path });
+  return seen.id;
 }
 
 function ownerOf(r: AllocationRecord): OwnerRef {
