@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ERROR_TABLE, TidepoolError, toTidepoolError } from '../ipam/errors.ts';
@@ -45,7 +45,15 @@ function routes(service: IpamService): Map<string, Handler> {
 
 export interface AgentServer {
   readonly server: Server;
-  close(): Promise<void>;
+  /**
+   * Graceful stop: stops accepting connections at once (the socket file is
+   * removed, so a client gets ENOENT), closes idle keep-alive connections,
+   * answers every request in flight with `Connection: close`, and after
+   * `timeoutMs` destroys the connections still busy. Resolves once every
+   * connection is gone and, unless the bound was hit, every handler has
+   * returned, so the store can be closed after it.
+   */
+  close(timeoutMs?: number): Promise<{ readonly destroyed: number }>;
 }
 
 /**
@@ -57,11 +65,21 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
   const table = routes(opts.service);
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 5_000;
+  let draining = false;
+  // Handlers still running, so the store is not closed under them.
+  let running = 0;
+  let idle: (() => void) | undefined;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const handler = table.get(`${req.method} ${path}`);
+    running++;
     let status = 200;
     let payload: unknown;
     try {
@@ -75,11 +93,15 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
       if (e.code === 'INTERNAL') opts.log.error('request failed', { path, err });
     }
     const text = JSON.stringify(payload);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+    // While draining, every answer is the connection's last, so it closes as soon as it is sent.
+    if (draining) headers['connection'] = 'close';
+    res.writeHead(status, headers);
     res.end(text);
     const seconds = (performance.now() - started) / 1000;
     opts.metrics.request(handler ? path : 'unknown', status, seconds);
     opts.log.debug('request', { method: req.method, path, status, durationMs: Math.round(seconds * 1e6) / 1000 });
+    if (--running === 0) idle?.();
   }
 
   await prepareSocketPath(opts.socketPath);
@@ -98,11 +120,25 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
   chmodSync(opts.socketPath, 0o600);
   return {
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    async close(timeoutMs = 0) {
+      draining = true;
+      // Node's close() also ends idle keep-alive connections; busy ones end after their answer (Connection: close).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const handlersDone = new Promise<void>((resolve) => {
+        if (running === 0) resolve();
+        else idle = resolve;
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      const outcome = await Promise.race([Promise.all([closed, handlersDone]).then(() => 'drained' as const), bound]);
+      clearTimeout(timer);
+      if (outcome === 'drained') return { destroyed: 0 };
+      const destroyed = sockets.size;
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      return { destroyed };
+    },
   };
 }
 

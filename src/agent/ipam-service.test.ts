@@ -270,6 +270,27 @@ describe('netns garbage collection', () => {
     assert.deepEqual((await service.collect()).released, [], 'the dry runs did not start the grace period');
   });
 
+  test('a collection in progress when the agent stops releases nothing more', async () => {
+    const base = createMemoryStore();
+    let releases = 0;
+    let service: ReturnType<typeof createIpamService> | undefined;
+    const store: AllocationStore = {
+      ...base,
+      async release(...args) {
+        // The stop arrives while the first release is being written.
+        if (++releases === 1) service!.shutdown();
+        return base.release(...args);
+      },
+    };
+    const t = setup({ store });
+    service = t.service;
+    for (const c of ['c1', 'c2', 'c3']) await service.allocate(add(c));
+    for (const c of ['c1', 'c2', 'c3']) t.netns.set(`/run/netns/${c}`, { exists: false });
+    const res = await service.collect(0);
+    assert.deepEqual(res.released.map((r) => r.containerId), ['c1']);
+    assert.deepEqual((await base.list()).map((r) => r.containerId).sort(), ['c2', 'c3']);
+  });
+
   test('a namespace path reused by a new namespace counts as gone', async () => {
     const { service, netns } = setup();
     netns.set('/run/netns/c1', { exists: true, id: '4:100' });
@@ -425,6 +446,35 @@ describe('waiting for a free IP when the pools are full', () => {
     await clock.advance(1);
     assert.deepEqual((outcome() as AllocateResponse).ips.map((i) => i.address), ['10.1.0.13/24']);
     await pending;
+  });
+
+  test('shutdown: the waiting ADD fails at once with AGENT_STOPPING, and later ones do not wait', async () => {
+    const { clock, service, store, pending, waits, outcome } = await full();
+    await clock.advance(200);
+    service.shutdown();
+    await clock.advance(0);
+    const err = outcome();
+    assert.ok(err instanceof TidepoolError && err.code === 'AGENT_STOPPING', String(err));
+    assert.match(err.message, /^the tidepool agent is stopping: no free IPv4 address in pool "v4" and it cannot wait for one to come free; try again$/);
+    await pending;
+    await rejects(service.allocate(add('c6')), 'AGENT_STOPPING');
+    assert.equal(clock.pending(), 0, 'no wait was started');
+    assert.deepEqual(waits, [], 'a cut wait is neither allocated nor exhausted');
+    // Everything else still works until the store closes: the requests in flight are answered.
+    assert.equal((await service.release({ containerId: 'c1', ifname: 'eth0' })).released.length, 1);
+    assert.equal((await service.allocate(add('c7'))).ips[0]!.address, '10.1.0.10/24');
+    assert.equal((await store.list()).length, 4);
+  });
+
+  test('shutdown cuts the wait of a dual-stack ADD and gives back the IPv4 it took', async () => {
+    const clock = createManualClock(1_000_000);
+    const { service, store } = setup({ now: clock.now, sleep: clock.sleep, exhaustedWaitMs: 3_000 });
+    await service.allocate(add('c0', { ipv4Pools: ['v4b'], ipv6Pools: ['v6tiny'] }));
+    const pending = service.allocate(add('c1', { ipv6Pools: ['v6tiny'] }));
+    await clock.advance(100);
+    service.shutdown();
+    await rejects(pending, 'AGENT_STOPPING', /IPv6 address in pool "v6tiny"/);
+    assert.deepEqual(await store.list({ containerId: 'c1' }), []);
   });
 
   test('without a wait (the default), a full pool fails at once', async () => {

@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, type PoolStatus, type ReleaseResponse } from '../api/protocol.ts';
 import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
 import { formatDuration } from '../util/duration.ts';
+import { createLogger } from '../util/logger.ts';
 import { parseCommandFlags } from '../util/flags.ts';
 import { formatTable } from './table.ts';
 import { runClusterGc } from './gc-cluster.ts';
@@ -87,13 +88,22 @@ async function runDaemonCommand(argv: readonly string[], io: CliIo): Promise<num
     io.out(DAEMON_USAGE);
     return 0;
   }
-  const daemon = await startDaemon(parseDaemonArgs(argv));
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  const config = parseDaemonArgs(argv);
+  const log = createLogger({ level: config.logLevel });
+  const daemon = await startDaemon(config, log);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
   });
-  await daemon.stop();
+  // An operator who signals again does not want to wait for the drain. Exiting without closing the store is what a
+  // crash does, and every acknowledged allocation is already committed.
+  const now = (again: NodeJS.Signals) => {
+    log.warn('second signal during the graceful stop: exiting at once', { signal: again });
+    process.exit(1);
+  };
+  process.on('SIGTERM', now);
+  process.on('SIGINT', now);
+  await daemon.stop(signal);
   return 0;
 }
 
