@@ -1,8 +1,9 @@
-// The agent as a real process when it is stopped.
+// The agent as a real process when it is stopped, and when its clients hang up.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { PLUGIN_DIR, poolYaml, startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { execPlugin } from './helpers/netns.ts';
 
@@ -63,6 +64,15 @@ async function busyConnection(agent: AgentProcess) {
   await c.waitFor('HTTP/1.1 100 Continue\r\n\r\n');
   c.conn.write('{"containerId"');
   return c;
+}
+
+/** Waits (up to 60 s) until `count` log lines match. */
+async function linesMatching(agent: AgentProcess, match: RegExp, count: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (agent.logs.filter((l) => match.test(l)).length < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} log lines match ${match} after 60 s; the agent's log:\n${agent.logs.join('\n')}`);
+    await delay(20);
+  }
 }
 
 const errorLines = (agent: AgentProcess) => agent.logs.filter((l) => /"level":"error"/.test(l));
@@ -144,6 +154,50 @@ describe('graceful stop', () => {
       // Well inside the 10 minute drain; agent.exited() gives up after 60 s.
       assert.equal(await agent.exited(), 1);
       assert.ok(agent.logs.some((l) => /"level":"warn".*second signal during the graceful stop: exiting at once/.test(l)), agent.logs.join('\n'));
+    } finally {
+      await agent.cleanup();
+    }
+  });
+});
+
+describe('client hang-ups', () => {
+  test('a client that hangs up before or while the agent answers is one debug line, never an error, and the agent keeps serving', async () => {
+    const agent = await startAgent({ pools: ONE, args: ['--gc-interval', '1h', '--exhausted-wait', '1s', '--log-level', 'debug'] });
+    try {
+      assert.equal((await agent.call('POST', '/v1/allocate', { containerId: 'holder', ifname: 'eth0', netns: '', ipv4Pools: ['one'] })).status, 200);
+
+      // Half a request line.
+      const half = await open(agent.socket);
+      half.conn.write('POST /v1/allocate HTT');
+      half.conn.destroy();
+      await agent.waitForLog(/"msg":"connection closed before a complete request"/);
+
+      // Headers and part of the body: the handler is reading it.
+      const reading = await busyConnection(agent);
+      reading.conn.destroy();
+
+      // A whole request, then gone while the ADD waits for a free IP.
+      const waiting = await open(agent.socket);
+      const body = JSON.stringify({ containerId: 'gone', ifname: 'eth0', netns: '', ipv4Pools: ['one'] });
+      waiting.conn.write(`POST /v1/allocate HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await agent.waitForLog(/pools full: waiting.*"containerId":"gone"/);
+      waiting.conn.destroy();
+
+      // Both handlers end (the second when its 1 s wait runs out) with nobody to answer.
+      await linesMatching(agent, /"msg":"request".*"status":499/, 2);
+      const closedLines = agent.logs.filter((l) => /connection closed before/.test(l));
+      assert.equal(closedLines.length, 3, closedLines.join('\n'));
+      for (const l of closedLines) {
+        assert.match(l, /"level":"debug"/);
+        assert.doesNotMatch(l, /stack/);
+      }
+      assert.equal(agent.logs.filter((l) => /"msg":"connection closed before the answer was sent".*"by":"client"/.test(l)).length, 2);
+      assert.deepEqual(errorLines(agent), []);
+      assert.ok(!agent.logs.some((l) => /"level":"(warn|error)"|stack/.test(l)), agent.logs.join('\n'));
+
+      assert.equal((await agent.call('GET', '/healthz')).status, 200);
+      assert.equal((await agent.call('POST', '/v1/release', { containerId: 'holder', ifname: 'eth0' })).body.released.length, 1);
+      assert.equal((await agent.call('POST', '/v1/allocate', { containerId: 'after', ifname: 'eth0', netns: NETNS, ipv4Pools: ['one'] })).status, 200);
     } finally {
       await agent.cleanup();
     }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { get } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { connect } from 'node:net';
 import { startAgent, runCli, poolYaml, removeDir, PLUGIN_DIR, type AgentProcess } from './helpers/agent-process.ts';
 import { execPlugin, ip as iproute, ipQuiet } from './helpers/netns.ts';
 
@@ -98,6 +99,50 @@ describe('agent process', () => {
     assert.equal(run.stderr, '');
     assert.deepEqual(run.json, { cniVersion: '1.0.0', code: 107, msg: 'netns: /etc/passwd is not a network namespace', details: 'INVALID_REQUEST {"field":"netns","netns":"/etc/passwd"}' });
     assert.deepEqual((await agent.call('GET', '/v1/allocations')).body, before);
+  });
+
+  test('a known path with a wrong method gets 405 with Allow, changes nothing, and HEAD is served wherever GET is', async () => {
+    const before = (await agent.call('GET', '/v1/allocations')).body;
+    const wrong: Array<[string, string, string]> = [
+      ['GET', '/v1/allocate', 'POST'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/v1/status', 'GET, HEAD, POST'],
+      ['PUT', '/v1/allocations', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of wrong) {
+      const res = await agent.call(method, path, method === 'GET' ? undefined : { containerId: 'x', ifname: 'eth0', netns: '' });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers['allow'], allow, `${method} ${path}`);
+      assert.deepEqual(res.body, {
+        error: { code: 'INVALID_REQUEST', message: `${path} does not serve ${method}; it serves ${allow}`, details: { field: 'method', method, allow: allow.split(', ') } },
+      });
+    }
+    assert.deepEqual((await agent.call('GET', '/v1/allocations')).body, before);
+    for (const path of ['/v1/pools', '/v1/allocations', '/v1/status', '/healthz']) {
+      const get = await agent.call('GET', path);
+      const head = await agent.call('HEAD', path);
+      assert.equal(head.status, 200, path);
+      assert.equal(head.body, '', `${path}: no body`);
+      assert.equal(head.headers['content-type'], 'application/json');
+      assert.equal(head.headers['content-length'], String(Buffer.byteLength(JSON.stringify(get.body))), path);
+    }
+    const unknown = await agent.call('POST', '/v2/allocate', {});
+    assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'NOT_FOUND']);
+  });
+
+  test('bytes that are not HTTP get 400 with an INVALID_REQUEST body', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const c = connect(agent.socket, () => c.write('HELLO tidepool\r\n\r\n'));
+      let text = '';
+      c.on('data', (d: Buffer) => (text += d.toString()));
+      c.on('close', () => resolve(text));
+      c.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'INVALID_REQUEST');
+    assert.match(body.error.message, /^malformed HTTP request \(HPE_INVALID_METHOD\)$/);
+    assert.equal((await agent.call('GET', '/healthz')).status, 200);
   });
 
   test('a second agent on the same socket is refused and the first keeps serving', async () => {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ERROR_TABLE, TidepoolError, toTidepoolError } from '../ipam/errors.ts';
@@ -20,27 +21,36 @@ const MAX_BODY = 1 << 20;
 
 type Handler = (body: unknown) => Promise<unknown>;
 
-/** Maps `METHOD path` to a handler; bodies are validated before the service sees them. */
-function routes(service: IpamService): Map<string, Handler> {
-  return new Map<string, Handler>([
-    [`POST ${API_PATHS.allocate}`, (b) => service.allocate(parseAllocateRequest(b))],
-    [`POST ${API_PATHS.release}`, (b) => service.release(parseAttachmentRef(b))],
-    [`POST ${API_PATHS.check}`, (b) => service.check(parseAttachmentRef(b))],
-    [`POST ${API_PATHS.gc}`, (b) => service.gc(parseGcRequest(b))],
-    [`POST ${API_PATHS.status}`, (b) => service.status(parseStatusRequest(b))],
-    [`GET ${API_PATHS.status}`, () => service.status()],
-    [`GET ${API_PATHS.pools}`, async () => (await service.status()).pools],
-    [`GET ${API_PATHS.allocations}`, () => service.allocations()],
-    [`POST ${API_PATHS.releaseIp}`, (b) => {
+/** Maps path, then method, to a handler; bodies are validated before the service sees them. HEAD is served wherever GET is. */
+function routes(service: IpamService): Map<string, Map<string, Handler>> {
+  const list: Array<[string, string, Handler]> = [
+    ['POST', API_PATHS.allocate, (b) => service.allocate(parseAllocateRequest(b))],
+    ['POST', API_PATHS.release, (b) => service.release(parseAttachmentRef(b))],
+    ['POST', API_PATHS.check, (b) => service.check(parseAttachmentRef(b))],
+    ['POST', API_PATHS.gc, (b) => service.gc(parseGcRequest(b))],
+    ['POST', API_PATHS.status, (b) => service.status(parseStatusRequest(b))],
+    ['GET', API_PATHS.status, () => service.status()],
+    ['GET', API_PATHS.pools, async () => (await service.status()).pools],
+    ['GET', API_PATHS.allocations, () => service.allocations()],
+    ['POST', API_PATHS.releaseIp, (b) => {
       const req = parseReleaseIpRequest(b);
       return service.releaseIp(req.ip, req.force ?? false);
     }],
-    [`POST ${API_PATHS.collect}`, (b) => {
+    ['POST', API_PATHS.collect, (b) => {
       const req = parseCollectRequest(b);
       return service.collect(req.graceMs, req.dryRun);
     }],
-    [`GET ${API_PATHS.healthz}`, async () => ({ ok: true })],
-  ]);
+    ['GET', API_PATHS.healthz, async () => ({ ok: true })],
+  ];
+  const table = new Map<string, Map<string, Handler>>();
+  for (const [method, path, handler] of list) {
+    let methods = table.get(path);
+    if (!methods) table.set(path, (methods = new Map()));
+    methods.set(method, handler);
+    // Node's server sends HEAD answers without their body.
+    if (method === 'GET') methods.set('HEAD', handler);
+  }
+  return table;
 }
 
 export interface AgentServer {
@@ -56,6 +66,9 @@ export interface AgentServer {
   close(timeoutMs?: number): Promise<{ readonly destroyed: number }>;
 }
 
+/** The client went away while its request was being read; there is no one to answer. */
+class ClientGone extends Error {}
+
 /**
  * Serves the agent API on a unix socket that only root can use (mode 0600,
  * created under a restrictive umask so there is no window where it is open).
@@ -66,6 +79,7 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
   const server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 5_000;
   let draining = false;
+  let forced = false;
   // Handlers still running, so the store is not closed under them.
   let running = 0;
   let idle: (() => void) | undefined;
@@ -74,34 +88,78 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  // Connections whose request is being handled and not yet answered: handle() logs their hang-up, not clientError.
+  const answering = new WeakSet<object>();
+  // A client that sends broken HTTP, or hangs up in the middle of a request line or headers, never reaches handle().
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const reason = err.code ?? err.message;
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
+      if (!answering.has(socket)) opts.log.debug('connection closed before a complete request', { reason });
+      socket.destroy();
+      return;
+    }
+    opts.log.debug('malformed HTTP request', { reason });
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const e = new TidepoolError('INVALID_REQUEST', timedOut ? 'the request was not received in time' : `malformed HTTP request (${reason})`, { field: 'http' });
+    const text = JSON.stringify({ error: e.toJSON() });
+    socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
+    const method = req.method ?? '';
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const handler = table.get(`${req.method} ${path}`);
+    const methods = table.get(path);
+    const handler = methods?.get(method);
     running++;
+    answering.add(req.socket);
+    res.once('finish', () => answering.delete(req.socket));
+    // One line per hang-up, at debug: a client that gives up (a plugin's timeout, a CLI killed by ^C) is not the agent's fault.
+    res.once('close', () => {
+      if (!res.writableFinished) opts.log.debug('connection closed before the answer was sent', { method, path, by: forced ? 'shutdown' : 'client' });
+    });
     let status = 200;
+    const headers: Record<string, string | number> = { 'content-type': 'application/json' };
     let payload: unknown;
     try {
-      if (!handler) throw new TidepoolError('NOT_FOUND', `no route ${req.method} ${path}`, { path });
+      if (!methods) throw new TidepoolError('NOT_FOUND', `no route ${method} ${path}`, { path });
+      if (!handler) {
+        const allow = [...methods.keys()].sort();
+        status = 405;
+        headers['allow'] = allow.join(', ');
+        throw new TidepoolError('INVALID_REQUEST', `${path} does not serve ${method}; it serves ${allow.join(', ')}`, { field: 'method', method, allow });
+      }
       const body = await readJson(req);
       payload = await handler(body);
     } catch (err) {
+      if (err instanceof ClientGone) {
+        finished(499);
+        return;
+      }
       const e = toTidepoolError(err);
-      status = ERROR_TABLE[e.code].http;
+      // The table's status, except where HTTP itself says more (405 for a known path and a wrong method).
+      if (status === 200) status = ERROR_TABLE[e.code].http;
       payload = { error: e.toJSON() };
       if (e.code === 'INTERNAL') opts.log.error('request failed', { path, err });
     }
+    if (res.destroyed) {
+      finished(499);
+      return;
+    }
     const text = JSON.stringify(payload);
-    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+    headers['content-length'] = Buffer.byteLength(text);
     // While draining, every answer is the connection's last, so it closes as soon as it is sent.
     if (draining) headers['connection'] = 'close';
     res.writeHead(status, headers);
     res.end(text);
-    const seconds = (performance.now() - started) / 1000;
-    opts.metrics.request(handler ? path : 'unknown', status, seconds);
-    opts.log.debug('request', { method: req.method, path, status, durationMs: Math.round(seconds * 1e6) / 1000 });
-    if (--running === 0) idle?.();
+    finished(status);
+
+    function finished(code: number): void {
+      const seconds = (performance.now() - started) / 1000;
+      opts.metrics.request(handler ? path : 'unknown', code, seconds);
+      opts.log.debug('request', { method, path, status: code, durationMs: Math.round(seconds * 1e6) / 1000 });
+      if (--running === 0) idle?.();
+    }
   }
 
   await prepareSocketPath(opts.socketPath);
@@ -133,6 +191,7 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
       const outcome = await Promise.race([Promise.all([closed, handlersDone]).then(() => 'drained' as const), bound]);
       clearTimeout(timer);
       if (outcome === 'drained') return { destroyed: 0 };
+      forced = true;
       const destroyed = sockets.size;
       server.closeAllConnections();
       for (const socket of sockets) socket.destroy();
@@ -145,10 +204,16 @@ export async function startAgentServer(opts: { socketPath: string; service: Ipam
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new TidepoolError('INVALID_REQUEST', `request body is larger than ${MAX_BODY} bytes`, { field: 'body' });
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY) throw new TidepoolError('INVALID_REQUEST', `request body is larger than ${MAX_BODY} bytes`, { field: 'body' });
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    // The only other failure of reading is the connection going away ("aborted").
+    if (err instanceof TidepoolError) throw err;
+    throw new ClientGone((err as Error).message);
   }
   if (size === 0) return undefined;
   const text = Buffer.concat(chunks).toString('utf8');
