@@ -87,15 +87,15 @@ describe('graceful stop', () => {
       idle.conn.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
       await idle.waitFor('{"ok":true}');
 
-      // Two ADDs waiting for the full pool: one over HTTP, one through the plugin binary.
-      const viaHttp = agent.call('POST', '/v1/allocate', { containerId: 'waiter-http', ifname: 'eth0', netns: '', ipv4Pools: ['one'] });
+      // Two ADDs waiting for the full pool: one through the plugin binary, then (quicker to send) one over HTTP.
       const viaPlugin = execPlugin(
         join(PLUGIN_DIR, 'tidepool'),
         { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'waiter-cni', CNI_IFNAME: 'eth0', CNI_NETNS: NETNS },
         { cniVersion: '1.0.0', name: 'n', ipam: { type: 'tidepool', socket: agent.socket, ipv4Pools: ['one'] } },
       );
-      await agent.waitForLog(/pools full: waiting.*"containerId":"waiter-http"/);
       await agent.waitForLog(/pools full: waiting.*"containerId":"waiter-cni"/);
+      const viaHttp = agent.call('POST', '/v1/allocate', { containerId: 'waiter-http', ifname: 'eth0', netns: '', ipv4Pools: ['one'] });
+      await agent.waitForLog(/pools full: waiting.*"containerId":"waiter-http"/);
 
       agent.proc.kill('SIGTERM');
       // Without the cut, these would be POOL_EXHAUSTED 8 s later, or a broken connection.
