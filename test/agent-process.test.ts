@@ -1,23 +1,38 @@
 // The agent as a real process on a real unix socket with a real SQLite file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { get } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startAgent, runCli, poolYaml, removeDir, type AgentProcess } from './helpers/agent-process.ts';
+import { connect } from 'node:net';
+import { startAgent, runCli, poolYaml, removeDir, PLUGIN_DIR, type AgentProcess } from './helpers/agent-process.ts';
+import { execPlugin, ip as iproute, ipQuiet } from './helpers/netns.ts';
 
 const POOLS = poolYaml('lan', { subnet: '10.20.0.0/24', ips: ['10.20.0.10-10.20.0.12'], gateway: '10.20.0.1' }) + '---\n' + poolYaml('lan6', { subnet: 'fd20::/64', ips: ['fd20::10-fd20::1f'] });
+
+// Real network namespaces (we are root), tagged with the pid so parallel runs never collide.
+const tag = (process.pid % 10000).toString(36);
+const nsName = (n: string) => `tp-${tag}-${n}`;
 
 describe('agent process', () => {
   let agent: AgentProcess;
   let netnsDir: string;
+  const namespaces: string[] = [];
+  const addNs = (n: string) => {
+    const name = nsName(n);
+    iproute('netns', 'add', name);
+    namespaces.push(name);
+    return `/var/run/netns/${name}`;
+  };
   before(async () => {
+    assert.equal(process.getuid?.(), 0, 'needs root for network namespaces');
     agent = await startAgent({ pools: POOLS, args: ['--gc-interval', '1h'] });
-    netnsDir = mkdtempSync(join(tmpdir(), 'tidepool-fake-netns-'));
+    netnsDir = mkdtempSync(join(tmpdir(), 'tidepool-agent-test-'));
   });
   after(async () => {
+    for (const n of namespaces) ipQuiet('netns', 'del', n);
     await agent.cleanup();
     removeDir(netnsDir);
   });
@@ -29,7 +44,7 @@ describe('agent process', () => {
   });
 
   test('allocate, check and release over the socket', async () => {
-    const req = { containerId: 'p1', ifname: 'eth0', netns: '/nonexistent/p1', ipv4Pools: ['lan'], ipv6Pools: ['lan6'] };
+    const req = { containerId: 'p1', ifname: 'eth0', netns: addNs('p1'), ipv4Pools: ['lan'], ipv6Pools: ['lan6'] };
     const add = await agent.call('POST', '/v1/allocate', req);
     assert.equal(add.status, 200, JSON.stringify(add.body));
     assert.deepEqual(add.body.ips.map((i: { address: string }) => i.address), ['10.20.0.10/24', 'fd20::10/64']);
@@ -56,6 +71,9 @@ describe('agent process', () => {
     ['gc without network', 'POST', '/v1/gc', { validAttachments: [] }, 400, 'INVALID_REQUEST', /^network is required$/],
     ['gc with bad entry', 'POST', '/v1/gc', { network: 'n', validAttachments: [{ containerId: 'a' }] }, 400, 'INVALID_REQUEST', /^validAttachments\[0\]\.ifname is required$/],
     ['unknown route', 'GET', '/v1/nope', undefined, 404, 'NOT_FOUND', /no route GET \/v1\/nope/],
+    ['netns that does not exist', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '/nonexistent/x', ipv4Pools: ['lan'] }, 400, 'INVALID_REQUEST', /^netns: \/nonexistent\/x does not exist$/],
+    ['netns that is a plain file', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '/etc/passwd', ipv4Pools: ['lan'], ipv6Pools: ['lan6'] }, 400, 'INVALID_REQUEST', /^netns: \/etc\/passwd is not a network namespace$/],
+    ['netns that is a directory', 'POST', '/v1/allocate', { containerId: 'x', ifname: 'eth0', netns: '/var/run', ipv4Pools: ['lan'] }, 400, 'INVALID_REQUEST', /^netns: \/var\/run is not a network namespace$/],
     ['huge body', 'POST', '/v1/allocate', 'x'.repeat(2 << 20), 400, 'INVALID_REQUEST', /larger than/],
   ];
   for (const [name, method, path, body, status, code, message] of badRequests) {
@@ -70,14 +88,70 @@ describe('agent process', () => {
     });
   }
 
+  test('the plugin with CNI_NETNS=/etc/passwd fails with a CNI error naming the path, and nothing is allocated', async () => {
+    const before = (await agent.call('GET', '/v1/allocations')).body;
+    const run = await execPlugin(
+      join(PLUGIN_DIR, 'tidepool'),
+      { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'passwd', CNI_IFNAME: 'eth0', CNI_NETNS: '/etc/passwd' },
+      { cniVersion: '1.0.0', name: 'n', ipam: { type: 'tidepool', socket: agent.socket, ipv4Pools: ['lan'] } },
+    );
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, '');
+    assert.deepEqual(run.json, { cniVersion: '1.0.0', code: 107, msg: 'netns: /etc/passwd is not a network namespace', details: 'INVALID_REQUEST {"field":"netns","netns":"/etc/passwd"}' });
+    assert.deepEqual((await agent.call('GET', '/v1/allocations')).body, before);
+  });
+
+  test('a known path with a wrong method gets 405 with Allow, changes nothing, and HEAD is served wherever GET is', async () => {
+    const before = (await agent.call('GET', '/v1/allocations')).body;
+    const wrong: Array<[string, string, string]> = [
+      ['GET', '/v1/allocate', 'POST'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/v1/status', 'GET, HEAD, POST'],
+      ['PUT', '/v1/allocations', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of wrong) {
+      const res = await agent.call(method, path, method === 'GET' ? undefined : { containerId: 'x', ifname: 'eth0', netns: '' });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers['allow'], allow, `${method} ${path}`);
+      assert.deepEqual(res.body, {
+        error: { code: 'INVALID_REQUEST', message: `${path} does not serve ${method}; it serves ${allow}`, details: { field: 'method', method, allow: allow.split(', ') } },
+      });
+    }
+    assert.deepEqual((await agent.call('GET', '/v1/allocations')).body, before);
+    for (const path of ['/v1/pools', '/v1/allocations', '/v1/status', '/healthz']) {
+      const get = await agent.call('GET', path);
+      const head = await agent.call('HEAD', path);
+      assert.equal(head.status, 200, path);
+      assert.equal(head.body, '', `${path}: no body`);
+      assert.equal(head.headers['content-type'], 'application/json');
+      assert.equal(head.headers['content-length'], String(Buffer.byteLength(JSON.stringify(get.body))), path);
+    }
+    const unknown = await agent.call('POST', '/v2/allocate', {});
+    assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'NOT_FOUND']);
+  });
+
+  test('bytes that are not HTTP get 400 with an INVALID_REQUEST body', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const c = connect(agent.socket, () => c.write('HELLO tidepool\r\n\r\n'));
+      let text = '';
+      c.on('data', (d: Buffer) => (text += d.toString()));
+      c.on('close', () => resolve(text));
+      c.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'INVALID_REQUEST');
+    assert.match(body.error.message, /^malformed HTTP request \(HPE_INVALID_METHOD\)$/);
+    assert.equal((await agent.call('GET', '/healthz')).status, 200);
+  });
+
   test('a second agent on the same socket is refused and the first keeps serving', async () => {
     await assert.rejects(startAgent({ pools: POOLS, dir: mkdtempSync(join(tmpdir(), 'tidepool-agent2-')), args: ['--socket', agent.socket] }), /another agent is already serving on/);
     assert.equal((await agent.call('GET', '/healthz')).status, 200);
   });
 
   test('CLI: pools, allocations, release (refused while the netns exists, then --force) and gc', async () => {
-    const netns = join(netnsDir, 'cli1');
-    writeFileSync(netns, '');
+    const netns = addNs('cli1');
     const add = await agent.call('POST', '/v1/allocate', { containerId: 'cli1', ifname: 'eth0', netns, ipv4Pools: ['lan'] });
     const ip = add.body.ips[0].address.split('/')[0];
     const env = { TIDEPOOL_SOCKET: agent.socket };
@@ -95,7 +169,7 @@ describe('agent process', () => {
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /still exists; use --force .*\(NETNS_IN_USE\)/);
 
-    rmSync(netns);
+    iproute('netns', 'del', nsName('cli1'));
     const gc = await runCli(['gc', '--no-grace'], env);
     assert.equal(gc.code, 0, gc.stderr);
     assert.match(gc.stdout, new RegExp(`reclaimed ${ip.replace(/\./g, '\\.')} \\(pool lan, container cli1, interface eth0\\): network namespace gone`));

@@ -35,6 +35,8 @@ const REAL = [
 ] as const;
 // Never allocated: the target of fuzzed ADDs and DELs.
 const GHOST = 'fuzzghost0';
+// The agent refuses an ADD whose CNI_NETNS is not a namespace; its own, as it resolves this path, is a real one that needs no root.
+const NETNS = '/proc/self/ns/net';
 
 type Env = Record<string, string | undefined>;
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -236,7 +238,7 @@ function baseEnv(verb: Verb): Env {
   if (verb === 'ADD' || verb === 'DEL' || verb === 'CHECK') {
     // CHECK reads a real allocation (read-only); ADD and DEL aim at a container that has none.
     const target = verb === 'CHECK' ? REAL[0] : { containerId: GHOST, ifname: 'eth0' };
-    Object.assign(env, { CNI_CONTAINERID: target.containerId, CNI_IFNAME: target.ifname, CNI_NETNS: `/var/run/netns/${target.containerId}` });
+    Object.assign(env, { CNI_CONTAINERID: target.containerId, CNI_IFNAME: target.ifname, CNI_NETNS: NETNS });
   }
   return env;
 }
@@ -505,12 +507,12 @@ describe('CNI input fuzzing against the plugin binary and a real agent', () => {
   const ctx = () => ({ socket: agent.socket, dir: agent.dir, poolsFile: agent.poolsFile });
 
   before(async () => {
-    // Netns garbage collection would reclaim the (fake) namespaces' IPs mid-test and look like a fuzz failure.
+    // No netns garbage collection: the fuzz oracle compares allocations before and after, and only inputs may change them.
     agent = await startAgent({ pools: POOLS, args: ['--gc-interval', '1h'] });
     h = createHarness(agent);
     for (const a of REAL) {
       const input = base('ADD', agent.socket);
-      Object.assign(input.env, { CNI_CONTAINERID: a.containerId, CNI_IFNAME: a.ifname, CNI_NETNS: `/var/run/netns/${a.containerId}` });
+      Object.assign(input.env, { CNI_CONTAINERID: a.containerId, CNI_IFNAME: a.ifname, CNI_NETNS: NETNS });
       setPath(input.conf, ['ipam', 'ipv4Pools'], [...a.v4]);
       if (a.v6) setPath(input.conf, ['ipam', 'ipv6Pools'], [...a.v6]);
       const r = await runPlugin(input);

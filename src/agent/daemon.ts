@@ -32,6 +32,7 @@ export const DAEMON_DEFAULTS = {
   reuseCooldown: '0s',
   exhaustedWait: '3s',
   poolsReloadInterval: '2s',
+  shutdownTimeout: '5s',
   logLevel: 'info',
   sqliteSync: 'normal',
 } as const;
@@ -59,6 +60,8 @@ reclaims IPs whose network namespace is gone.
   --reuse-cooldown DUR    a released IP is not reused for DUR default ${DAEMON_DEFAULTS.reuseCooldown}
   --exhausted-wait DUR    an ADD that finds its pools full waits up to DUR for an IP to come free; 0s fails at once
                           (at most 8s: the plugin gives up after ipam.timeoutMs, 10s by default)  default ${DAEMON_DEFAULTS.exhaustedWait}
+  --shutdown-timeout DUR  on SIGTERM or SIGINT, how long requests in flight may take to be answered before their
+                          connections are closed; a second signal stops at once  default ${DAEMON_DEFAULTS.shutdownTimeout}
   --sqlite-sync MODE      normal (survives process crash) or full (also power loss)  default ${DAEMON_DEFAULTS.sqliteSync}
   --log-level LEVEL       debug, info, warn, error     default ${DAEMON_DEFAULTS.logLevel}
 `;
@@ -77,6 +80,8 @@ export interface DaemonConfig {
   readonly gcGraceMs: number;
   readonly reuseCooldownMs: number;
   readonly exhaustedWaitMs: number;
+  /** How long a graceful stop waits for requests in flight before it closes their connections. */
+  readonly shutdownTimeoutMs: number;
   readonly sqliteSync: 'normal' | 'full';
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -99,6 +104,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
         'gc-grace': { type: 'string', default: DAEMON_DEFAULTS.gcGrace },
         'reuse-cooldown': { type: 'string', default: DAEMON_DEFAULTS.reuseCooldown },
         'exhausted-wait': { type: 'string', default: DAEMON_DEFAULTS.exhaustedWait },
+        'shutdown-timeout': { type: 'string', default: DAEMON_DEFAULTS.shutdownTimeout },
         'sqlite-sync': { type: 'string', default: DAEMON_DEFAULTS.sqliteSync },
         'log-level': { type: 'string', default: DAEMON_DEFAULTS.logLevel },
       },
@@ -140,16 +146,24 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
     gcGraceMs: parseDuration(values['gc-grace']!, '--gc-grace'),
     reuseCooldownMs: parseDuration(values['reuse-cooldown']!, '--reuse-cooldown'),
     exhaustedWaitMs,
+    shutdownTimeoutMs: parseDuration(values['shutdown-timeout']!, '--shutdown-timeout'),
     sqliteSync: sync,
     logLevel: level,
   };
 }
 
 
-/** A running daemon; `stop` closes the socket, timers and store. */
+/** A running daemon. */
 export interface RunningDaemon {
   readonly metricsAddress: string | undefined;
-  stop(): Promise<void>;
+  /**
+   * Graceful stop, bounded by `shutdownTimeoutMs`: the garbage collection
+   * timer stops, ADDs waiting for a free IP get AGENT_STOPPING, the socket
+   * stops accepting connections, requests in flight are answered (past the
+   * bound their connections are closed), then the store is closed.
+   * `reason` (a signal name) is logged.
+   */
+  stop(reason?: string): Promise<void>;
 }
 
 /**
@@ -204,38 +218,54 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
   });
   return {
     metricsAddress,
-    async stop() {
+    async stop(reason) {
+      const started = Date.now();
+      log.info('tidepool agent stopping', { ...(reason ? { signal: reason } : {}), shutdownTimeout: formatDuration(config.shutdownTimeoutMs) });
+      // First, so no new collection or reload starts while the store is being closed.
       poolsWatch?.stop();
-      gc.stop();
-      await api.close();
+      const gcRun = gc.stop();
+      ipam.shutdown();
+      const { destroyed } = await api.close(config.shutdownTimeoutMs);
+      if (destroyed > 0) log.warn('closed connections whose requests were still in flight at the shutdown timeout', { connections: destroyed, shutdownTimeout: formatDuration(config.shutdownTimeoutMs) });
+      // A collection in progress stops before its next release (see IpamService.shutdown); one stuck in the store is
+      // abandoned at the bound, which is safe because every release it would make is conditional on the owner in the store.
+      if (gcRun) await Promise.race([gcRun, delay(Math.max(0, config.shutdownTimeoutMs - (Date.now() - started)), undefined, { ref: false })]);
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       await backend.close();
-      log.info('tidepool agent stopped');
+      log.info('tidepool agent stopped', { durationMs: Date.now() - started });
     },
   };
 }
 
 /**
- * Runs one collection every `intervalMs` (and one at once when `now`), never
- * two at a time. A standalone agent first re-files held IPs under the pools
- * that hold them now: an ADD that started under pools since reloaded may
- * have finished after the reload's reconcile.
+ * Runs one collection every `intervalMs` (and one at once for a standalone
+ * agent), never two at a time. A standalone agent first re-files held IPs
+ * under the pools that hold them now: an ADD that started under pools since
+ * reloaded may have finished after the reload's reconcile. `stop` ends the
+ * timer and returns the collection still running, if any.
  */
-function startGcLoop(service: IpamService, intervalMs: number, standalone: boolean, log: Logger): { stop(): void } {
-  let running = false;
+function startGcLoop(service: IpamService, intervalMs: number, standalone: boolean, log: Logger): { stop(): Promise<void> | undefined } {
+  let running: Promise<void> | undefined;
   const run = () => {
     if (running) return;
-    running = true;
-    (standalone ? service.reconcile().then(() => service.collect()) : service.collect())
-      .catch((err: unknown) => log.error('netns garbage collection failed', { err }))
+    running = (standalone ? service.reconcile().then(() => service.collect()) : service.collect())
+      .then(
+        () => undefined,
+        (err: unknown) => log.error('netns garbage collection failed', { err }),
+      )
       .finally(() => {
-        running = false;
+        running = undefined;
       });
   };
   const timer = setInterval(run, intervalMs);
   timer.unref();
   if (standalone) run();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop() {
+      clearInterval(timer);
+      return running;
+    },
+  };
 }
 
 /**

@@ -17,23 +17,25 @@ const POOL_B = pools(['pool-b', { subnet: '10.250.6.0/24', ips: ['10.250.6.10-10
 const POOL_C = pools(['pool-c', { subnet: '10.250.6.0/24', ips: ['10.250.6.10-10.250.6.19'] }]);
 
 /** A service whose pools can be swapped like a reloaded pools file. */
-function agent(initial: readonly Pool[], opts: { store?: AllocationStore; journal?: ReclaimJournal; now?: () => number; netns?: Map<string, NetnsObservation> } = {}) {
+function agent(initial: readonly Pool[], opts: { store?: AllocationStore; journal?: ReclaimJournal; now?: () => number; gone?: Set<string> } = {}) {
   let current = initial;
   const store = opts.store ?? createMemoryStore();
-  const netns = opts.netns ?? new Map<string, NetnsObservation>();
+  // Every namespace exists until a test removes it.
+  const gone = opts.gone ?? new Set<string>();
+  const probe = (p: string): NetnsObservation => (gone.has(p) ? { exists: false } : { exists: true, id: `4:${p}`, isNamespace: true });
   const service = createIpamService({
     store,
     policy: createStandalonePolicy(() => current),
     node: 'n',
     now: opts.now ?? (() => 1_000),
-    probeNetns: (p) => netns.get(p) ?? { exists: false },
+    probeNetns: probe,
     gcGraceMs: 10_000,
     journal: opts.journal,
   });
   return {
     service,
     store,
-    netns,
+    gone,
     swap(next: readonly Pool[]) {
       current = next;
     },
@@ -87,6 +89,7 @@ describe('orphans: held IPs that no pool holds any more', () => {
     assert.equal(views.find((v) => v.ip === '10.0.0.10')?.orphaned, undefined);
     // DEL frees an orphan; the collector frees one whose namespace is gone.
     assert.deepEqual((await a.service.release({ containerId: 'p3', ifname: 'eth0' })).released.map((r) => r.ip), ['10.0.0.13']);
+    for (let i = 0; i < 8; i++) a.gone.add(`/run/netns/p${i}`);
     assert.deepEqual((await a.service.collect(0)).released.map((r) => r.ip).sort(), ['10.0.0.10', '10.0.0.11', '10.0.0.12', '10.0.0.14', '10.0.0.15', '10.0.0.16', '10.0.0.17']);
     assert.deepEqual((await a.service.status()).orphaned, []);
   });
@@ -123,12 +126,14 @@ describe('restart-safe reclaim', () => {
     let clock = 100_000;
     const store = createMemoryStore();
     const journal = durableJournal();
-    const first = agent(POOL_B, { store, journal, now: () => clock });
+    const gone = new Set<string>();
+    const first = agent(POOL_B, { store, journal, now: () => clock, gone });
     const ip = ipOf(await first.service.allocate(add('leaky', 'pool-b')));
+    gone.add('/run/netns/leaky');
     assert.deepEqual((await first.service.collect()).waiting.map((w) => w.goneSinceMs), [100_000]);
     // The agent dies and comes back 9 s later, with its state file.
     clock += 9_000;
-    const second = agent(POOL_B, { store, journal, now: () => clock });
+    const second = agent(POOL_B, { store, journal, now: () => clock, gone });
     assert.deepEqual((await second.service.collect()).released, [], 'still inside the grace counted from the first sighting');
     clock += 1_000;
     assert.deepEqual((await second.service.collect()).released.map((r) => r.ip), [ip], 'reclaimed 10 s after the first sighting, not 10 s after the restart');
@@ -140,11 +145,10 @@ describe('restart-safe reclaim', () => {
     const journal = durableJournal();
     const a = agent(POOL_B, { journal, now: () => clock });
     await a.service.allocate(add('x', 'pool-b'));
-    a.netns.set('/run/netns/x', { exists: true, id: '1:1' });
     await a.service.collect();
     await a.service.collect();
     assert.equal(journal.saves, 0);
-    a.netns.delete('/run/netns/x');
+    a.gone.add('/run/netns/x');
     for (let i = 0; i < 3; i++) {
       clock += 1_000;
       await a.service.collect();
@@ -159,6 +163,7 @@ describe('restart-safe reclaim', () => {
     const journal = durableJournal();
     const a = agent(POOL_B, { journal });
     await a.service.allocate(add('x', 'pool-b'));
+    a.gone.add('/run/netns/x');
     assert.equal((await a.service.collect(undefined, true)).waiting.length, 1);
     assert.equal(journal.saves, 0);
   });

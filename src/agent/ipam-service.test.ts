@@ -30,7 +30,8 @@ function setup(over: Partial<IpamServiceDeps> = {}) {
     pools: POOLS,
     node: 'node-a',
     now: () => clock,
-    probeNetns: (p) => netns.get(p) ?? { exists: false },
+    // Every /run/netns/<name> is a live namespace until a test says otherwise: ADD refuses paths that are not one.
+    probeNetns: (p) => netns.get(p) ?? (p.startsWith('/run/netns/') ? { exists: true, id: `4:${p}`, isNamespace: true } : { exists: false }),
     gcGraceMs: 10_000,
     ...over,
   });
@@ -209,6 +210,35 @@ describe('release, check and CNI GC', () => {
   });
 });
 
+describe('the netns of an ADD', () => {
+  const refused: Array<[string, NetnsObservation | undefined, RegExp]> = [
+    ['/nonexistent/c1', undefined, /^netns: \/nonexistent\/c1 does not exist$/],
+    ['/etc/passwd', { exists: true, id: '8:1', isNamespace: false }, /^netns: \/etc\/passwd is not a network namespace$/],
+  ];
+  for (const [path, seen, message] of refused) {
+    test(`${path} is refused with INVALID_REQUEST naming the field and path, and nothing is stored`, async () => {
+      const { service, store, netns } = setup();
+      if (seen) netns.set(path, seen);
+      await rejects(service.allocate(add('c1', { netns: path, ipv6Pools: ['v6'] })), 'INVALID_REQUEST', message);
+      assert.deepEqual(await store.list(), []);
+      assert.deepEqual((await store.usage('v4')).released, [], 'not even taken and rolled back');
+    });
+  }
+
+  test('a namespace that cannot be looked at (EACCES) is accepted, as the collector counts it present', async () => {
+    const { service, store, netns } = setup();
+    netns.set('/proc/1/ns/net', { exists: true });
+    await service.allocate(add('c1', { netns: '/proc/1/ns/net' }));
+    assert.equal((await store.list()).length, 1);
+  });
+
+  test('an ADD without a netns path (the agent API allows it) is not probed', async () => {
+    const { service, store } = setup({ probeNetns: () => assert.fail('probed') });
+    await service.allocate(add('c1', { netns: '' }));
+    assert.equal((await store.list()).length, 1);
+  });
+});
+
 describe('netns garbage collection', () => {
   test('an IP whose namespace is gone is reclaimed once the grace period has passed', async () => {
     const { service, store, netns, advance } = setup();
@@ -216,7 +246,7 @@ describe('netns garbage collection', () => {
     netns.set('/run/netns/c2', { exists: true, id: '4:101' });
     await service.allocate(add('c1'));
     await service.allocate(add('c2'));
-    netns.delete('/run/netns/c1');
+    netns.set('/run/netns/c1', { exists: false });
     const first = await service.collect();
     assert.deepEqual(first.released, []);
     assert.deepEqual(first.waiting.map((w) => w.containerId), ['c1']);
@@ -231,13 +261,34 @@ describe('netns garbage collection', () => {
   test('a dry run reports what would be reclaimed, releases nothing and starts no grace timer', async () => {
     const { service, store, netns, advance } = setup();
     await service.allocate(add('c1'));
-    netns.delete('/run/netns/c1');
+    netns.set('/run/netns/c1', { exists: false });
     const dry = await service.collect(0, true);
     assert.deepEqual(dry.released.map((r) => r.containerId), ['c1']);
     assert.equal((await store.list()).length, 1, 'nothing released');
     assert.deepEqual((await service.collect(undefined, true)).waiting.map((w) => w.containerId), ['c1']);
     advance(60_000);
     assert.deepEqual((await service.collect()).released, [], 'the dry runs did not start the grace period');
+  });
+
+  test('a collection in progress when the agent stops releases nothing more', async () => {
+    const base = createMemoryStore();
+    let releases = 0;
+    let service: ReturnType<typeof createIpamService> | undefined;
+    const store: AllocationStore = {
+      ...base,
+      async release(...args) {
+        // The stop arrives while the first release is being written.
+        if (++releases === 1) service!.shutdown();
+        return base.release(...args);
+      },
+    };
+    const t = setup({ store });
+    service = t.service;
+    for (const c of ['c1', 'c2', 'c3']) await service.allocate(add(c));
+    for (const c of ['c1', 'c2', 'c3']) t.netns.set(`/run/netns/${c}`, { exists: false });
+    const res = await service.collect(0);
+    assert.deepEqual(res.released.map((r) => r.containerId), ['c1']);
+    assert.deepEqual((await base.list()).map((r) => r.containerId).sort(), ['c2', 'c3']);
   });
 
   test('a namespace path reused by a new namespace counts as gone', async () => {
@@ -263,8 +314,9 @@ describe('releaseIp', () => {
   });
 
   test('accepts any spelling of an IPv6 address', async () => {
-    const { service } = setup();
+    const { service, netns } = setup();
     await service.allocate(add('c1', { ipv4Pools: [], ipv6Pools: ['v6'] }));
+    netns.set('/run/netns/c1', { exists: false });
     const res = await service.releaseIp('FD00:0001:0:0::10', false);
     assert.deepEqual(res.released.map((r) => r.ip), ['fd00:1::10']);
   });
@@ -394,6 +446,35 @@ describe('waiting for a free IP when the pools are full', () => {
     await clock.advance(1);
     assert.deepEqual((outcome() as AllocateResponse).ips.map((i) => i.address), ['10.1.0.13/24']);
     await pending;
+  });
+
+  test('shutdown: the waiting ADD fails at once with AGENT_STOPPING, and later ones do not wait', async () => {
+    const { clock, service, store, pending, waits, outcome } = await full();
+    await clock.advance(200);
+    service.shutdown();
+    await clock.advance(0);
+    const err = outcome();
+    assert.ok(err instanceof TidepoolError && err.code === 'AGENT_STOPPING', String(err));
+    assert.match(err.message, /^the tidepool agent is stopping: no free IPv4 address in pool "v4" and it cannot wait for one to come free; try again$/);
+    await pending;
+    await rejects(service.allocate(add('c6')), 'AGENT_STOPPING');
+    assert.equal(clock.pending(), 0, 'no wait was started');
+    assert.deepEqual(waits, [], 'a cut wait is neither allocated nor exhausted');
+    // Everything else still works until the store closes: the requests in flight are answered.
+    assert.equal((await service.release({ containerId: 'c1', ifname: 'eth0' })).released.length, 1);
+    assert.equal((await service.allocate(add('c7'))).ips[0]!.address, '10.1.0.10/24');
+    assert.equal((await store.list()).length, 4);
+  });
+
+  test('shutdown cuts the wait of a dual-stack ADD and gives back the IPv4 it took', async () => {
+    const clock = createManualClock(1_000_000);
+    const { service, store } = setup({ now: clock.now, sleep: clock.sleep, exhaustedWaitMs: 3_000 });
+    await service.allocate(add('c0', { ipv4Pools: ['v4b'], ipv6Pools: ['v6tiny'] }));
+    const pending = service.allocate(add('c1', { ipv6Pools: ['v6tiny'] }));
+    await clock.advance(100);
+    service.shutdown();
+    await rejects(pending, 'AGENT_STOPPING', /IPv6 address in pool "v6tiny"/);
+    assert.deepEqual(await store.list({ containerId: 'c1' }), []);
   });
 
   test('without a wait (the default), a full pool fails at once', async () => {

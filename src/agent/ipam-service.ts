@@ -98,6 +98,15 @@ export interface IpamService {
    * old pools may finish after them. A no-op for other stores.
    */
   reconcile(): Promise<{ readonly moved: number; readonly orphaned: number }>;
+  /**
+   * The agent is stopping: every ADD waiting for a free IP fails at once
+   * with AGENT_STOPPING (so the runtime retries against the next agent
+   * instead of losing its answer), later ADDs that find their pools full
+   * fail the same way instead of waiting, and a collection in progress
+   * stops before its next release. Everything else keeps working until the
+   * store is closed, so requests in flight are answered.
+   */
+  shutdown(): void;
 }
 
 const MAX_RESERVE_ATTEMPTS = 16;
@@ -176,14 +185,19 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
   }
   store.onFree?.(noteFree);
   const exhaustedWaitMs = deps.sleep ? (deps.exhaustedWaitMs ?? 0) : 0;
+  let stopping = false;
 
   /**
    * The first candidate pool's free IP, waiting up to exhaustedWaitMs for one
    * to come free when all are full. Every try is an ordinary conditional
    * reserve, so waiting changes when an ADD succeeds, never what it may take.
-   * `waitedMs` is undefined when the first try settled it.
+   * `waitedMs` is undefined when the first try settled it; `stopped` says
+   * the wait was cut short because the agent is stopping.
    */
-  async function reserveAny(candidates: readonly Pool[], fields: Omit<AllocationRecord, 'pool' | 'ip'>): Promise<{ record: AllocationRecord | undefined; waitedMs: number | undefined }> {
+  async function reserveAny(
+    candidates: readonly Pool[],
+    fields: Omit<AllocationRecord, 'pool' | 'ip'>,
+  ): Promise<{ record: AllocationRecord | undefined; waitedMs: number | undefined; stopped?: boolean }> {
     const tryAll = async () => {
       for (const pool of candidates) {
         const record = await reserveFrom(pool, fields);
@@ -206,6 +220,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         const record = await tryAll();
         const left = deadline - now();
         if (record || left <= 0) return { record, waitedMs: now() - started };
+        if (stopping) return { record: undefined, waitedMs: now() - started, stopped: true };
         if (!woken.signal.aborted) await deps.sleep!(Math.min(left, EXHAUSTED_POLL_MS), woken.signal);
       } finally {
         freeWaiters.delete(waiter);
@@ -275,6 +290,9 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     const released: ReleasedIP[] = [];
     let notHeld = 0;
     for (const r of records) {
+      // A collection abandoned here is safe: each release is conditional on the owner the store holds, and what is left
+      // stays allocated until the next agent's collection (it only restarts the grace period).
+      if (stopping && reason === 'netns-gc') break;
       const ok = await store.release(r.pool, r.ip, { containerId: r.containerId, ifname: r.ifname, podUid: r.podUid }, now());
       if (ok) {
         noteUsage(r.pool, r.ip, 'released');
@@ -314,8 +332,8 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       const started = performance.now();
       const observe = (result: Parameters<AgentMetrics['allocation']>[0]) => metrics.allocation(result, (performance.now() - started) / 1000);
       try {
+        const netnsId = req.netns ? netnsIdentity(req.netns, deps.probeNetns(req.netns)) : undefined;
         const plan = await policy.plan(req);
-        const netnsId = req.netns ? deps.probeNetns(req.netns).id : undefined;
         const owner = (ifname: string): Omit<AllocationRecord, 'pool' | 'ip'> => ({
           containerId: req.containerId,
           ifname,
@@ -362,10 +380,18 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
                   continue;
                 }
               }
-              const { record, waitedMs } = await reserveAny(candidates, owner(iface.ifname));
-              if (waitedMs !== undefined) metrics.exhaustedWait(record ? 'allocated' : 'exhausted', waitedMs / 1000);
+              const { record, waitedMs, stopped } = await reserveAny(candidates, owner(iface.ifname));
+              if (waitedMs !== undefined && !stopped) metrics.exhaustedWait(record ? 'allocated' : 'exhausted', waitedMs / 1000);
               if (!record) {
                 const names = candidates.map((p) => p.name);
+                if (stopped) {
+                  // Waiting on would hold the answer past the agent's exit and the plugin would see a broken connection; the next agent waits again.
+                  throw new TidepoolError(
+                    'AGENT_STOPPING',
+                    `the tidepool agent is stopping: no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')} and it cannot wait for one to come free; try again`,
+                    { pools: names, family, ifname: iface.ifname },
+                  );
+                }
                 const waited = waitedMs !== undefined ? ` (waited ${(waitedMs / 1000).toFixed(1)} s for one to come free)` : '';
                 throw new TidepoolError('POOL_EXHAUSTED', `no free IPv${family} address in pool${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}${waited}`, {
                   pools: names,
@@ -475,6 +501,11 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       return { released: await releaseRecords(held, 'manual') };
     },
 
+    shutdown() {
+      stopping = true;
+      for (const w of freeWaiters) w.wake();
+    },
+
     async collect(graceOverride, dryRun = false) {
       const started = performance.now();
       goneSince ??= await journal.load();
@@ -506,6 +537,18 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
       return { released, waiting: waitingFor };
     },
   };
+}
+
+/**
+ * The identity to record for an ADD's namespace, refusing a path that is not
+ * one: an IP given to a plain file (CNI_NETNS=/etc/passwd) would never be
+ * reclaimed, since the file never goes away. A path that could not be read
+ * (EACCES, ...) is accepted, as the garbage collector accepts it as present.
+ */
+function netnsIdentity(path: string, seen: NetnsObservation): string | undefined {
+  if (!seen.exists) throw new TidepoolError('INVALID_REQUEST', `netns: ${path} does not exist`, { field: 'netns', netns: path });
+  if (seen.isNamespace === false) throw new TidepoolError('INVALID_REQUEST', `netns: ${path} is not a network namespace`, { field: 'netns', netns: path });
+  return seen.id;
 }
 
 function ownerOf(r: AllocationRecord): OwnerRef {

@@ -23,7 +23,7 @@ describe('tidepool CLI against an in-process agent', () => {
     dir = mkdtempSync(join(tmpdir(), 'tidepool-cli-'));
     socket = join(dir, 'agent.sock');
     const pools = planPools([{ apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'lan' }, spec: { subnet: '10.5.0.0/29', default: true } }]);
-    service = createIpamService({ store: createMemoryStore(), pools, node: 'n', now: () => NOW - 90_000, probeNetns: () => ({ exists: false }) });
+    service = createIpamService({ store: createMemoryStore(), pools, node: 'n', now: () => NOW - 90_000, probeNetns: (p) => ({ exists: true, id: `4:${p}`, isNamespace: true }) });
     server = await startAgentServer({ socketPath: socket, service, metrics: noMetrics, log: silentLogger });
   });
   after(async () => {

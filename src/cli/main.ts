@@ -6,6 +6,7 @@ import { DEFAULT_SOCKET, API_PATHS, type AllocationView, type CollectResponse, t
 import { planPoolFile } from '../agent/pool-file.ts';
 import { TidepoolError, isErrorCode, toTidepoolError } from '../ipam/errors.ts';
 import { formatDuration } from '../util/duration.ts';
+import { createLogger } from '../util/logger.ts';
 import { parseCommandFlags } from '../util/flags.ts';
 import { formatTable } from './table.ts';
 import { runClusterGc } from './gc-cluster.ts';
@@ -36,6 +37,67 @@ Common options:
   --socket PATH   agent socket (default ${DEFAULT_SOCKET}, or $TIDEPOOL_SOCKET)
 `;
 
+const SOCKET_OPTION = `  --socket PATH   agent socket (default ${DEFAULT_SOCKET}, or $TIDEPOOL_SOCKET)`;
+
+/** `tidepool <command> --help` for the commands whose usage lives here (daemon, controller and simulate have their own). */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  pools: `tidepool pools [--json] [--socket PATH]
+
+Lists the agent's pools: subnet, total, allocated and free IPs, % used, and
+whether a pool is a default or disabled.
+
+  --json          print the agent's answer as JSON
+${SOCKET_OPTION}
+`,
+  allocations: `tidepool allocations [--json] [--socket PATH]
+
+Lists every allocated IP with its pool, container, interface, network
+namespace and age.
+
+  --json          print the agent's answer as JSON
+${SOCKET_OPTION}
+`,
+  release: `tidepool release IP [--force] [--json] [--socket PATH]
+
+Releases one IP. Refused while the network namespace of its container still
+exists, unless --force.
+
+  --force         release even though the namespace still exists
+  --json          print the agent's answer as JSON
+${SOCKET_OPTION}
+`,
+  gc: `tidepool gc [--no-grace] [--dry-run] [--json] [--socket PATH]
+tidepool gc --cluster [--dry-run] [--all] [--kubeconfig FILE] [--namespace NS] [--lease-name NAME] [--json]
+
+Standalone: runs one collection of IPs whose network namespace is gone and
+prints what it reclaimed and what still waits out the grace period.
+Cluster: --dry-run lists what the controller would reclaim and why; without
+it, asks the leading controller for a scan now.
+
+  --no-grace      standalone: reclaim namespaces seen gone now, without waiting for --gc-grace
+  --dry-run       report, reclaim nothing
+  --cluster       talk to the cluster rather than the local agent (implied by --kubeconfig)
+  --all           cluster, --dry-run: also list what is kept, with the reason
+  --kubeconfig F  cluster: default $KUBECONFIG, ~/.kube/config or in-cluster
+  --namespace NS  cluster: namespace of the controller's Lease   default kube-system
+  --lease-name L  cluster: the controller's Lease                 default tidepool-controller
+  --json          print the answer as JSON
+${SOCKET_OPTION}
+`,
+  'install-cni': `tidepool install-cni --dest DIR [--source FILE]
+
+Copies the CNI plugin into DIR (e.g. /opt/cni/bin) as DIR/tidepool, through a
+temporary file and a rename, so a runtime never runs half a file.
+
+  --dest DIR      the CNI binary directory   required
+  --source FILE   the plugin to copy         default: dist/cni/tidepool next to this command
+`,
+  version: `tidepool version
+
+Prints tidepool's version.
+`,
+};
+
 export interface CliIo {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
@@ -46,6 +108,11 @@ export interface CliIo {
 /** Runs one CLI command and resolves to its exit code (0 ok, 1 failed, 2 usage). */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
+  const usage = command !== undefined && Object.hasOwn(COMMAND_USAGE, command) ? COMMAND_USAGE[command] : undefined;
+  if (usage !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    io.out(usage);
+    return 0;
+  }
   try {
     switch (command) {
       case 'daemon':
@@ -64,7 +131,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return installCniCommand(rest, io);
       case 'simulate':
         // Loaded on demand: the simulator is large and no other command needs it.
-        return await (await import('./simulate.ts')).simulateCommand(rest, io);
+        return await (await import('./simulate.ts')).simulateCommand(rest.map((a) => (a === '-h' ? '--help' : a)), io);
       case 'version':
       case '--version':
         io.out(`tidepool ${process.env['TIDEPOOL_VERSION'] ?? '0.1.0'}\n`);
@@ -91,13 +158,22 @@ async function runDaemonCommand(argv: readonly string[], io: CliIo): Promise<num
     io.out(DAEMON_USAGE);
     return 0;
   }
-  const daemon = await startDaemon(parseDaemonArgs(argv));
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  const config = parseDaemonArgs(argv);
+  const log = createLogger({ level: config.logLevel });
+  const daemon = await startDaemon(config, log);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
   });
-  await daemon.stop();
+  // An operator who signals again does not want to wait for the drain. Exiting without closing the store is what a
+  // crash does, and every acknowledged allocation is already committed.
+  const now = (again: NodeJS.Signals) => {
+    log.warn('second signal during the graceful stop: exiting at once', { signal: again });
+    process.exit(1);
+  };
+  process.on('SIGTERM', now);
+  process.on('SIGINT', now);
+  await daemon.stop(signal);
   return 0;
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { TidepoolError } from '../ipam/errors.ts';
 import type { ErrorCode } from '../ipam/errors.ts';
@@ -102,18 +103,44 @@ test('createAgentClient maps error bodies, bad JSON, resets and timeouts', async
   const agent = await createFakeAgent({
     '/v1/full': () => ({ status: 409, body: { error: { code: 'POOL_EXHAUSTED', message: 'pool blue has no free IP' } } }),
     '/v1/notjson': () => ({ raw: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc' }),
-    '/v1/hangup': () => ({ raw: '' }),
+    '/v1/truncated': () => ({ raw: 'HTTP/1.1 200 OK\r\nContent-Le' }),
     '/v1/slow': () => ({ delayMs: 500, body: {} }),
   });
   try {
     const client = createAgentClient({ socket: agent.socket, timeoutMs: 150 });
     await assert.rejects(client.post('/v1/full', {}), fails('POOL_EXHAUSTED', /pool blue has no free IP/));
     await assert.rejects(client.post('/v1/notjson', {}), fails('IO_FAILURE', /answered \/v1\/notjson with a body that is not JSON/));
-    await assert.rejects(client.post('/v1/hangup', {}), fails('IO_FAILURE', /closed without a response/));
+    // Part of an answer, then the end: a broken exchange, not a restart.
+    await assert.rejects(client.post('/v1/truncated', {}), fails('IO_FAILURE', /malformed HTTP response: no end of headers/));
     await assert.rejects(client.post('/v1/slow', {}), fails('IO_FAILURE', /did not answer within 150 ms/));
     await assert.rejects(client.post('/v1/nowhere', {}), fails('NOT_FOUND', /no route/));
   } finally {
     await agent.close();
+  }
+});
+
+test('createAgentClient reports an agent that closed the connection without answering as AGENT_STOPPING, retryable', async () => {
+  // After reading the request (an agent killed mid-request), and without reading it (an agent closing idle connections as it stops).
+  const agent = await createFakeAgent({ '/v1/allocate': () => ({ raw: '' }) });
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-cni-'));
+  const rude = join(dir, 'rude.sock');
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(rude, resolve));
+  try {
+    for (const socket of [agent.socket, rude]) {
+      await assert.rejects(createAgentClient({ socket, timeoutMs: 5000 }).post('/v1/allocate', {}), (err: unknown) => {
+        assert.ok(err instanceof TidepoolError, String(err));
+        assert.equal(err.code, 'AGENT_STOPPING', `${socket}: ${err.message}`);
+        assert.equal(err.message, `the tidepool agent at ${socket} closed the connection without answering (it is probably restarting); try again`);
+        assert.equal(err.spec.cni, 11);
+        assert.equal(err.spec.retry, 'later');
+        return true;
+      });
+    }
+  } finally {
+    server.close();
+    await agent.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -16,9 +16,11 @@ export interface AgentClient {
   /**
    * POSTs `body` as JSON and resolves with the parsed 2xx body. Rejects with
    * a TidepoolError: AGENT_UNREACHABLE when no connection could be made
-   * (missing socket, refused, timed out before connecting), IO_FAILURE when
-   * the exchange broke or timed out after connecting, and the agent's own
-   * code (INTERNAL for one this plugin does not know) for a non-2xx answer.
+   * (missing socket, refused, timed out before connecting), AGENT_STOPPING
+   * when the agent closed the connection without sending a byte (it was
+   * stopped or killed; retryable), IO_FAILURE when the exchange broke
+   * part-way or timed out after connecting, and the agent's own code
+   * (INTERNAL for one this plugin does not know) for a non-2xx answer.
    */
   post<T>(path: string, body: unknown): Promise<T>;
 }
@@ -132,8 +134,14 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
         clearTimeout(timer);
         conn.destroy();
         if (err) reject(err);
+        // Not a byte of answer: the agent went away (stopping, restarting, killed) before it could answer; a malformed answer has bytes.
+        else if (chunks.length === 0) reject(closedWithoutAnswer());
         else resolve(Buffer.concat(chunks));
       };
+      const closedWithoutAnswer = (): TidepoolError =>
+        new TidepoolError('AGENT_STOPPING', `the tidepool agent at ${path} closed the connection without answering (it is probably restarting); try again`, {
+          socket: path,
+        });
       const timer = setTimeout(() => {
         finish(
           connected
@@ -154,6 +162,11 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       conn.on('close', () => finish(undefined));
       conn.on('error', (err: NodeJS.ErrnoException) => {
         const errno = err.code ?? 'EUNKNOWN';
+        // A unix socket closed by its peer with our request unread gives ECONNRESET (or EPIPE if we were still writing).
+        if (connected && chunks.length === 0 && (errno === 'ECONNRESET' || errno === 'EPIPE')) {
+          finish(closedWithoutAnswer());
+          return;
+        }
         finish(
           connected
             ? new TidepoolError('IO_FAILURE', `talking to the tidepool agent at ${path} failed: ${err.message}`, { socket: path, errno })

@@ -171,6 +171,23 @@ test('DEL with the agent unreachable succeeds with a warning unless ipam.strictD
   assert.deepEqual([busy.code, busy.out?.['code']], [1, 11]);
 });
 
+test('an agent that closes the connection without answering: ADD and DEL fail with code 11 so the runtime retries, STATUS says not ready', async () => {
+  for (const path of ['/v1/allocate', '/v1/release', '/v1/status']) script(path, { raw: '' });
+  try {
+    const message = `the tidepool agent at ${agent.socket} closed the connection without answering (it is probably restarting); try again`;
+    const add = await invoke(env('ADD'), netconf());
+    assert.deepEqual([add.code, add.out], [1, { cniVersion: '1.1.0', code: 11, msg: message, details: `AGENT_STOPPING ${JSON.stringify({ socket: agent.socket })}` }]);
+    // Not the lenient "unreachable" DEL: the agent may have been part-way through the release.
+    const del = await invoke(env('DEL'), netconf());
+    assert.deepEqual([del.code, del.out?.['code'], del.stderr], [1, 11, '']);
+    const status = await invoke({ CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' }, netconf());
+    assert.deepEqual([status.code, status.out?.['code'], status.out?.['msg']], [1, 50, message]);
+  } finally {
+    script('/v1/allocate', { body: allocation });
+    script('/v1/release', { body: { released: [] } });
+  }
+});
+
 test('DEL still validates the config and the environment', async () => {
   const bad = await invoke(env('DEL'), netconf({}, { socket: 'relative.sock' }));
   assert.deepEqual(bad.out, { cniVersion: '1.1.0', code: 7, msg: 'ipam.socket must be an absolute path', details: 'INVALID_CONFIG {"field":"ipam.socket"}' });

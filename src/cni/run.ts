@@ -154,7 +154,7 @@ async function status(client: AgentClient, conf: NetConf): Promise<number> {
     response = await client.post<StatusResponse>(API_PATHS.status, request);
   } catch (err) {
     const e = toTidepoolError(err);
-    if (e.code === 'AGENT_UNREACHABLE' || e.code === 'IO_FAILURE') {
+    if (e.code === 'AGENT_UNREACHABLE' || e.code === 'IO_FAILURE' || e.code === 'AGENT_STOPPING') {
       throw new TidepoolError('AGENT_NOT_READY', e.message, { ...e.details, socket, cause: e.code });
     }
     throw e;

@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'NETNS_IN_USE'
   | 'INTERNAL'
-  | 'INVALID_ANNOTATION';
+  | 'INVALID_ANNOTATION'
+  | 'AGENT_STOPPING';
 
 /** How a caller should react to an error. */
 export type RetryPolicy = 'never' | 'later' | 'after-fix';
@@ -70,6 +71,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   NETNS_IN_USE: { cni: 110, http: 409, retry: 'after-fix', summary: 'Explicit release refused: the network namespace still exists (use --force).' },
   INTERNAL: { cni: 999, http: 500, retry: 'later', summary: 'A bug in tidepool; the log has the stack.' },
   INVALID_ANNOTATION: { cni: 111, http: 400, retry: 'after-fix', summary: 'A pod or namespace annotation is malformed; the message names the pod, the annotation and the problem.' },
+  AGENT_STOPPING: { cni: 11, http: 503, retry: 'later', summary: 'The agent is stopping or restarting: it cut short an ADD that was waiting for a free IP, or closed the connection without answering; try again.' },
 };
 
 export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];

@@ -8,6 +8,13 @@
 export interface NetnsObservation {
   readonly exists: boolean;
   readonly id?: string | undefined;
+  /**
+   * Whether the path is a namespace file; undefined when it could not be
+   * told. ADD refuses `false`. The garbage collector ignores it: a namespace
+   * mount that did not propagate to the agent looks like a plain file, so a
+   * plain file is no proof that the owner is gone.
+   */
+  readonly isNamespace?: boolean | undefined;
 }
 
 export interface NetnsGcRecord {

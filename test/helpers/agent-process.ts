@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -24,7 +24,11 @@ export interface AgentProcess {
   readonly poolsFile: string;
   readonly proc: ChildProcess;
   readonly logs: string[];
-  call(method: string, path: string, body?: unknown | string): Promise<{ status: number; body: any }>;
+  call(method: string, path: string, body?: unknown | string): Promise<{ status: number; body: any; headers: IncomingHttpHeaders }>;
+  /** Resolves with the first log line matching `match`; fails after `limitMs` (60 s) with the log so far. */
+  waitForLog(match: RegExp, limitMs?: number): Promise<string>;
+  /** Resolves with the exit code (null when killed by a signal); fails after `limitMs` (60 s) with the log. */
+  exited(limitMs?: number): Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   cleanup(): Promise<void>;
 }
@@ -54,6 +58,7 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
   const logs: string[] = [];
   const stderr = collectLines(proc.stderr!, logs);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const logText = () => `${logs.join('\n')}\n${stderr.partial()}`;
   const agent: AgentProcess = {
     dir,
     socket,
@@ -62,6 +67,26 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
     proc,
     logs,
     call: (method, path, body) => callSocket(socket, method, path, body),
+    async waitForLog(match, limitMs = 60_000) {
+      const deadline = Date.now() + limitMs;
+      for (;;) {
+        const line = logs.find((l) => match.test(l));
+        if (line !== undefined) return line;
+        if (Date.now() > deadline) throw new Error(`no log line matching ${match} within ${limitMs} ms; the agent's log:\n${logText()}`);
+        await delay(20);
+      }
+    },
+    async exited(limitMs = 60_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the agent did not exit within ${limitMs} ms; its log:\n${logText()}`)), limitMs);
+      });
+      try {
+        return await Promise.race([exited, limit]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
@@ -71,7 +96,9 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  for (let i = 0; i < 200; i++) {
+  // Generous: a loaded 2-core machine can take seconds to start node.
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${logs.join('\n')}${stderr.partial()}`);
     if (existsSync(socket)) {
       try {
@@ -84,22 +111,26 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
     await delay(25);
   }
   await agent.cleanup();
-  throw new Error(`agent did not start: ${logs.join('\n')}`);
+  throw new Error(`agent did not answer /healthz within 60 s; its log:\n${logText()}`);
 }
 
-/** One HTTP request over a unix socket; `body` as a string is sent verbatim. */
-export function callSocket(socket: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+/**
+ * One HTTP request over a unix socket; `body` as a string is sent verbatim.
+ * Content-Length is always set: node's client sends a DELETE body without
+ * it, which a server must read as the start of the next request.
+ */
+export function callSocket(socket: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: IncomingHttpHeaders }> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, method, path, headers: payload !== undefined ? { 'content-type': 'application/json' } : {} }, (res) => {
+    const req = request({ socketPath: socket, method, path, headers: payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString();
         try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers });
         } catch {
-          resolve({ status: res.statusCode ?? 0, body: text });
+          resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers });
         }
       });
     });
