@@ -222,7 +222,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
       const started = Date.now();
       log.info('tidepool agent stopping', { ...(reason ? { signal: reason } : {}), shutdownTimeout: formatDuration(config.shutdownTimeoutMs) });
       // First, so no new collection or reload starts while the store is being closed.
-      poolsWatch?.stop();
+      const reloading = poolsWatch?.stop();
       const gcRun = gc.stop();
       ipam.shutdown();
       const { destroyed } = await api.close(config.shutdownTimeoutMs);
@@ -230,6 +230,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
       // A collection in progress stops before its next release (see IpamService.shutdown); one stuck in the store is
       // abandoned at the bound, which is safe because every release it would make is conditional on the owner in the store.
       if (gcRun) await Promise.race([gcRun, delay(Math.max(0, config.shutdownTimeoutMs - (Date.now() - started)), undefined, { ref: false })]);
+      await reloading;
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       await backend.close();
       log.info('tidepool agent stopped', { durationMs: Date.now() - started });
@@ -272,8 +273,9 @@ function startGcLoop(service: IpamService, intervalMs: number, standalone: boole
  * Reloads the pools file when it changes (polled every `intervalMs`, which
  * also sees an editor's rename and a ConfigMap's symlink swap; 0 disables)
  * and on SIGHUP. Reloads never overlap; an applied edit is reconciled at once.
+ * `stop` ends the watch and resolves once a reload in progress is done.
  */
-function watchPoolsFile(poolsFile: PoolFileState, path: string, intervalMs: number, service: IpamService, metrics: AgentMetrics, log: Logger): { stop(): void } {
+function watchPoolsFile(poolsFile: PoolFileState, path: string, intervalMs: number, service: IpamService, metrics: AgentMetrics, log: Logger): { stop(): Promise<void> } {
   let chain = Promise.resolve();
   const reload = (reason: string) => {
     chain = chain
@@ -292,6 +294,7 @@ function watchPoolsFile(poolsFile: PoolFileState, path: string, intervalMs: numb
     stop() {
       process.off('SIGHUP', onHup);
       if (intervalMs > 0) unwatchFile(path, onChange);
+      return chain;
     },
   };
 }
