@@ -329,7 +329,7 @@ export async function startController(config: ControllerConfig, deps: Controller
         log,
         metrics: createGcMetrics(registry),
         settings: config.gc,
-        event: createEventPoster({ rest, namespace: config.namespace, identity: config.identity, clock, log }),
+        event: createEventPoster({ rest, identity: config.identity, clock, log }),
         scanRequests: createScanRequestWatch({ rest, namespace: config.namespace, leaseName: config.leaseName, clock, log }),
       };
       leaderTasks.push(createGcReconciler(deps.adjustGc ? deps.adjustGc(gcDeps) : gcDeps));
