@@ -61,6 +61,8 @@ export interface FaultSpec {
   delayMs?: number;
   /** Never answer; the connection is only released by close() or the client. */
   hang?: boolean;
+  /** Break the connection without an answer, as a proxy or a restarting API server does; the request is not applied. */
+  reset?: boolean;
 }
 
 /** An injected fault; `hits` counts the requests it affected. */
@@ -695,6 +697,10 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     const fault = faultFor(verb, r);
     if (fault) {
       if (fault.spec.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.spec.delayMs));
+      if (fault.spec.reset) {
+        req.socket.destroy();
+        return;
+      }
       if (fault.spec.hang) {
         hanging.add(res);
         res.on('close', () => hanging.delete(res));
