@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
+import { waitUntilReady } from './readiness.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const CLI = join(ROOT, 'dist/tidepool.mjs');
@@ -71,20 +71,20 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  for (let i = 0; i < 200; i++) {
-    if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${logs.join('\n')}${stderr.partial()}`);
-    if (existsSync(socket)) {
-      try {
-        await agent.call('GET', '/healthz');
-        return agent;
-      } catch {
-        /* not listening yet */
-      }
-    }
-    await delay(25);
+  const answers = async () => (existsSync(socket) && (await agent.call('GET', '/healthz').catch(() => undefined))?.status === 200) || undefined;
+  try {
+    await waitUntilReady(`agent ${args.join(' ')}`, proc, () => logs.join('\n') + stderr.partial(), answers);
+  } catch (err) {
+    await agent.cleanup();
+    throw err;
   }
-  await agent.cleanup();
-  throw new Error(`agent did not start: ${logs.join('\n')}`);
+  return agent;
+}
+
+/** The metrics address the agent logged at start-up (started with --metrics-listen). */
+export function waitForMetricsAddress(agent: AgentProcess): Promise<string> {
+  const logged = () => agent.logs.flatMap((l) => (l.startsWith('{') ? [JSON.parse(l) as { metrics?: string }] : [])).find((l) => l.metrics && l.metrics !== 'off')?.metrics;
+  return waitUntilReady("the agent's metrics address", agent.proc, () => agent.logs.join('\n'), logged);
 }
 
 /** One HTTP request over a unix socket; `body` as a string is sent verbatim. */
