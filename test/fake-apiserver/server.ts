@@ -63,6 +63,15 @@ export interface FaultSpec {
   hang?: boolean;
   /** Break the connection without an answer, as a proxy or a restarting API server does; the request is not applied. */
   reset?: boolean;
+  /**
+   * Answer as an API server replica whose watch cache has not yet reached the
+   * requested resourceVersion (one lagging behind the replica that served the
+   * client's list): a watch gets one ERROR event and a list HTTP 504, both a
+   * Timeout Status with cause ResourceVersionTooLarge and retryAfterSeconds 1.
+   * Matches only watches and lists that carry a resourceVersion other than
+   * "" and "0"; consistent reads are served from etcd even by a lagging replica.
+   */
+  tooLargeResourceVersion?: boolean;
 }
 
 /** An injected fault; `hits` counts the requests it affected. */
@@ -139,6 +148,14 @@ interface ActiveFault {
   spec: FaultSpec;
   remaining: number;
   hits: number;
+}
+
+/** The real server's answer to a read at a resourceVersion its watch cache has not reached (storage.NewTooLargeResourceVersionError). */
+function tooLargeResourceVersion(requested: number, current: number): StatusObject {
+  return failure(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+    retryAfterSeconds: 1,
+  }).status;
 }
 
 const emptyStats = (): ServerStats => ({ total: 0, requests: {}, responses: {}, conflicts: {}, alreadyExists: {} });
@@ -250,10 +267,11 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     return r.subresource ? `${r.kind.spec.plural}/${r.subresource}` : r.kind.spec.plural;
   }
 
-  function faultFor(verb: Verb, r: Route): ActiveFault | undefined {
+  function faultFor(verb: Verb, r: Route, query: URLSearchParams): ActiveFault | undefined {
     for (const f of faults) {
       const s = f.spec;
       if (f.remaining <= 0) continue;
+      if (s.tooLargeResourceVersion && ((verb !== 'watch' && verb !== 'list') || ['', '0'].includes(query.get('resourceVersion') ?? ''))) continue;
       if (s.verb !== undefined && s.verb !== verb) continue;
       if (s.resource !== undefined && s.resource !== resourceKeyOf(r) && s.resource !== r.kind.spec.plural) continue;
       if (s.name !== undefined) {
@@ -405,7 +423,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
       startAfter = token.start;
     } else if (rvParam && query.get('resourceVersionMatch') === 'Exact') {
       atRv = parseRv(rvParam);
-      if (atRv > Number(store.resourceVersion)) throw failure(504, 'Timeout', `Too large resource version: ${atRv}, current: ${store.resourceVersion}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+      if (atRv > Number(store.resourceVersion)) throw new ApiError(tooLargeResourceVersion(atRv, store.resourceVersion));
     } else if (rvParam) parseRv(rvParam);
     const listOpts: { atRv?: number; startAfter?: string; limit?: number } = {};
     if (atRv !== undefined) listOpts.atRv = atRv;
@@ -454,11 +472,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     const sink = { write: (line: string) => void res.write(line) };
     if (sinceRv !== undefined && sinceRv > store.resourceVersion) {
       // The real watch cache waits briefly, then fails this way; the fake fails at once.
-      const status = failure(504, 'Timeout', `Too large resource version: ${sinceRv}, current: ${store.resourceVersion}`, {
-        causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
-        retryAfterSeconds: 1,
-      }).status;
-      res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
+      res.end(JSON.stringify({ type: 'ERROR', object: tooLargeResourceVersion(sinceRv, store.resourceVersion) }) + '\n');
       return;
     }
     const watchOpts: { sinceRv?: number; bookmarks: boolean } = { bookmarks };
@@ -694,9 +708,18 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     const spec = r.kind.spec;
     if (r.subresource !== undefined && !spec.subresources.includes(r.subresource)) throw pageNotFound();
     if (r.name === undefined && spec.namespaced && r.namespace === undefined && verb !== 'list' && verb !== 'watch') throw methodNotAllowed();
-    const fault = faultFor(verb, r);
+    const fault = faultFor(verb, r, url.searchParams);
     if (fault) {
       if (fault.spec.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.spec.delayMs));
+      if (fault.spec.tooLargeResourceVersion) {
+        const requested = parseRv(url.searchParams.get('resourceVersion') ?? '');
+        const status = tooLargeResourceVersion(requested, requested - 1);
+        if (verb === 'list') throw new ApiError(status);
+        bump(stats.responses, '200');
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private' });
+        res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
+        return;
+      }
       if (fault.spec.reset) {
         req.socket.destroy();
         return;
