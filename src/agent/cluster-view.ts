@@ -69,7 +69,7 @@ function toPodInfo(p: PodObject): PodInfo {
  */
 export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string; log: Logger; delay?: (ms: number) => Promise<void> }): AgentClusterView {
   const { rest, nodeName, log } = opts;
-  const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
+  const onError = (what: string) => (err: unknown, next: string) => log.warn('watch failed', { what, next, err: err instanceof Error ? err.message : String(err) });
   const common = { rest, delay: opts.delay };
   // Every Node, not just this one: the pool partition depends on which nodes share each pool. Only
   // names and labels are kept, so the cache stays a few hundred bytes per node in any cluster.

@@ -10,13 +10,20 @@ import type { KubeConfig } from '@kubernetes/client-node';
  * TCP handshake each and floods TIME_WAIT.)
  */
 
-/** A failed API call, carrying the API server's Status reason. */
+/** metav1.StatusDetails fields tidepool reads: why (causes) and when to try again. */
+export interface StatusDetails {
+  readonly causes?: ReadonlyArray<{ readonly reason?: string; readonly message?: string; readonly field?: string }>;
+  readonly retryAfterSeconds?: number;
+}
+
+/** A failed API call, carrying the API server's Status reason and details. */
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
   constructor(
     readonly status: number,
     readonly reason: string,
     message: string,
+    readonly details?: StatusDetails,
   ) {
     super(message);
   }
@@ -223,8 +230,21 @@ export async function createKubeRest(kc: KubeConfig, opts: KubeRestOptions = {})
 }
 
 function toApiError(status: number, parsed: unknown, text: string, method: string, path: string): KubeApiError {
-  const s = parsed as { reason?: string; message?: string } | undefined;
-  return new KubeApiError(status, s?.reason ?? 'Unknown', s?.message ? `${method} ${path}: ${s.message}` : `${method} ${path}: HTTP ${status} ${text.slice(0, 200)}`);
+  const s = parsed as { reason?: string; message?: string; details?: StatusDetails } | undefined;
+  const details = typeof s?.details === 'object' && s.details !== null ? s.details : undefined;
+  return new KubeApiError(status, s?.reason ?? 'Unknown', s?.message ? `${method} ${path}: ${s.message}` : `${method} ${path}: HTTP ${status} ${text.slice(0, 200)}`, details);
+}
+
+/**
+ * The server has not caught up with the resourceVersion asked for (an API
+ * server replica lagging behind the one that served the list): nothing was
+ * lost, and the same request succeeds once it catches up. Matched as
+ * client-go does: the status cause, or the message of servers that give none.
+ */
+export function isTooLargeResourceVersion(err: unknown): boolean {
+  if (!(err instanceof KubeApiError)) return false;
+  if (err.details?.causes?.some((c) => c.reason === 'ResourceVersionTooLarge')) return true;
+  return err.status === 504 && err.message.includes('Too large resource version');
 }
 
 /** True for the API's "someone else changed or created it first" answers. */

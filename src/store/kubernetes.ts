@@ -52,7 +52,7 @@ export interface KubernetesStoreOptions {
   readonly labelSelector?: string;
   /** Reports an IPAllocation that does not match the schema; such objects are skipped, never changed. */
   readonly onInvalid?: (name: string, problems: readonly string[]) => void;
-  readonly onError?: (err: unknown) => void;
+  readonly onError?: (err: unknown, next: 'relist' | 'rewatch') => void;
   readonly delay?: (ms: number) => Promise<void>;
 }
 
