@@ -6,9 +6,10 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { AdmissionAttributes, AdmissionWebhook, UserInfo } from './admission.ts';
 import { createAdmissionClient } from './admission.ts';
+import { createTokenAuthority } from './authn.ts';
 import type { KindOptions, KindSpec, KubeObject } from '../../src/sim/api/kinds.ts';
 import { apiVersionOf, builtinKinds, customKind } from '../../src/sim/api/kinds.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/sim/api/patch.ts';
@@ -43,6 +44,15 @@ export interface FakeApiServerOptions {
   kinds?: KindOptions[];
   /** The user reported to webhooks; default an admin-like test user. */
   userInfo?: UserInfo;
+  /**
+   * Bearer-token authentication (default off: every request is served).
+   * When on, a request needs the token of kubeconfig() (never expires) or
+   * one from mintToken() that has not expired by the real clock; anything
+   * else gets the real server's 401, and no credentials at all a 403 as
+   * system:anonymous (except /healthz, /livez, /readyz, /version). Open
+   * watches are not cut when their token expires, as on the real server.
+   */
+  authentication?: boolean;
 }
 
 /** Makes matching requests fail, stall or hang; see FakeApiServer.injectFault. */
@@ -98,9 +108,17 @@ export interface FakeApiServer {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   readonly port: number;
-  /** A kubeconfig for this server: insecure-skip-tls-verify (client-node needs it for http) and a token user. */
-  kubeconfig(): string;
-  writeKubeconfig(path: string): void;
+  /**
+   * A kubeconfig for this server: insecure-skip-tls-verify (client-node
+   * needs it for http) and a user with the server's permanent token, or the
+   * `user` given (e.g. `{ tokenFile: path }` or `{ exec: {...} }`).
+   */
+  kubeconfig(user?: Record<string, unknown>): string;
+  writeKubeconfig(path: string, user?: Record<string, unknown>): void;
+  /** A bearer token accepted for `lifetimeMs` from now (with `authentication` on). */
+  mintToken(lifetimeMs: number): string;
+  /** Makes a token invalid now. */
+  revokeToken(token: string): void;
   /** Serves another kind, as installing a CRD would. */
   registerKind(opts: KindOptions): void;
   /** Replaces the validating admission webhooks. */
@@ -178,6 +196,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   const sockets = new Set<Socket>();
   let stats = emptyStats();
   let closed = false;
+  const authority = opts.authentication ? createTokenAuthority(TOKEN) : undefined;
 
   const bump = (rec: Record<string, number>, key: string): void => {
     rec[key] = (rec[key] ?? 0) + 1;
@@ -696,11 +715,16 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     const segs = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
     const method = req.method ?? 'GET';
     const r = route(segs);
+    const verb = r ? verbOf(method, r, url.searchParams) : undefined;
+    if (authority) {
+      const resource = r && verb ? { verb, resource: resourceKeyOf(r), group: r.kind.spec.group, namespace: r.namespace } : undefined;
+      const refused = authority.check(req, url.pathname, resource);
+      if (refused) throw new ApiError(refused);
+    }
     if (!r) {
       if (method === 'GET' && discovery(res, segs)) return;
       throw pageNotFound();
     }
-    const verb = verbOf(method, r, url.searchParams);
     const rk = resourceKeyOf(r);
     stats.total++;
     if (verb) bump((stats.requests[verb] ??= {}), rk);
@@ -809,7 +833,8 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     return n;
   }
 
-  function kubeconfig(): string {
+  function kubeconfig(user: Record<string, unknown> = { token: TOKEN }): string {
+    const userYaml = stringifyYaml(user).trimEnd().split('\n').map((l) => `    ${l}`);
     return [
       'apiVersion: v1',
       'kind: Config',
@@ -821,7 +846,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
       'users:',
       '- name: tidepool-fake',
       '  user:',
-      `    token: ${TOKEN}`,
+      ...userYaml,
       'contexts:',
       '- name: tidepool-fake',
       '  context:',
@@ -848,8 +873,15 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     url,
     port,
     kubeconfig,
-    writeKubeconfig(path) {
-      writeFileSync(path, kubeconfig(), { mode: 0o600 });
+    writeKubeconfig(path, user) {
+      writeFileSync(path, kubeconfig(user), { mode: 0o600 });
+    },
+    mintToken(lifetimeMs) {
+      if (!authority) throw new Error('mintToken needs the server started with authentication: true');
+      return authority.mint(lifetimeMs);
+    },
+    revokeToken(token) {
+      authority?.revoke(token);
     },
     registerKind(k) {
       store.addKind(customKind(k));
