@@ -8,6 +8,8 @@ import { DEFAULT_SOCKET } from '../api/protocol.ts';
 import { createSqliteStore } from '../store/sqlite.ts';
 import type { AllocationStore } from '../store/port.ts';
 import type { Pool } from '../ipam/pool.ts';
+import { credentialWarning } from '../k8s/credentials.ts';
+import { loadKubeConfig, type KubeAccess } from '../k8s/kubeconfig.ts';
 import { createKubeRest } from '../k8s/rest.ts';
 import { openKubeAgentBackend } from './kube-agent.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
@@ -242,16 +244,14 @@ async function openSqliteBackend(config: DaemonConfig, log: Logger): Promise<Bac
 }
 
 async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise<Backend> {
-  // Loaded only here: importing the client takes about a second, which no other command should pay.
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
+  let access: KubeAccess;
   try {
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromDefault();
+    access = await loadKubeConfig(config.kubeconfig);
   } catch (err) {
     throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
   }
-  const rest = await createKubeRest(kc, { userAgent: `tidepool-agent/${config.node}` });
+  const kc = access.kc;
+  const rest = await createKubeRest(access, { userAgent: `tidepool-agent/${config.node}`, onCredentialRefreshFailed: credentialWarning(log) });
   const agent = await openKubeAgentBackend({ rest, node: config.node, log });
   return {
     store: agent.store,

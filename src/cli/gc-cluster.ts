@@ -1,4 +1,5 @@
 import { TidepoolError } from '../ipam/errors.ts';
+import { loadKubeConfig, type KubeAccess } from '../k8s/kubeconfig.ts';
 import { createKubeRest } from '../k8s/rest.ts';
 import { createControllerCache } from '../controller/cache.ts';
 import { DEFAULT_GC_SETTINGS, planGcReport, type GcReportEntry } from '../controller/gc.ts';
@@ -24,16 +25,13 @@ export interface ClusterGcOptions {
  * stamping an annotation on the leader Lease (no route to the leader needed).
  */
 export async function runClusterGc(opts: ClusterGcOptions, io: { out: (t: string) => void; now: () => number }): Promise<number> {
-  // Loaded only here: the client takes about a second to import.
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
+  let access: KubeAccess;
   try {
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else kc.loadFromDefault();
+    access = await loadKubeConfig(opts.kubeconfig);
   } catch (err) {
     throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${opts.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
   }
-  const rest = await createKubeRest(kc, { userAgent: 'tidepool-cli' });
+  const rest = await createKubeRest(access, { userAgent: 'tidepool-cli' });
   try {
     if (!opts.dryRun) return await requestScan(rest, opts, io);
     const clock = createSystemClock(io.now);

@@ -12,6 +12,8 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
+import { credentialWarning } from '../k8s/credentials.ts';
+import { loadKubeConfig, type KubeAccess } from '../k8s/kubeconfig.ts';
 import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { IPALLOCATIONS_PATH, LABEL_POOL } from '../store/kubernetes.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
@@ -229,18 +231,15 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-async function loadRest(config: ControllerConfig): Promise<{ rest: KubeRest; server: string | undefined }> {
-  // Loaded only here: importing the client takes about a second, which no other command should pay.
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
+async function loadRest(config: ControllerConfig, log: Logger): Promise<{ rest: KubeRest; server: string | undefined }> {
+  let access: KubeAccess;
   try {
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromDefault();
+    access = await loadKubeConfig(config.kubeconfig);
   } catch (err) {
     throw configError('--kubeconfig', `${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`);
   }
-  const rest = await createKubeRest(kc, { userAgent: `tidepool-controller/${config.identity}` });
-  return { rest, server: kc.getCurrentCluster()?.server };
+  const rest = await createKubeRest(access, { userAgent: `tidepool-controller/${config.identity}`, onCredentialRefreshFailed: credentialWarning(log) });
+  return { rest, server: access.kc.getCurrentCluster()?.server };
 }
 
 /** Whether the cluster serves KubeVirt VirtualMachines; a failed look counts as no (fresh reads still guard every release). */
@@ -260,7 +259,7 @@ function labelSafe(pool: string): boolean {
 export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
   const clock = deps.clock ?? createSystemClock();
   const log = deps.log ?? createLogger({ level: config.logLevel, now: () => clock.now() });
-  const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config);
+  const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config, log);
   const { rest } = loaded;
   const registry = deps.registry ?? new Registry();
   if (!deps.registry) collectDefaultMetrics({ register: registry, prefix: 'tidepool_controller_' });
