@@ -11,6 +11,7 @@ import { createInformer } from '../src/k8s/informer.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { createKubeRest, KubeApiError, type KubeObject, type KubeRest } from '../src/k8s/rest.ts';
 import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
+import { runCli } from './helpers/agent-process.ts';
 
 const PATH = '/apis/tidepool.dev/v1alpha1/reservedips';
 const reserved = (name: string) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'ReservedIP', metadata: { name }, spec: { ips: ['10.0.0.1'] } });
@@ -206,5 +207,19 @@ test('a static token that is refused is not retried: there is nothing to refresh
     assert.equal(unauthorized(), before + 1);
   } finally {
     rest.close();
+  }
+});
+
+test('an agent or controller whose credentials cannot be had stops at start-up with a configuration error naming them', async () => {
+  const kubeconfig = join(dir, 'kubeconfig-missing-token');
+  server.writeKubeconfig(kubeconfig, { tokenFile: join(dir, 'no-such-token') });
+  const sock = join(dir, 'never.sock');
+  for (const args of [
+    ['daemon', '--store', 'kubernetes', '--kubeconfig', kubeconfig, '--node', 'n1', '--socket', sock, '--metrics-listen', 'off'],
+    ['controller', '--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--webhook-listen', 'off', '--metrics-listen', 'off'],
+  ]) {
+    const r = await runCli(args);
+    assert.notEqual(r.code, 0, r.stderr);
+    assert.match(r.stderr, /--kubeconfig:? .*kubeconfig-missing-token: ENOENT: no such file or directory, open '.*no-such-token' \(INVALID_CONFIG\)/);
   }
 });

@@ -9,8 +9,9 @@ import { createSqliteStore } from '../store/sqlite.ts';
 import type { AllocationStore } from '../store/port.ts';
 import type { Pool } from '../ipam/pool.ts';
 import { credentialWarning } from '../k8s/credentials.ts';
-import { loadKubeConfig, type KubeAccess } from '../k8s/kubeconfig.ts';
-import { createKubeRest } from '../k8s/rest.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { openKubeAgentBackend } from './kube-agent.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
@@ -244,14 +245,16 @@ async function openSqliteBackend(config: DaemonConfig, log: Logger): Promise<Bac
 }
 
 async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise<Backend> {
-  let access: KubeAccess;
+  let kc: KubeConfig;
+  let rest: KubeRest;
   try {
-    access = await loadKubeConfig(config.kubeconfig);
+    const access = await loadKubeConfig(config.kubeconfig);
+    kc = access.kc;
+    rest = await createKubeRest(access, { userAgent: `tidepool-agent/${config.node}`, onCredentialRefreshFailed: credentialWarning(log) });
   } catch (err) {
+    // A kubeconfig that cannot be read, or credentials that cannot be had (token file, exec plugin).
     throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
   }
-  const kc = access.kc;
-  const rest = await createKubeRest(access, { userAgent: `tidepool-agent/${config.node}`, onCredentialRefreshFailed: credentialWarning(log) });
   const agent = await openKubeAgentBackend({ rest, node: config.node, log });
   return {
     store: agent.store,

@@ -1,6 +1,6 @@
 import { TidepoolError } from '../ipam/errors.ts';
-import { loadKubeConfig, type KubeAccess } from '../k8s/kubeconfig.ts';
-import { createKubeRest } from '../k8s/rest.ts';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { createControllerCache } from '../controller/cache.ts';
 import { DEFAULT_GC_SETTINGS, planGcReport, type GcReportEntry } from '../controller/gc.ts';
 import { SCAN_REQUEST_ANNOTATION } from '../controller/scan-requests.ts';
@@ -25,13 +25,13 @@ export interface ClusterGcOptions {
  * stamping an annotation on the leader Lease (no route to the leader needed).
  */
 export async function runClusterGc(opts: ClusterGcOptions, io: { out: (t: string) => void; now: () => number }): Promise<number> {
-  let access: KubeAccess;
+  let rest: KubeRest;
   try {
-    access = await loadKubeConfig(opts.kubeconfig);
+    rest = await createKubeRest(await loadKubeConfig(opts.kubeconfig), { userAgent: 'tidepool-cli' });
   } catch (err) {
+    // A kubeconfig that cannot be read, or credentials that cannot be had (token file, exec plugin).
     throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${opts.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
   }
-  const rest = await createKubeRest(access, { userAgent: 'tidepool-cli' });
   try {
     if (!opts.dryRun) return await requestScan(rest, opts, io);
     const clock = createSystemClock(io.now);

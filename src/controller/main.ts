@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
 import { credentialWarning } from '../k8s/credentials.ts';
-import { loadKubeConfig, type KubeAccess } from '../k8s/kubeconfig.ts';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
 import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { IPALLOCATIONS_PATH, LABEL_POOL } from '../store/kubernetes.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
@@ -232,14 +232,14 @@ export interface RunningController {
 }
 
 async function loadRest(config: ControllerConfig, log: Logger): Promise<{ rest: KubeRest; server: string | undefined }> {
-  let access: KubeAccess;
   try {
-    access = await loadKubeConfig(config.kubeconfig);
+    const access = await loadKubeConfig(config.kubeconfig);
+    const rest = await createKubeRest(access, { userAgent: `tidepool-controller/${config.identity}`, onCredentialRefreshFailed: credentialWarning(log) });
+    return { rest, server: access.kc.getCurrentCluster()?.server };
   } catch (err) {
+    // A kubeconfig that cannot be read, or credentials that cannot be had (token file, exec plugin).
     throw configError('--kubeconfig', `${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`);
   }
-  const rest = await createKubeRest(access, { userAgent: `tidepool-controller/${config.identity}`, onCredentialRefreshFailed: credentialWarning(log) });
-  return { rest, server: access.kc.getCurrentCluster()?.server };
 }
 
 /** Whether the cluster serves KubeVirt VirtualMachines; a failed look counts as no (fresh reads still guard every release). */
