@@ -23,6 +23,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import { cleanEnv, CLI, ROOT } from '../test/helpers/agent-process.ts';
+import { waitUntilReady } from '../test/helpers/readiness.ts';
 import { createNodes, createPods, eachBounded, MAX_POOL_IPS, NAMESPACE, nodeNames, percentile, planPool, startFakeApiServerProcess, type FakeApiServerProcess, type PlannedPod } from '../test/helpers/contention.ts';
 import type { ServerStats } from '../test/fake-apiserver/server.ts';
 import type { ScanChildResult, ScanRun } from './gc-scan-child.ts';
@@ -270,13 +271,8 @@ async function startControllerProcess(cli: string, kubeconfig: string, workers: 
       if (msg === 'garbage collection scan') scans.push({ mode: String(entry.mode), records: Number(entry.records) });
     }
   });
-  const deadline = Date.now() + 30_000;
-  while (metricsAddress === undefined) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`controller exited (${proc.exitCode ?? proc.signalCode}) before it started; its log:\n${tail.join('\n')}`);
-    if (Date.now() > deadline) throw new Error(`controller did not log "tidepool controller started" within 30 s; its log:\n${tail.join('\n')}`);
-    await delay(25);
-  }
-  return { proc, metricsAddress, counts, tail, scans };
+  const address = await waitUntilReady('controller', proc, () => tail.join('\n'), () => metricsAddress);
+  return { proc, metricsAddress: address, counts, tail, scans };
 }
 
 async function fetchText(url: string): Promise<{ status: number; text: string } | undefined> {
@@ -294,23 +290,20 @@ async function fetchText(url: string): Promise<{ status: number; text: string } 
  * deletes meet a collector that has started); returns whether that scan was seen.
  */
 async function waitForController(c: ControllerProcess, records: number): Promise<boolean> {
-  const deadline = Date.now() + 60_000;
-  let leading: number | undefined;
-  for (;;) {
-    if (c.proc.exitCode !== null || c.proc.signalCode !== null) throw new Error(`controller exited (${c.proc.exitCode ?? c.proc.signalCode}); its log:\n${c.tail.join('\n')}`);
+  let state = 'not asked yet';
+  const leads = async (): Promise<true | undefined> => {
     const ready = await fetchText(`http://${c.metricsAddress}/readyz`);
     const metrics = ready?.status === 200 ? await fetchText(`http://${c.metricsAddress}/metrics`) : undefined;
     const leader = metrics ? parseMetrics(metrics.text).find((s) => s.name === 'tidepool_controller_leader')?.value : undefined;
-    const scanned = c.scans.some((s) => s.mode === 'takeover' && s.records === records);
-    if (ready?.status === 200 && leader === 1) {
-      leading ??= Date.now();
-      if (scanned) return true;
-      if (Date.now() - leading > 10_000) return false;
-    } else if (Date.now() > deadline) {
-      throw new Error(`controller not ready and leading within 60 s: /readyz ${ready?.status ?? 'unreachable'}, tidepool_controller_leader ${leader ?? 'unknown'}; its log:\n${c.tail.join('\n')}`);
-    }
-    await delay(50);
-  }
+    state = `/readyz ${ready?.status ?? 'unreachable'}, tidepool_controller_leader ${leader ?? 'unknown'}`;
+    return (ready?.status === 200 && leader === 1) || undefined;
+  };
+  await waitUntilReady('controller (ready and leading)', c.proc, () => `${state}\n${c.tail.join('\n')}`, leads, { everyMs: 50 });
+  // The scan is a nicety, not a start-up condition: without it the deletes meet a collector a moment younger.
+  const scanned = () => c.scans.some((s) => s.mode === 'takeover' && s.records === records);
+  const leading = Date.now();
+  while (!scanned() && Date.now() - leading <= 10_000) await delay(50);
+  return scanned();
 }
 
 function ipv4(value: number): string {

@@ -13,11 +13,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import { measureConditionalCreates, type CreateRate } from '../test/fake-apiserver/bench-helpers.ts';
 import { callSocket, cleanEnv, CLI, startKubeAgent, type AgentProcess } from '../test/helpers/agent-process.ts';
+import { waitUntilReady } from '../test/helpers/readiness.ts';
 import {
   allocationConflicts,
   checkPhase,
@@ -124,13 +124,14 @@ async function startProfiledAgent(kubeconfig: string, node: string, profDir: str
   );
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  for (let i = 0; i < 400; i++) {
-    if (proc.exitCode !== null) throw new Error(`profiled agent exited with ${proc.exitCode}: ${stderr}`);
-    if (existsSync(socket) && (await callSocket(socket, 'GET', '/healthz').catch(() => undefined))) return { socket, proc, dir };
-    await delay(25);
+  const answers = async () => (existsSync(socket) && (await callSocket(socket, 'GET', '/healthz').catch(() => undefined))?.status === 200) || undefined;
+  try {
+    await waitUntilReady(`profiled agent ${node}`, proc, () => stderr, answers);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
   }
-  proc.kill('SIGKILL');
-  throw new Error(`profiled agent did not start: ${stderr}`);
+  return { socket, proc, dir };
 }
 
 async function stopGracefully(proc: ChildProcess): Promise<void> {

@@ -2,7 +2,7 @@
 // the fake API server, driven through their sockets and the real plugin.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKubeAgent, type AgentProcess } from './helpers/agent-process.ts';
+import { startKubeAgent, waitForMetricsAddress, type AgentProcess } from './helpers/agent-process.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
 import { execPlugin } from './helpers/netns.ts';
 
@@ -283,12 +283,7 @@ describe('agent readiness in Kubernetes mode', () => {
     const cluster = await startCluster();
     const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'late-node', args: ['--metrics-listen', '127.0.0.1:0'] });
     try {
-      let address: string | undefined;
-      for (let i = 0; i < 40 && !address; i++) {
-        address = agent.logs.map((l) => JSON.parse(l) as { metrics?: string }).find((l) => l.metrics)?.metrics;
-        if (!address) await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.ok(address, 'start-up log names the metrics address');
+      const address = await waitForMetricsAddress(agent);
       const readyz = async () => (await fetch(`http://${address}/readyz`)).status;
       assert.equal(await readyz(), 503);
       await cluster.node('late-node');
@@ -300,6 +295,27 @@ describe('agent readiness in Kubernetes mode', () => {
       assert.equal(status, 200);
     } finally {
       await agent.cleanup();
+      await cluster.close();
+    }
+  });
+});
+
+describe('starting agents on a slow machine', () => {
+  test('startKubeAgent waits for the agent to be ready, not a fixed few seconds', async () => {
+    const cluster = await startCluster();
+    // An API server that takes 6 s to answer the first IPAllocation list, as a loaded machine can: the agent opens
+    // its socket only once its caches are synced.
+    const slow = cluster.server.injectFault({ verb: 'list', resource: 'ipallocations', delayMs: 6_000, times: 1 });
+    try {
+      await cluster.node('slow-node');
+      const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'slow-node' });
+      try {
+        assert.equal(slow.hits, 1);
+        assert.equal((await agent.call('GET', '/healthz')).status, 200);
+      } finally {
+        await agent.cleanup();
+      }
+    } finally {
       await cluster.close();
     }
   });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { get } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from 'node:net';
-import { startAgent, runCli, poolYaml, removeDir, PLUGIN_DIR, type AgentProcess } from './helpers/agent-process.ts';
+import { startAgent, runCli, poolYaml, removeDir, waitForMetricsAddress, PLUGIN_DIR, type AgentProcess } from './helpers/agent-process.ts';
 import { execPlugin, ip as iproute, ipQuiet } from './helpers/netns.ts';
 
 const POOLS = poolYaml('lan', { subnet: '10.20.0.0/24', ips: ['10.20.0.10-10.20.0.12'], gateway: '10.20.0.1' }) + '---\n' + poolYaml('lan6', { subnet: 'fd20::/64', ips: ['fd20::10-fd20::1f'] });
@@ -239,12 +239,7 @@ describe('agent durability and start-up errors', () => {
     try {
       await agent.call('POST', '/v1/allocate', { containerId: 'm1', ifname: 'eth0', netns: '', ipv4Pools: ['lan'] });
       await agent.call('POST', '/v1/release', { containerId: 'm1', ifname: 'eth0' });
-      let address: string | undefined;
-      for (let i = 0; i < 40 && !address; i++) {
-        address = agent.logs.map((l) => JSON.parse(l) as { metrics?: string }).find((l) => l.metrics)?.metrics;
-        if (!address) await delay(25);
-      }
-      assert.ok(address, 'start-up log names the metrics address');
+      const address = await waitForMetricsAddress(agent);
       const text = await new Promise<string>((resolve, reject) => {
         get(`http://${address}/metrics`, (res) => {
           let body = '';

@@ -239,6 +239,14 @@ describe('RBAC is least privilege', () => {
     );
   });
 
+  test('controller Events may be created in every namespace: `default` for IPPools and Nodes, the pod\'s own for pods', () => {
+    const role = find<K8sObject & { rules: Rule[] }>(defaults, 'ClusterRole', 'tidepool-controller');
+    const rule = role.rules.find((r) => r.resources.includes('events') && r.apiGroups.includes(''));
+    assert.ok(rule && rule.verbs.includes('create') && rule.resourceNames === undefined, 'events: create, not limited by name');
+    const binding = find<K8sObject & { roleRef: { kind: string; name: string } }>(defaults, 'ClusterRoleBinding', 'tidepool-controller');
+    assert.deepEqual([binding.roleRef.kind, binding.roleRef.name], ['ClusterRole', 'tidepool-controller'], 'bound cluster-wide, so `default` is included');
+  });
+
   test('controller Role: leader-election Lease only, in the release namespace', () => {
     const role = find<K8sObject & { rules: Rule[] }>(defaults, 'Role', 'tidepool-controller');
     assert.equal(role.metadata.namespace, 'kube-system');

@@ -105,3 +105,39 @@ test('a scenario with a bad field names it and writes no report', async () => {
   assert.match(r.err, /workloads\[0\]\.replicas: must be an integer from 0 to 5000, got -1/);
   assert.equal(existsSync(report), false);
 });
+
+const flaky = join(dir, 'flaky.yaml');
+writeFileSync(
+  flaky,
+  `name: flaky
+duration: 4m
+settle: 1m
+nodes: 2
+pools:
+  - { name: lan, subnet: 10.9.0.0/24, ips: [10.9.0.10-10.9.0.60], default: true }
+workloads:
+  - { kind: Deployment, name: web, replicas: 8, churn: { restart: 6/m, evict: 6/m } }
+faults: { agentKill: 1/m, agentKillDuringCall: 0.2, apiError: 0.05 }
+`,
+);
+
+test('failed ADDs are grouped by code and message, counted; an agent that is down or dies mid-call fails them as the real plugin does', async () => {
+  const r = await cli(flaky, '--seed', '1', '--report', 'off', '--json');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out) as { failedAdds: Array<{ code: string; message: string; count: number }> };
+  assert.ok(j.failedAdds.length > 0, 'the scenario makes ADDs fail');
+  for (const f of j.failedAdds) {
+    assert.notEqual(f.code, 'INTERNAL', `INTERNAL means a bug in tidepool: ${f.message}`);
+    assert.ok(f.message.length > 0 && f.count > 0, JSON.stringify(f));
+  }
+  const codes = new Set(j.failedAdds.map((f) => f.code));
+  assert.ok(codes.has('AGENT_UNREACHABLE'), `a plugin that cannot connect reports AGENT_UNREACHABLE: ${[...codes].join(', ')}`);
+  assert.ok(codes.has('IO_FAILURE'), `a plugin whose agent dies mid-call reports IO_FAILURE: ${[...codes].join(', ')}`);
+  const keys = j.failedAdds.map((f) => `${f.code} ${f.message}`);
+  assert.equal(new Set(keys).size, keys.length, 'one entry per code and message');
+
+  const text = await cli(flaky, '--seed', '1', '--report', 'off');
+  assert.match(text.out, /^failed ADDs\s+code\s+message$/m);
+  const top = j.failedAdds[0]!;
+  assert.match(text.out, new RegExp(`^${top.count}\\s+${top.code}\\s+${top.message.slice(0, 40).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+});

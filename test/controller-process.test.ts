@@ -3,26 +3,18 @@
 // the webhook and pool status served by the built binary.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, cleanEnv, collectLines, runCli } from './helpers/agent-process.ts';
+import { runCli } from './helpers/agent-process.ts';
+import { startControllerProcess, type ControllerProcess } from './helpers/controller-process.ts';
+import { waitUntilReady } from './helpers/readiness.ts';
 import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
 const LEASE = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/tidepool-controller';
-
-interface ControllerProcess {
-  readonly identity: string;
-  readonly proc: ChildProcess;
-  readonly logs: string[];
-  readonly webhook: string;
-  readonly metrics: string;
-  readonly exited: Promise<number | null>;
-  leaderGauge(): Promise<number | undefined>;
-}
 
 let server: FakeApiServer;
 let dir: string;
@@ -52,48 +44,11 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   assert.fail(`timed out waiting until ${what}`);
 }
 
-async function startControllerProcess(identity: string): Promise<ControllerProcess> {
-  const args = ['controller', '--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--identity', identity, '--webhook-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--gc', 'off'];
+function startController(identity: string): Promise<ControllerProcess> {
   // The default lease (15 s) with a short retry period: the hand-over on SIGTERM must beat the lease's expiry by far.
-  args.push('--retry-period', '250ms', '--log-level', 'debug');
-  const proc = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: string[] = [];
-  const stderr = collectLines(proc.stderr!, logs);
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const args = ['--gc', 'off', '--retry-period', '250ms', '--log-level', 'debug'];
   // Registered before waiting, so after() kills it even if it never comes up.
-  spawned.push({ proc, exited });
-  let started: { webhook: string; metrics: string } | undefined;
-  // Generous: on a loaded machine loading the Kubernetes client alone can take seconds.
-  await until(
-    `${identity} started`,
-    () => {
-      if (proc.exitCode !== null) assert.fail(`controller exited with ${proc.exitCode}: ${logs.join('\n')}${stderr.partial()}`);
-      const line = logs.flatMap((l) => (l.startsWith('{') ? [JSON.parse(l)] : [])).find((l) => l.msg === 'tidepool controller started');
-      if (line) started = { webhook: line.webhook, metrics: line.metrics };
-      return started !== undefined;
-    },
-    30_000,
-  ).catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}; its log:\n${logs.join('\n')}${stderr.partial()}`);
-  });
-  const c: ControllerProcess = {
-    identity,
-    proc,
-    logs,
-    webhook: started!.webhook,
-    metrics: started!.metrics,
-    exited,
-    async leaderGauge() {
-      try {
-        const text = await (await fetch(`http://${started!.metrics}/metrics`)).text();
-        const m = /^tidepool_controller_leader (\d+)$/m.exec(text);
-        return m ? Number(m[1]) : undefined;
-      } catch {
-        return undefined;
-      }
-    },
-  };
-  return c;
+  return startControllerProcess({ kubeconfig, identity, args, onSpawn: (p) => spawned.push(p) });
 }
 
 before(async () => {
@@ -124,7 +79,7 @@ describe('tidepool controller (real processes)', () => {
   let standby: ControllerProcess;
 
   test('of two replicas exactly one leads, by the leader gauge and the Lease', async () => {
-    [a, b] = await Promise.all([startControllerProcess('ctrl-a'), startControllerProcess('ctrl-b')]);
+    [a, b] = await Promise.all([startController('ctrl-a'), startController('ctrl-b')]);
     await until('one leads', async () => (await a.leaderGauge()) === 1 || (await b.leaderGauge()) === 1);
     // Several renewals later it is still exactly one.
     await new Promise((r) => setTimeout(r, 1_000));
@@ -137,7 +92,7 @@ describe('tidepool controller (real processes)', () => {
   });
 
   test('both replicas are ready once their CA is in caBundle, and both serve the webhook', async () => {
-    for (const p of [a, b]) await until(`${p.identity} ready`, async () => (await fetch(`http://${p.metrics}/readyz`)).status === 200);
+    for (const p of [a, b]) await waitUntilReady(`${p.identity} /readyz`, p.proc, () => p.logs.join('\n'), async () => (await fetch(`http://${p.metrics}/readyz`)).status === 200 || undefined);
     const cfg = (await call('GET', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tidepool')).body;
     const pems = Buffer.from(cfg.webhooks[0].clientConfig.caBundle, 'base64').toString('utf8').match(/BEGIN CERTIFICATE/g) ?? [];
     assert.equal(pems.length, 2);

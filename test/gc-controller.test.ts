@@ -16,7 +16,7 @@ after(async () => {
 
 interface EventObject {
   metadata: { namespace: string };
-  involvedObject: { kind: string; name: string; namespace?: string; uid?: string };
+  involvedObject: { apiVersion?: string; kind: string; name: string; namespace?: string; uid?: string };
   reason: string;
   message: string;
   type: string;
@@ -25,7 +25,7 @@ interface EventObject {
 test('startController with --gc flags: reclaims within the bound, posts Events, exports reclaim metrics, honours the knobs', async () => {
   await h.node('n1');
   await h.pool('lan', '10.20.0.0/24', ['10.20.0.10-10.20.0.99']);
-  const { controller } = await h.startController(['--metrics-listen', '127.0.0.1:0', '--gc-reclaim-cooldown', '20s', '--gc-finished-delay', '10s', '--gc-scan-interval', '1m']);
+  const { controller, logs } = await h.startController(['--metrics-listen', '127.0.0.1:0', '--gc-reclaim-cooldown', '20s', '--gc-finished-delay', '10s', '--gc-scan-interval', '1m']);
   await until('the controller leads', async () => {
     await h.settle();
     return controller.isLeader();
@@ -51,14 +51,16 @@ test('startController with --gc flags: reclaims within the bound, posts Events, 
   assert.equal(h.isFree('lan', '10.20.0.12'), false);
   assert.equal(h.allocation('lan', '10.20.0.12')!.spec.owner!.podUid, live.uid);
 
-  // Events: the pool's in the controller's namespace, the (still existing) finished pod's in its own.
+  // Events: the pool's in `default` (where the API server keeps Events of cluster-scoped objects, so
+  // `kubectl describe ippool lan` finds them by its UID), the (still existing) finished pod's in its own.
   await h.settle();
   const events = h.server.objects('events') as unknown as EventObject[];
+  const poolUid = h.server.objects('ippools').find((p) => p.metadata.name === 'lan')!.metadata.uid;
   const onPool = events.filter((e) => e.reason === 'IPReclaimed' && e.involvedObject.kind === 'IPPool');
-  assert.equal(onPool.length, 2, JSON.stringify(events));
+  assert.equal(onPool.length, 2, `${JSON.stringify(events)}; controller warnings: ${JSON.stringify(logs.filter((l) => l['msg'] === 'could not post event'))}`);
   for (const e of onPool) {
-    assert.equal(e.metadata.namespace, 'kube-system');
-    assert.equal(e.involvedObject.name, 'lan');
+    assert.equal(e.metadata.namespace, 'default');
+    assert.deepEqual(e.involvedObject, { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', name: 'lan', uid: poolUid });
     assert.equal(e.type, 'Normal');
   }
   assert.ok(onPool.some((e) => e.message.includes('10.20.0.10') && e.message.includes(`uid ${deleted.uid}`) && e.message.endsWith(': pod-deleted')));

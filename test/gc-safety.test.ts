@@ -316,7 +316,8 @@ describe('records the controller cannot parse', () => {
     for (const name of bad) {
       const events = gc.events.filter((e) => e.reason === 'InvalidIPAllocation' && e.message.includes(name));
       assert.equal(events.length, 1, `one Event for ${name}`);
-      assert.deepEqual(events[0]!.target, { kind: 'IPPool', name: POOL });
+      const poolUid = h.server.objects('ippools').find((p) => p.metadata.name === POOL)!.metadata.uid;
+      assert.deepEqual(events[0]!.target, { kind: 'IPPool', name: POOL, uid: poolUid });
       const lines = gc.logs.filter((l) => l['level'] === 'error' && l['allocation'] === name);
       assert.equal(lines.length, 1, `one log line naming ${name}`);
       assert.ok(Array.isArray(lines[0]!['problems']) && (lines[0]!['problems'] as string[]).length > 0);

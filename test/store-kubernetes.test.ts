@@ -255,3 +255,46 @@ describe('kubernetes store: shared-store behaviour', () => {
     }
   });
 });
+
+describe('kubernetes store: what each API failure means to the caller', () => {
+  // Transient answers, and a connection the server (or a proxy) breaks: the same request may succeed later.
+  const busy: Array<[string, Parameters<FakeApiServer['injectFault']>[0]]> = [
+    ['429 TooManyRequests', { status: 429 }],
+    ['503 ServiceUnavailable', { status: 503 }],
+    ['504 Timeout', { status: 504 }],
+    ['a connection reset without an answer', { reset: true }],
+  ];
+  for (const [what, fault] of busy) {
+    test(`${what} on create: STORE_BUSY, retry later`, async () => {
+      const cluster = await openCluster();
+      const store = await createKubernetesStore({ rest: cluster.rest });
+      try {
+        const f = cluster.server.injectFault({ verb: 'create', resource: 'ipallocations', times: 1, ...fault });
+        await assert.rejects(store.reserve(record()), (err: any) => err.code === 'STORE_BUSY' && err.spec.retry === 'later');
+        assert.equal(f.hits, 1);
+        assert.equal(await store.reserve(record()), true, 'the retry succeeds');
+      } finally {
+        await store.close();
+        await cluster.close();
+      }
+    });
+  }
+
+  test('403 Forbidden on update: STORE_REFUSED, which waiting does not fix, naming the request and the answer', async () => {
+    const cluster = await openCluster();
+    const store = await createKubernetesStore({ rest: cluster.rest });
+    try {
+      assert.equal(await store.reserve(record()), true);
+      cluster.server.injectFault({ verb: 'update', resource: 'ipallocations', status: 403, message: 'ipallocations.tidepool.dev "lan.10.6.0.5" is forbidden: User "system:serviceaccount:kube-system:tidepool-agent" cannot update resource "ipallocations"' });
+      await assert.rejects(store.release('lan', '10.6.0.5', { containerId: 'c-1', ifname: 'eth0' }, 5), (err: any) => {
+        assert.equal(err.code, 'STORE_REFUSED');
+        assert.equal(err.spec.retry, 'after-fix');
+        assert.match(err.message, /^kubernetes update: PUT \/apis\/tidepool\.dev\/v1alpha1\/ipallocations\/lan\.10\.6\.0\.5: .*cannot update resource "ipallocations"$/);
+        return true;
+      });
+    } finally {
+      await store.close();
+      await cluster.close();
+    }
+  });
+});

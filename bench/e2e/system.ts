@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { buildSync } from 'esbuild';
 import type { RuntimeRequest, RuntimeResult } from './runtime-shim.ts';
 import { callSocket, cleanEnv, CLI, collectLines, PLUGIN_DIR, ROOT } from '../../test/helpers/agent-process.ts';
+import { waitUntilReady } from '../../test/helpers/readiness.ts';
 
 /** Everything a run created; all of it is removable synchronously. */
 export class Owned {
@@ -161,11 +162,9 @@ export async function startTidepool(owned: Owned, opts: { name: string; cli: str
   const logs: string[] = [];
   collectLines(proc.stderr!, logs, 20_000);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const deadline = Date.now() + 60_000;
   let seen = 0;
   let metrics: string | undefined;
-  for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${opts.name} exited (${proc.exitCode ?? proc.signalCode}) while starting:\n${logs.slice(-10).join('\n')}`);
+  const started = async (): Promise<true | undefined> => {
     for (; seen < logs.length; seen++) {
       try {
         const e = JSON.parse(logs[seen]!) as { msg?: string; metrics?: string };
@@ -174,15 +173,15 @@ export async function startTidepool(owned: Owned, opts: { name: string; cli: str
         /* not JSON */
       }
     }
-    if (metrics !== undefined) {
-      if (!opts.socket) break;
-      if (existsSync(opts.socket) && (await callSocket(opts.socket, 'GET', '/healthz').catch(() => undefined))?.status === 200) break;
-    }
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`${opts.name} did not start within 60 s:\n${logs.slice(-10).join('\n')}`);
-    }
-    await delay(25);
+    if (metrics === undefined) return undefined;
+    if (!opts.socket) return true;
+    return (existsSync(opts.socket) && (await callSocket(opts.socket, 'GET', '/healthz').catch(() => undefined))?.status === 200) || undefined;
+  };
+  try {
+    await waitUntilReady(opts.name, proc, () => logs.slice(-10).join('\n'), started);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
   }
   return { name: opts.name, proc, metrics: metrics || undefined, logs, exited };
 }

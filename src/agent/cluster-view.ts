@@ -4,7 +4,8 @@ import { toTidepoolError } from '../ipam/errors.ts';
 import { matchesLabelSelector } from '../ipam/label-selector.ts';
 import type { NamespaceView, NodeView } from '../ipam/selection.ts';
 import { createInformer, type Informer } from '../k8s/informer.ts';
-import { KubeApiError, isNotFound, type KubeObject, type KubeRest } from '../k8s/rest.ts';
+import { isNotFound, type KubeObject, type KubeRest } from '../k8s/rest.ts';
+import { storeError } from '../store/kube-errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { READ_FAILED, type ClusterView, type Fresh, type PodInfo } from './kube-policy.ts';
 
@@ -68,7 +69,7 @@ function toPodInfo(p: PodObject): PodInfo {
  */
 export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string; log: Logger; delay?: (ms: number) => Promise<void> }): AgentClusterView {
   const { rest, nodeName, log } = opts;
-  const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
+  const onError = (what: string) => (err: unknown, next: string) => log.warn('watch failed', { what, next, err: err instanceof Error ? err.message : String(err) });
   const common = { rest, delay: opts.delay };
   // Every Node, not just this one: the pool partition depends on which nodes share each pool. Only
   // names and labels are kept, so the cache stays a few hundred bytes per node in any cluster.
@@ -155,9 +156,13 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
     async pod(namespace, name) {
       const cached = pods.get(`${namespace}/${name}`);
       if (cached) return toPodInfo(cached);
-      const got = await fresh<PodObject, PodInfo>(`/api/v1/namespaces/${namespace}/pods/${name}`, toPodInfo);
-      if (got === READ_FAILED) throw new KubeApiError(503, 'ServiceUnavailable', `cannot read pod ${namespace}/${name}`);
-      return got;
+      try {
+        return toPodInfo(await rest.get<PodObject>(`/api/v1/namespaces/${namespace}/pods/${name}`));
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        // Without the pod there is no pool selection: the ADD fails with a code that says whether waiting helps.
+        throw storeError(err, `read pod ${namespace}/${name}`);
+      }
     },
     freshPod: (namespace, name) => fresh<PodObject, PodInfo>(`/api/v1/namespaces/${namespace}/pods/${name}`, toPodInfo),
     freshStatefulSet: (namespace, name) =>

@@ -10,7 +10,10 @@ import { SCHEMA_VERSION } from '../store/sqlite-schema.ts';
 import { prepareStateDir } from '../store/state-dir.ts';
 import type { AllocationStore, ReclaimJournal } from '../store/port.ts';
 import type { Pool } from '../ipam/pool.ts';
-import { createKubeRest } from '../k8s/rest.ts';
+import { credentialWarning } from '../k8s/credentials.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { openKubeAgentBackend } from './kube-agent.ts';
 import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
 import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
@@ -360,16 +363,16 @@ function reportMigration(store: SqliteStore, path: string, log: Logger): void {
 }
 
 async function openKubernetesBackend(config: DaemonConfig, log: Logger): Promise<Backend> {
-  // Loaded only here: importing the client takes about a second, which no other command should pay.
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
+  let kc: KubeConfig;
+  let rest: KubeRest;
   try {
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromDefault();
+    const access = await loadKubeConfig(config.kubeconfig);
+    kc = access.kc;
+    rest = await createKubeRest(access, { userAgent: `tidepool-agent/${config.node}`, onCredentialRefreshFailed: credentialWarning(log) });
   } catch (err) {
+    // A kubeconfig that cannot be read, or credentials that cannot be had (token file, exec plugin).
     throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
   }
-  const rest = await createKubeRest(kc, { userAgent: `tidepool-agent/${config.node}` });
   const agent = await openKubeAgentBackend({ rest, node: config.node, log });
   return {
     store: agent.store,

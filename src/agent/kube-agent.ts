@@ -37,7 +37,7 @@ export async function createPoolScopedStore(opts: {
       labelSelector: selector,
       delay: opts.delay,
       onInvalid: (name, problems) => log.error('IPAllocation is malformed; skipped, never changed', { name, problems }),
-      onError: (err) => log.warn('IPAllocation watch failed; relisting', { err: err instanceof Error ? err.message : String(err) }),
+      onError: (err, next) => log.warn('IPAllocation watch failed', { next, err: err instanceof Error ? err.message : String(err) }),
     });
   let selector = planPoolSelector(view.eligiblePools());
   let current: KubernetesStore = await open(selector);

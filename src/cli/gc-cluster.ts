@@ -1,5 +1,6 @@
 import { TidepoolError } from '../ipam/errors.ts';
-import { createKubeRest } from '../k8s/rest.ts';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { createControllerCache } from '../controller/cache.ts';
 import { DEFAULT_GC_SETTINGS, planGcReport, type GcReportEntry } from '../controller/gc.ts';
 import { SCAN_REQUEST_ANNOTATION } from '../controller/scan-requests.ts';
@@ -24,16 +25,13 @@ export interface ClusterGcOptions {
  * stamping an annotation on the leader Lease (no route to the leader needed).
  */
 export async function runClusterGc(opts: ClusterGcOptions, io: { out: (t: string) => void; now: () => number }): Promise<number> {
-  // Loaded only here: the client takes about a second to import.
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
+  let rest: KubeRest;
   try {
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else kc.loadFromDefault();
+    rest = await createKubeRest(await loadKubeConfig(opts.kubeconfig), { userAgent: 'tidepool-cli' });
   } catch (err) {
+    // A kubeconfig that cannot be read, or credentials that cannot be had (token file, exec plugin).
     throw new TidepoolError('INVALID_CONFIG', `--kubeconfig ${opts.kubeconfig ?? '(default)'}: ${(err as Error).message}`, { field: '--kubeconfig' });
   }
-  const rest = await createKubeRest(kc, { userAgent: 'tidepool-cli' });
   try {
     if (!opts.dryRun) return await requestScan(rest, opts, io);
     const clock = createSystemClock(io.now);

@@ -4,7 +4,7 @@ import { formatDuration } from '../util/duration.ts';
 import { parseCommandFlags } from '../util/flags.ts';
 import { createProgress } from '../util/progress.ts';
 import { PLANTS, type PlantName } from '../sim/plants.ts';
-import { planSummaryRows, renderHtmlReport } from '../sim/report.ts';
+import { planFailedAddRows, planSummaryRows, renderHtmlReport } from '../sim/report.ts';
 import { createRng } from '../sim/rng.ts';
 import { runSimulation, SIM_EPOCH, type SimResult } from '../sim/run.ts';
 import { parseScenario, planRandomScenario } from '../sim/scenario.ts';
@@ -91,6 +91,8 @@ export async function simulateCommand(argv: readonly string[], io: CliIo): Promi
     } else {
       io.out(`scenario ${scenario.name}, seed ${seed}: ${formatDuration(result.virtualMs)} of virtual time in ${formatDuration(result.realMs)}\n\n`);
       io.out(formatTable(['metric', 'value'], planSummaryRows(result)));
+      const failed = planFailedAddRows(result);
+      if (failed.length > 0) io.out('\n' + formatTable(['failed ADDs', 'code', 'message'], failed));
       if (result.violations.length > 0) io.out('\n' + describeViolation(result, replay));
     }
     if (report !== 'off') {

@@ -49,7 +49,7 @@ export interface ControllerCache {
 export function createControllerCache(opts: { rest: KubeRest; clock: Clock; log: Logger; virtualMachines?: boolean }): ControllerCache {
   const { rest, clock, log } = opts;
   const delay = (ms: number) => clock.sleep(ms);
-  const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
+  const onError = (what: string) => (err: unknown, next: string) => log.warn('watch failed', { what, next, err: err instanceof Error ? err.message : String(err) });
   const pools = createInformer<PoolObject>({ rest, path: IPPOOLS_PATH, delay, onError: onError('ippools') });
   const allocations = createInformer<AllocationObject>({
     rest,

@@ -2,22 +2,39 @@ import type { KubeRest } from '../k8s/rest.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Clock } from './clock.ts';
 
-export type EventTarget = { kind: 'IPPool' | 'Pod'; namespace?: string; name: string; uid?: string };
+/** What an Event is about: a Pod (namespaced), or a cluster-scoped IPPool or Node. */
+export type EventTarget =
+  | { kind: 'Pod'; namespace: string; name: string; uid?: string | undefined }
+  | { kind: 'IPPool' | 'Node'; name: string; uid?: string | undefined };
+
+const API_VERSIONS: Readonly<Record<EventTarget['kind'], string>> = { Pod: 'v1', IPPool: 'tidepool.dev/v1alpha1', Node: 'v1' };
 
 /**
- * Posts core/v1 Events. An IPPool is cluster-scoped, so its Events live in
- * the controller's namespace (as `kubectl describe ippool` expects for
- * cluster-scoped objects); a Pod's live in the pod's namespace. Never throws:
- * an Event that cannot be written is logged and dropped.
+ * The namespace an Event about `target` must be posted in: the object's own,
+ * or `default` for a cluster-scoped one. The API server refuses anything else
+ * (422: an Event's namespace must match its involved object's, and
+ * cluster-scoped objects' Events go to `default`, as client-go's recorder
+ * posts them), and `kubectl describe` looks for them there by UID.
  */
-export function createEventPoster(opts: { rest: KubeRest; namespace: string; identity: string; clock: Clock; log: Logger }) {
+export function eventNamespace(target: EventTarget): string {
+  return target.kind === 'Pod' ? target.namespace : 'default';
+}
+
+/**
+ * Posts core/v1 Events from the controller. Never throws: an Event that
+ * cannot be written is logged and dropped.
+ */
+export function createEventPoster(opts: { rest: KubeRest; identity: string; clock: Clock; log: Logger }) {
   return (target: EventTarget, reason: string, message: string): void => {
-    const namespace = target.kind === 'Pod' ? (target.namespace ?? 'default') : opts.namespace;
+    const namespace = eventNamespace(target);
     const now = new Date(opts.clock.now()).toISOString();
-    const involvedObject =
-      target.kind === 'Pod'
-        ? { apiVersion: 'v1', kind: 'Pod', namespace, name: target.name, ...(target.uid ? { uid: target.uid } : {}) }
-        : { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', name: target.name };
+    const involvedObject = {
+      apiVersion: API_VERSIONS[target.kind],
+      kind: target.kind,
+      ...(target.kind === 'Pod' ? { namespace } : {}),
+      name: target.name,
+      ...(target.uid ? { uid: target.uid } : {}),
+    };
     const event = {
       apiVersion: 'v1',
       kind: 'Event',

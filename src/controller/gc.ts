@@ -8,6 +8,7 @@ import type { AllocationStore } from '../store/port.ts';
 import type { Logger } from '../util/logger.ts';
 import type { AllocationObject, ControllerCache } from './cache.ts';
 import type { Clock } from './clock.ts';
+import type { EventTarget } from './events.ts';
 import type { LeaderTask } from './leader-tasks.ts';
 
 /** Knobs of the garbage collector; docs/gc.md lists each with its default. */
@@ -219,7 +220,7 @@ export interface GcReconcilerDeps {
   readonly metrics?: GcMetrics;
   readonly settings?: Partial<GcSettings>;
   /** Posts an Event; must not throw. */
-  readonly event: (target: { kind: 'IPPool' | 'Pod'; namespace?: string; name: string; uid?: string }, reason: string, message: string) => void;
+  readonly event: (target: EventTarget, reason: string, message: string) => void;
   /** Resolves whenever someone asks for a scan now (`tidepool gc`). */
   readonly scanRequests?: (onRequest: () => void) => () => void;
   /** The decision rule; planGcVerdict unless a simulation plants a bug. */
@@ -248,6 +249,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
   const planVerdict = deps.verdict ?? planGcVerdict;
   const confirm = deps.confirm ?? readFreshGcView;
   const reported = new WeakSet<object>();
+  // The pool's UID lets `kubectl describe ippool` find its Events.
+  const poolTarget = (name: string): EventTarget => ({ kind: 'IPPool', name, uid: cache.pools.get(name)?.metadata.uid });
   let requestScan: (() => void) | undefined;
 
   function validRecord(obj: AllocationObject): ReturnType<typeof toGcRecord> {
@@ -257,7 +260,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         reported.add(obj);
         metrics.invalidRecord();
         log.error('IPAllocation cannot be parsed; skipped, never deleted', { allocation: obj.metadata.name, problems });
-        deps.event({ kind: 'IPPool', name: String(obj.spec?.pool ?? obj.metadata.name ?? '') }, 'InvalidIPAllocation', `IPAllocation ${obj.metadata.name} skipped by garbage collection: ${problems.join('; ')}`);
+        deps.event(poolTarget(String(obj.spec?.pool ?? obj.metadata.name ?? '')), 'InvalidIPAllocation', `IPAllocation ${obj.metadata.name} skipped by garbage collection: ${problems.join('; ')}`);
       }
       return undefined;
     }
@@ -392,7 +395,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
       const pod = record.podName ? `pod ${record.podNamespace}/${record.podName} (uid ${record.podUid ?? 'unknown'})` : `node ${record.node}`;
       const message = `reclaimed ${record.ip} of pool ${record.pool} from ${pod}: ${fresh.reason}`;
       log.info('reclaimed', { allocation: key, ip: record.ip, pool: record.pool, pod: record.podName ? `${record.podNamespace}/${record.podName}` : undefined, podUid: record.podUid, reason: fresh.reason, latencyMs: now - since, found });
-      deps.event({ kind: 'IPPool', name: record.pool }, 'IPReclaimed', message);
+      deps.event(poolTarget(record.pool), 'IPReclaimed', message);
       if (record.podNamespace && record.podName && cache.pods.get(`${record.podNamespace}/${record.podName}`)) {
         deps.event({ kind: 'Pod', namespace: record.podNamespace, name: record.podName, uid: record.podUid }, 'IPReclaimed', message);
       }

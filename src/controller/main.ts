@@ -12,6 +12,8 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { TidepoolError } from '../ipam/errors.ts';
+import { credentialWarning } from '../k8s/credentials.ts';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
 import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
 import { IPALLOCATIONS_PATH, LABEL_POOL } from '../store/kubernetes.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
@@ -229,18 +231,15 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-async function loadRest(config: ControllerConfig): Promise<{ rest: KubeRest; server: string | undefined }> {
-  // Loaded only here: importing the client takes about a second, which no other command should pay.
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
+async function loadRest(config: ControllerConfig, log: Logger): Promise<{ rest: KubeRest; server: string | undefined }> {
   try {
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromDefault();
+    const access = await loadKubeConfig(config.kubeconfig);
+    const rest = await createKubeRest(access, { userAgent: `tidepool-controller/${config.identity}`, onCredentialRefreshFailed: credentialWarning(log) });
+    return { rest, server: access.kc.getCurrentCluster()?.server };
   } catch (err) {
+    // A kubeconfig that cannot be read, or credentials that cannot be had (token file, exec plugin).
     throw configError('--kubeconfig', `${config.kubeconfig ?? '(default)'}: ${(err as Error).message}`);
   }
-  const rest = await createKubeRest(kc, { userAgent: `tidepool-controller/${config.identity}` });
-  return { rest, server: kc.getCurrentCluster()?.server };
 }
 
 /** Whether the cluster serves KubeVirt VirtualMachines; a failed look counts as no (fresh reads still guard every release). */
@@ -260,7 +259,7 @@ function labelSafe(pool: string): boolean {
 export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
   const clock = deps.clock ?? createSystemClock();
   const log = deps.log ?? createLogger({ level: config.logLevel, now: () => clock.now() });
-  const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config);
+  const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config, log);
   const { rest } = loaded;
   const registry = deps.registry ?? new Registry();
   if (!deps.registry) collectDefaultMetrics({ register: registry, prefix: 'tidepool_controller_' });
@@ -329,7 +328,7 @@ export async function startController(config: ControllerConfig, deps: Controller
         log,
         metrics: createGcMetrics(registry),
         settings: config.gc,
-        event: createEventPoster({ rest, namespace: config.namespace, identity: config.identity, clock, log }),
+        event: createEventPoster({ rest, identity: config.identity, clock, log }),
         scanRequests: createScanRequestWatch({ rest, namespace: config.namespace, leaseName: config.leaseName, clock, log }),
       };
       leaderTasks.push(createGcReconciler(deps.adjustGc ? deps.adjustGc(gcDeps) : gcDeps));

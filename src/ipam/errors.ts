@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'NETNS_IN_USE'
   | 'INTERNAL'
   | 'INVALID_ANNOTATION'
-  | 'AGENT_STOPPING';
+  | 'AGENT_STOPPING'
+  | 'STORE_REFUSED';
 
 /** How a caller should react to an error. */
 export type RetryPolicy = 'never' | 'later' | 'after-fix';
@@ -56,7 +57,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   DECODE_FAILED: { cni: 6, http: 400, retry: 'after-fix', summary: 'The input is not valid JSON (or YAML for pool files).' },
   INVALID_CONFIG: { cni: 7, http: 400, retry: 'after-fix', summary: 'The network configuration is well-formed but wrong; the message names the field.' },
   AGENT_UNREACHABLE: { cni: 11, http: 503, retry: 'later', summary: 'The plugin could not reach the agent socket.' },
-  STORE_BUSY: { cni: 11, http: 503, retry: 'later', summary: 'The store could not commit in time; try again.' },
+  STORE_BUSY: { cni: 11, http: 503, retry: 'later', summary: 'The store could not answer or commit in time (in Kubernetes mode: the API server answered 409, 410, 429 or 5xx, timed out or broke the connection); try again.' },
   AGENT_NOT_READY: { cni: 50, http: 503, retry: 'later', summary: 'STATUS: the agent cannot serve ADD right now.' },
   POOLS_EXHAUSTED: { cni: 50, http: 503, retry: 'later', summary: 'STATUS: every pool of an address family this network needs is full.' },
   POOL_EXHAUSTED: { cni: 100, http: 409, retry: 'later', summary: 'The named pool has no free IP; the message names the pool, and says how long the ADD waited for one to come free (`--exhausted-wait`).' },
@@ -72,6 +73,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   INTERNAL: { cni: 999, http: 500, retry: 'later', summary: 'A bug in tidepool; the log has the stack.' },
   INVALID_ANNOTATION: { cni: 111, http: 400, retry: 'after-fix', summary: 'A pod or namespace annotation is malformed; the message names the pod, the annotation and the problem.' },
   AGENT_STOPPING: { cni: 11, http: 503, retry: 'later', summary: 'The agent is stopping or restarting: it cut short an ADD that was waiting for a free IP, or closed the connection without answering; try again.' },
+  STORE_REFUSED: { cni: 112, http: 502, retry: 'after-fix', summary: "The API server refused tidepool's request: 401 (credentials rejected even after a refresh), 403 (RBAC), 404 (CRDs not installed), 400 or 422 (CRDs older than tidepool); the message names the request and the server's answer." },
 };
 
 export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];

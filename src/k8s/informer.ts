@@ -1,4 +1,4 @@
-import { KubeApiError, type KubeObject, type KubeRest, type Query } from './rest.ts';
+import { KubeApiError, isTooLargeResourceVersion, type KubeObject, type KubeRest, type Query } from './rest.ts';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type ChangeHandler<T> = (type: ChangeType, obj: T, old: T | undefined) => void;
@@ -6,9 +6,10 @@ export type ChangeHandler<T> = (type: ChangeType, obj: T, old: T | undefined) =>
 /**
  * A local, eventually consistent copy of one resource (optionally filtered by
  * label and field selectors). It lists, then watches from the list's
- * resourceVersion; a watch that ends is resumed, a 410 Gone or any error
- * relists. A relist emits the differences against the cache, so handlers see
- * the same level-based picture whether events were delivered or lost.
+ * resourceVersion; a watch that ends is resumed, and a failed one is resumed
+ * or relisted as planWatchRetry says. A relist
+ * emits the differences against the cache, so handlers see the same
+ * level-based picture whether events were delivered or lost.
  */
 export interface Informer<T extends KubeObject> {
   start(): void;
@@ -37,7 +38,8 @@ export interface InformerOptions<T> {
   readonly indexers?: Readonly<Record<string, (obj: T) => readonly string[]>>;
   /** Injectable sleep, so tests and the simulator control backoff time. */
   readonly delay?: (ms: number) => Promise<void>;
-  readonly onError?: (err: unknown) => void;
+  /** A list or watch failed; `next` says whether the informer lists again or watches again from where it was. */
+  readonly onError?: (err: unknown, next: 'relist' | 'rewatch') => void;
   /** Watch timeout the server is asked for; the watch is then resumed. */
   readonly watchTimeoutSeconds?: number;
   /**
@@ -54,6 +56,31 @@ export function objectKey(obj: KubeObject): string {
 
 function rvNumber(obj: KubeObject | undefined): number {
   return Number(obj?.metadata.resourceVersion ?? -1);
+}
+
+/** Watches refused in a row at one resourceVersion before the informer lists afresh instead. */
+export const MAX_REFUSED_WATCHES = 10;
+
+/**
+ * What to do after a list or watch failed (`listing`: the list failed, or is
+ * still owed), the `refused`-th time in a row: list again or watch again from
+ * the same resourceVersion, and how long to wait at least (0: at once).
+ *
+ * - 410 Gone: our resourceVersion left the server's window; relist at once.
+ * - "Too large resource version" (an API server replica lagging behind the
+ *   one that served the list) and 429: nothing was lost, so watch again from
+ *   the same resourceVersion after the pause the server asks for, as
+ *   client-go does, rather than list everything again; a lagging replica
+ *   would answer the next watch the same way until it caught up. After
+ *   MAX_REFUSED_WATCHES in a row, list afresh (a consistent read): the
+ *   resourceVersion may never come back, e.g. after etcd was restored.
+ * - Anything else: relist after the backoff.
+ */
+export function planWatchRetry(err: unknown, listing: boolean, refused: number): { relist: boolean; waitMs: number } {
+  if (err instanceof KubeApiError && err.status === 410) return { relist: true, waitMs: 0 };
+  const resumable = isTooLargeResourceVersion(err) || (err instanceof KubeApiError && err.status === 429);
+  const asked = err instanceof KubeApiError ? (err.details?.retryAfterSeconds ?? 0) * 1000 : 0;
+  return { relist: listing || !resumable || refused >= MAX_REFUSED_WATCHES, waitMs: Math.max(1, asked) };
 }
 
 export function createInformer<T extends KubeObject>(opts: InformerOptions<T>): Informer<T> {
@@ -118,17 +145,20 @@ export function createInformer<T extends KubeObject>(opts: InformerOptions<T>): 
   async function run(): Promise<void> {
     let backoff = 100;
     let needList = true;
+    let refused = 0;
     while (running) {
       try {
         if (needList) {
           await relist();
           needList = false;
+          refused = 0;
         }
         abort = new AbortController();
         await opts.rest.watch<T>(
           opts.path,
           { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: opts.watchTimeoutSeconds ?? 300 },
           (event) => {
+            refused = 0;
             if (event.object.metadata.resourceVersion) resourceVersion = event.object.metadata.resourceVersion;
             if (event.type === 'BOOKMARK' || event.type === 'ERROR') return;
             apply(event.type, event.object);
@@ -136,15 +166,15 @@ export function createInformer<T extends KubeObject>(opts: InformerOptions<T>): 
           abort.signal,
         );
         backoff = 100;
+        refused = 0;
       } catch (err) {
         if (!running) return;
-        // 410: our resourceVersion left the server's window; anything else may have lost events too.
-        needList = true;
-        if (!(err instanceof KubeApiError && err.status === 410)) {
-          opts.onError?.(err);
-          await delay(backoff);
-          backoff = Math.min(backoff * 2, 5_000);
-        }
+        const plan = planWatchRetry(err, needList, ++refused);
+        needList = plan.relist;
+        if (plan.waitMs === 0) continue;
+        opts.onError?.(err, needList ? 'relist' : 'rewatch');
+        await delay(Math.max(backoff, plan.waitMs));
+        backoff = Math.min(backoff * 2, 5_000);
       }
     }
   }

@@ -94,9 +94,25 @@ test('a killed process gets no more answers; what reached the server before the 
   assert.ok(rest.dead);
 });
 
-test('injected faults: 500s apply nothing, conflicts apply nothing, timeouts answer 504 after timeoutMs', async () => {
+test('injected errors: 500, 503, 429 and broken connections, in equal shares, and none applies anything', async () => {
+  const { sched, api } = setup();
+  api.direct.create(PODS, pod('p', 'n1'));
+  const before = api.direct.get<KubeObject>(`${PODS}/p`)!.metadata.resourceVersion;
+  const rest = api.connect('x', { ...NO_FAULTS, errorRate: 1 });
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 200; i++) {
+    const r = await settle(sched, rest.patch(`${PODS}/p`, { metadata: { labels: { x: String(i) } } }));
+    assert.ok(r.error instanceof KubeApiError);
+    const key = `${r.error.status} ${r.error.reason}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  assert.deepEqual([...seen.keys()].sort(), ['0 ConnectionFailed', '429 TooManyRequests', '500 InternalError', '503 ServiceUnavailable']);
+  for (const [key, n] of seen) assert.ok(n >= 25, `${key}: ${n} of 200`);
+  assert.equal(api.direct.get<KubeObject>(`${PODS}/p`)!.metadata.resourceVersion, before, 'nothing written');
+});
+
+test('injected faults: conflicts apply nothing, timeouts answer 504 after timeoutMs', async () => {
   const cases: Array<[Partial<LinkFaults>, number, string]> = [
-    [{ errorRate: 1 }, 500, 'InternalError'],
     [{ conflictRate: 1 }, 409, 'Conflict'],
     [{ timeoutRate: 1, timeoutMs: 7_000 }, 504, 'Timeout'],
   ];

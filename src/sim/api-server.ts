@@ -12,7 +12,7 @@ import type { Scheduler } from './scheduler.ts';
 export interface LinkFaults {
   /** One-way latency, uniform in [min, max] ms. */
   readonly latencyMs: readonly [number, number];
-  /** A request answered 500 without being applied. */
+  /** A request failed without being applied: 500, 503, 429 or a broken connection, in equal shares. */
   readonly errorRate: number;
   /** A request whose answer never comes: applied or not (even odds), then a timeout error after `timeoutMs`. */
   readonly timeoutRate: number;
@@ -87,6 +87,14 @@ export interface SimApiServer {
 }
 
 const WRITE_VERBS = new Set(['create', 'replace', 'patch', 'delete']);
+
+/** The failures an API server (or the path to it) answers a request with, without applying it. */
+const INJECTED_ERRORS: ReadonlyArray<(verb: string, path: string) => KubeApiError> = [
+  (verb, path) => new KubeApiError(500, 'InternalError', `${verb} ${path}: Internal error occurred: injected by the simulator`),
+  (verb, path) => new KubeApiError(503, 'ServiceUnavailable', `${verb} ${path}: the server is currently unable to handle the request`),
+  (verb, path) => new KubeApiError(429, 'TooManyRequests', `${verb} ${path}: Too many requests, please try again later.`),
+  (verb, path) => new KubeApiError(0, 'ConnectionFailed', `${verb} ${path}: read ECONNRESET`),
+];
 
 export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySize?: number }): SimApiServer {
   const { sched } = opts;
@@ -214,7 +222,9 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
           () => {
             if (fault === 'error') {
               stats.injectedErrors++;
-              return answer(() => reject(new KubeApiError(500, 'InternalError', `${verb} ${path}: Internal error occurred: injected by the simulator`)));
+              // Which failure: where the roll fell inside its share, so no extra draw shifts the seed's other rolls.
+              const err = INJECTED_ERRORS[Math.min(INJECTED_ERRORS.length - 1, Math.floor((roll / faults.errorRate) * INJECTED_ERRORS.length))]!;
+              return answer(() => reject(err(verb, path)));
             }
             if (fault === 'conflict') {
               stats.injectedConflicts++;

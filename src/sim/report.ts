@@ -37,9 +37,9 @@ const ms = (v: number) => (v < 1000 ? `${Math.round(v)} ms` : formatDuration(v))
 export function planSummaryRows(result: SimResult): Array<[string, string]> {
   const reasons = planReasonSummary(result);
   const lat = result.reclaims.map((r) => r.latencyMs);
-  const failed = Object.entries(result.failedAdds);
-  const exhausted = failed.filter(([c]) => EXHAUSTED.has(c)).reduce((a, [, n]) => a + n, 0);
-  const other = failed.filter(([c]) => !EXHAUSTED.has(c));
+  const exhausted = result.failedAdds.filter((f) => EXHAUSTED.has(f.code)).reduce((a, f) => a + f.count, 0);
+  const other = new Map<string, number>();
+  for (const f of result.failedAdds) if (!EXHAUSTED.has(f.code)) other.set(f.code, (other.get(f.code) ?? 0) + f.count);
   const rows: Array<[string, string]> = [
     ['virtual time', formatDuration(result.virtualMs)],
     ['simulated events', `${result.steps} (${Math.round(result.steps / (result.realMs / 1000))} per second)`],
@@ -51,11 +51,22 @@ export function planSummaryRows(result: SimResult): Array<[string, string]> {
     ['peak leaked IPs', String(result.peakLeaked)],
     ['longest time an IP sat leaked', ms(result.longestLeakMs)],
     ['failed ADDs for lack of IPs', String(exhausted)],
-    ['other failed ADDs', other.length ? other.map(([c, n]) => `${n} ${c}`).join(', ') : '0'],
+    ['other failed ADDs', other.size ? [...other].map(([c, n]) => `${n} ${c}`).join(', ') : '0'],
     ['API requests (injected errors / timeouts / conflicts)', `${result.api.requests} (${result.api.injectedErrors} / ${result.api.injectedTimeouts} / ${result.api.injectedConflicts})`],
     ['leak bound checked', formatDuration(result.leakBoundMs)],
     ['invariant violations', String(result.violations.length)],
   ];
+  return rows;
+}
+
+/** Rows shown of the failed-ADD table; --json has them all. */
+export const FAILED_ADD_ROWS = 20;
+
+/** Failed ADDs as [count, code, message] rows, most frequent first, with a last row for any left out. */
+export function planFailedAddRows(result: SimResult): Array<[string, string, string]> {
+  const rows = result.failedAdds.slice(0, FAILED_ADD_ROWS).map((f): [string, string, string] => [String(f.count), f.code, f.message]);
+  const rest = result.failedAdds.slice(FAILED_ADD_ROWS);
+  if (rest.length > 0) rows.push([String(rest.reduce((a, f) => a + f.count, 0)), '', `${rest.length} more messages (--json lists them all)`]);
   return rows;
 }
 
@@ -106,6 +117,13 @@ function svgChart(title: string, yLabel: string, series: readonly Series[], opts
   return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}"><g font-size="11" fill="#4a5568">${grid}<text x="14" y="${T - 10}">${esc(yLabel)}</text><text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle">virtual time</text></g>${body}</svg><div class="legend">${legend}</div></figure>`;
 }
 
+function failedAddsTable(result: SimResult): string {
+  const rows = planFailedAddRows(result);
+  if (rows.length === 0) return '';
+  const body = rows.map(([n, code, message]) => `<tr><td>${esc(n)}</td><td><code>${esc(code)}</code></td><td>${esc(message)}</td></tr>`).join('');
+  return `<h2>Failed ADDs</h2><table><tr><th>ADDs</th><th>code</th><th>message</th></tr>${body}</table>`;
+}
+
 /** One self-contained HTML page: the summary, pool usage over virtual time, and reclaim latency by reason. */
 export function renderHtmlReport(result: SimResult, scenario: Scenario, replay: string): string {
   const rows = planSummaryRows(result)
@@ -150,6 +168,7 @@ pre{background:#f7fafc;padding:10px;overflow:auto;font-size:11px}.ok{color:#2f85
 <p>Seed ${result.seed}${result.plant ? `, planted bug <b>${esc(result.plant)}</b>` : ''}. ${scenario.nodes} nodes, ${scenario.controllers} controller replicas, pools ${esc(scenario.pools.map((p) => p.name).join(', '))}; ${esc(workloads.slice(0, 6).join(', '))}${workloads.length > 6 ? `, and ${workloads.length - 6} more workloads` : ''}.
 Replay: <code>${esc(replay)}</code></p>
 <table>${rows}</table>
+${failedAddsTable(result)}
 ${violations}
 <h2>Pools</h2>${charts}
 <h2>Reclaims</h2>${latency}

@@ -22,6 +22,13 @@ export interface PoolSample {
   readonly leaked: number;
 }
 
+/** ADDs that failed with one code and one message. */
+export interface FailedAdds {
+  readonly code: string;
+  readonly message: string;
+  readonly count: number;
+}
+
 export interface ReclaimSample {
   readonly at: number;
   readonly reason: ReclaimReason;
@@ -40,7 +47,8 @@ export interface SimResult {
   readonly realMs: number;
   readonly allocations: number;
   readonly delReleases: number;
-  readonly failedAdds: Readonly<Record<string, number>>;
+  /** Failed ADDs by code and message, most frequent first. */
+  readonly failedAdds: readonly FailedAdds[];
   readonly reclaims: readonly ReclaimSample[];
   readonly peakLeaked: number;
   readonly longestLeakMs: number;
@@ -89,7 +97,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
     if (ring.length > traceLimit) ring.splice(0, ring.length - traceLimit);
   };
   const violations: Violation[] = [];
-  const failedAdds: Record<string, number> = {};
+  const failedAdds = new Map<string, { code: string; message: string; count: number }>();
   const reclaims: ReclaimSample[] = [];
   let allocations = 0;
   let delReleases = 0;
@@ -129,8 +137,11 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
         allocations += ips.length;
         if (checker) note(checker.handout(sb, ips, startedAt));
       },
-      addFailed(code) {
-        failedAdds[code] = (failedAdds[code] ?? 0) + 1;
+      addFailed(code, message) {
+        const key = `${code}\u0000${message}`;
+        const seen = failedAdds.get(key);
+        if (seen) seen.count++;
+        else failedAdds.set(key, { code, message, count: 1 });
       },
       delDone(released) {
         delReleases += released;
@@ -218,7 +229,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
     realMs: performance.now() - started,
     allocations,
     delReleases,
-    failedAdds,
+    failedAdds: [...failedAdds.values()].sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : a.code > b.code ? 1 : a.message < b.message ? -1 : 1)),
     reclaims,
     peakLeaked: checker.peakLeaked,
     longestLeakMs: checker.longestLeakMs,

@@ -7,7 +7,7 @@ import type { GcReconcilerDeps } from '../controller/gc.ts';
 import { IPPOOLS_PATH } from '../controller/cache.ts';
 import { parseControllerArgs, startController, type RunningController } from '../controller/main.ts';
 import { formatAddress, parseAddress } from '../ipam/address.ts';
-import { toTidepoolError } from '../ipam/errors.ts';
+import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
 import type { KubeObject } from '../k8s/rest.ts';
 import type { Logger } from '../util/logger.ts';
 import { NO_FAULTS, type LinkFaults, type SimApiServer, type SimConnection } from './api-server.ts';
@@ -22,6 +22,8 @@ const SYSTEM_NAMESPACE = 'kube-system';
 const KUBELET_SYNC_MS = 1_000;
 /** A CNI call that hangs this long fails, like the plugin's own timeout. */
 const CNI_TIMEOUT_MS = 30_000;
+/** Where the plugin finds the agent, for messages that read like the real plugin's. */
+const AGENT_SOCKET = '/run/tidepool/agent.sock';
 /** The node lifecycle controller marks a silent node NotReady after this, and evicts its pods this long after that. */
 const NODE_MONITOR_GRACE_MS = 40_000;
 const NODE_EVICTION_MS = 60_000;
@@ -76,7 +78,7 @@ export interface ControllerProcess {
 export interface WorldObserver {
   trace(line: string): void;
   addDone(sandbox: Sandbox, ips: readonly string[], startedAt: number): void;
-  addFailed(code: string): void;
+  addFailed(code: string, message: string): void;
   delDone(released: number): void;
   /** The simulator itself broke (a process could not start): the run is void. */
   fatal(err: unknown): void;
@@ -429,8 +431,8 @@ export function createWorld(deps: {
         for (const ip of res.ips) sb.ips.push(`${ip.pool}/${ip.address.split('/')[0]}`);
       }
     } catch (err) {
-      const code = toTidepoolError(err).code;
-      observer.addFailed(code);
+      const { code, message } = toTidepoolError(err);
+      observer.addFailed(code, message);
       const b = node.backoff.get(sb.uid) ?? { until: 0, attempts: 0 };
       b.attempts++;
       b.until = sched.now + Math.min(20_000, 1_000 * 2 ** (b.attempts - 1));
@@ -499,12 +501,18 @@ export function createWorld(deps: {
     }
   }
 
-  /** One plugin invocation: fails at once when the agent is not listening, and when it dies mid-call. */
+  /**
+   * One plugin invocation: fails at once when the agent is not listening, and when it dies mid-call,
+   * with the codes the real plugin gives (src/cni/agent-client.ts): AGENT_UNREACHABLE before it
+   * connected, IO_FAILURE once it had.
+   */
   function callAgent(node: SimNode, verb: 'ADD' | 'DEL', call: (s: IpamService) => Promise<unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const agent = node.agent;
+      const socket = `${AGENT_SOCKET} on ${node.name}`;
       if (node.down || node.deleted || !agent || agent.killed || !agent.service) {
-        return void sched.after(2, () => reject(new Error(`${verb}: cannot reach the tidepool agent on ${node.name}: connect ECONNREFUSED`)), `kubelet:${node.name}`);
+        const err = new TidepoolError('AGENT_UNREACHABLE', `the tidepool agent is not reachable at ${socket} (ECONNREFUSED); is it running?`, { socket, errno: 'ECONNREFUSED' });
+        return void sched.after(2, () => reject(err), `kubelet:${node.name}`);
       }
       let settled = false;
       const finish = (fn: () => void) => {
@@ -514,9 +522,11 @@ export function createWorld(deps: {
         cancelTimeout();
         fn();
       };
-      const onKill = () => sched.after(1, () => finish(() => reject(new Error(`${verb}: the tidepool agent on ${node.name} closed the connection`))), `kubelet:${node.name}`);
+      const closed = new TidepoolError('IO_FAILURE', 'the agent sent a malformed HTTP response: the connection closed without a response');
+      const onKill = () => sched.after(1, () => finish(() => reject(closed)), `kubelet:${node.name}`);
       agent.onKill.add(onKill);
-      const cancelTimeout = sched.after(CNI_TIMEOUT_MS, () => finish(() => reject(new Error(`${verb}: no answer from the tidepool agent within ${CNI_TIMEOUT_MS} ms`))), `kubelet:${node.name}`);
+      const silent = new TidepoolError('IO_FAILURE', `the agent at ${socket} did not answer within ${CNI_TIMEOUT_MS} ms`, { socket, timeoutMs: CNI_TIMEOUT_MS });
+      const cancelTimeout = sched.after(CNI_TIMEOUT_MS, () => finish(() => reject(silent)), `kubelet:${node.name}`);
       // Plugin start-up before it reaches the socket.
       sched.after(rng.between(3, 8), () => {
         if (settled) return;

@@ -4,7 +4,8 @@ import { parseAddress, type Family } from '../ipam/address.ts';
 import type { UsageView } from '../ipam/allocate.ts';
 import { TIDEPOOL_API_VERSION, validateRecord, type IPAllocationOwner, type IPAllocationResource } from '../api/crd-schemas.ts';
 import { createInformer, type Informer } from '../k8s/informer.ts';
-import { KubeApiError, isConflict, isNotFound, type KubeRest } from '../k8s/rest.ts';
+import { isConflict, isNotFound, type KubeRest } from '../k8s/rest.ts';
+import { storeError } from './kube-errors.ts';
 import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolUsage } from './port.ts';
 
 /**
@@ -51,7 +52,7 @@ export interface KubernetesStoreOptions {
   readonly labelSelector?: string;
   /** Reports an IPAllocation that does not match the schema; such objects are skipped, never changed. */
   readonly onInvalid?: (name: string, problems: readonly string[]) => void;
-  readonly onError?: (err: unknown) => void;
+  readonly onError?: (err: unknown, next: 'relist' | 'rewatch') => void;
   readonly delay?: (ms: number) => Promise<void>;
 }
 
@@ -160,7 +161,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       return await rest.get<IPAllocationObject>(`${IPALLOCATIONS_PATH}/${name}`);
     } catch (err) {
       if (isNotFound(err)) return undefined;
-      throw wrap(err, 'get');
+      throw storeError(err, 'get');
     }
   }
 
@@ -171,7 +172,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       return written;
     } catch (err) {
       if (isConflict(err) || isNotFound(err)) return undefined;
-      throw wrap(err, 'update');
+      throw storeError(err, 'update');
     }
   }
 
@@ -209,7 +210,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
             informer.observe(created);
             return true;
           } catch (err) {
-            if (!isConflict(err)) throw wrap(err, 'create');
+            if (!isConflict(err)) throw storeError(err, 'create');
             known = await fresh(name);
             if (!known) continue;
           }
@@ -276,7 +277,7 @@ export async function createKubernetesStore(opts: KubernetesStoreOptions): Promi
       try {
         items = (await rest.list<IPAllocationObject>(IPALLOCATIONS_PATH, { labelSelector: `${LABEL_STABLE}=${stableKeyLabel(stableKey)}` })).items;
       } catch (err) {
-        throw wrap(err, 'list');
+        throw storeError(err, 'list');
       }
       // The label is a hash: keep only what really belongs to this identity, and only what is held.
       return items.filter((o) => valid(o) && o.spec.owner && stableKeyOf(o.spec.owner) === stableKey).map(toRecord);
@@ -374,13 +375,4 @@ function toRecord(obj: IPAllocationObject): AllocationRecord {
   if (o.podUid !== undefined) r.podUid = o.podUid;
   if (stableKey !== undefined) r.stableKey = stableKey;
   return r;
-}
-
-function wrap(err: unknown, op: string): TidepoolError {
-  if (err instanceof TidepoolError) return err;
-  if (err instanceof KubeApiError) {
-    const retry = err.status === 0 || err.status === 429 || err.status >= 500;
-    return new TidepoolError(retry ? 'STORE_BUSY' : 'IO_FAILURE', `kubernetes ${op}: ${err.message}`, { status: err.status, reason: err.reason });
-  }
-  return new TidepoolError('IO_FAILURE', `kubernetes ${op}: ${(err as Error).message}`);
 }

@@ -68,6 +68,22 @@ test('injectFault: delay and hang', async () => {
   }
 });
 
+test('injectFault: reset breaks the connection without an answer and applies nothing', async () => {
+  const h = await startHarness();
+  try {
+    const reset = h.server.injectFault({ verb: 'create', resource: 'pods', reset: true, times: 1 });
+    const outcome = await fetch(`${h.server.url}/api/v1/namespaces/default/pods`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pod('p')) }).then(
+      (res) => `answered ${res.status}`,
+      () => 'connection broken',
+    );
+    assert.equal(outcome, 'connection broken');
+    assert.equal(reset.hits, 1);
+    assert.deepEqual(h.server.objects('pods'), []);
+  } finally {
+    await h.close();
+  }
+});
+
 test('stats count requests by verb and resource; resetStats clears them', async () => {
   const h = await startHarness();
   try {

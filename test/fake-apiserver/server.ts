@@ -6,9 +6,10 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { AdmissionAttributes, AdmissionWebhook, UserInfo } from './admission.ts';
 import { createAdmissionClient } from './admission.ts';
+import { createTokenAuthority } from './authn.ts';
 import type { KindOptions, KindSpec, KubeObject } from '../../src/sim/api/kinds.ts';
 import { apiVersionOf, builtinKinds, customKind } from '../../src/sim/api/kinds.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/sim/api/patch.ts';
@@ -43,6 +44,15 @@ export interface FakeApiServerOptions {
   kinds?: KindOptions[];
   /** The user reported to webhooks; default an admin-like test user. */
   userInfo?: UserInfo;
+  /**
+   * Bearer-token authentication (default off: every request is served).
+   * When on, a request needs the token of kubeconfig() (never expires) or
+   * one from mintToken() that has not expired by the real clock; anything
+   * else gets the real server's 401, and no credentials at all a 403 as
+   * system:anonymous (except /healthz, /livez, /readyz, /version). Open
+   * watches are not cut when their token expires, as on the real server.
+   */
+  authentication?: boolean;
 }
 
 /** Makes matching requests fail, stall or hang; see FakeApiServer.injectFault. */
@@ -61,6 +71,17 @@ export interface FaultSpec {
   delayMs?: number;
   /** Never answer; the connection is only released by close() or the client. */
   hang?: boolean;
+  /** Break the connection without an answer, as a proxy or a restarting API server does; the request is not applied. */
+  reset?: boolean;
+  /**
+   * Answer as an API server replica whose watch cache has not yet reached the
+   * requested resourceVersion (one lagging behind the replica that served the
+   * client's list): a watch gets one ERROR event and a list HTTP 504, both a
+   * Timeout Status with cause ResourceVersionTooLarge and retryAfterSeconds 1.
+   * Matches only watches and lists that carry a resourceVersion other than
+   * "" and "0"; consistent reads are served from etcd even by a lagging replica.
+   */
+  tooLargeResourceVersion?: boolean;
 }
 
 /** An injected fault; `hits` counts the requests it affected. */
@@ -87,9 +108,17 @@ export interface FakeApiServer {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   readonly port: number;
-  /** A kubeconfig for this server: insecure-skip-tls-verify (client-node needs it for http) and a token user. */
-  kubeconfig(): string;
-  writeKubeconfig(path: string): void;
+  /**
+   * A kubeconfig for this server: insecure-skip-tls-verify (client-node
+   * needs it for http) and a user with the server's permanent token, or the
+   * `user` given (e.g. `{ tokenFile: path }` or `{ exec: {...} }`).
+   */
+  kubeconfig(user?: Record<string, unknown>): string;
+  writeKubeconfig(path: string, user?: Record<string, unknown>): void;
+  /** A bearer token accepted for `lifetimeMs` from now (with `authentication` on). */
+  mintToken(lifetimeMs: number): string;
+  /** Makes a token invalid now. */
+  revokeToken(token: string): void;
   /** Serves another kind, as installing a CRD would. */
   registerKind(opts: KindOptions): void;
   /** Replaces the validating admission webhooks. */
@@ -139,6 +168,14 @@ interface ActiveFault {
   hits: number;
 }
 
+/** The real server's answer to a read at a resourceVersion its watch cache has not reached (storage.NewTooLargeResourceVersionError). */
+function tooLargeResourceVersion(requested: number, current: number): StatusObject {
+  return failure(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+    retryAfterSeconds: 1,
+  }).status;
+}
+
 const emptyStats = (): ServerStats => ({ total: 0, requests: {}, responses: {}, conflicts: {}, alreadyExists: {} });
 
 /** Starts a fake API server on 127.0.0.1. */
@@ -159,6 +196,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   const sockets = new Set<Socket>();
   let stats = emptyStats();
   let closed = false;
+  const authority = opts.authentication ? createTokenAuthority(TOKEN) : undefined;
 
   const bump = (rec: Record<string, number>, key: string): void => {
     rec[key] = (rec[key] ?? 0) + 1;
@@ -248,10 +286,11 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     return r.subresource ? `${r.kind.spec.plural}/${r.subresource}` : r.kind.spec.plural;
   }
 
-  function faultFor(verb: Verb, r: Route): ActiveFault | undefined {
+  function faultFor(verb: Verb, r: Route, query: URLSearchParams): ActiveFault | undefined {
     for (const f of faults) {
       const s = f.spec;
       if (f.remaining <= 0) continue;
+      if (s.tooLargeResourceVersion && ((verb !== 'watch' && verb !== 'list') || ['', '0'].includes(query.get('resourceVersion') ?? ''))) continue;
       if (s.verb !== undefined && s.verb !== verb) continue;
       if (s.resource !== undefined && s.resource !== resourceKeyOf(r) && s.resource !== r.kind.spec.plural) continue;
       if (s.name !== undefined) {
@@ -403,7 +442,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
       startAfter = token.start;
     } else if (rvParam && query.get('resourceVersionMatch') === 'Exact') {
       atRv = parseRv(rvParam);
-      if (atRv > Number(store.resourceVersion)) throw failure(504, 'Timeout', `Too large resource version: ${atRv}, current: ${store.resourceVersion}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+      if (atRv > Number(store.resourceVersion)) throw new ApiError(tooLargeResourceVersion(atRv, store.resourceVersion));
     } else if (rvParam) parseRv(rvParam);
     const listOpts: { atRv?: number; startAfter?: string; limit?: number } = {};
     if (atRv !== undefined) listOpts.atRv = atRv;
@@ -452,11 +491,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     const sink = { write: (line: string) => void res.write(line) };
     if (sinceRv !== undefined && sinceRv > store.resourceVersion) {
       // The real watch cache waits briefly, then fails this way; the fake fails at once.
-      const status = failure(504, 'Timeout', `Too large resource version: ${sinceRv}, current: ${store.resourceVersion}`, {
-        causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
-        retryAfterSeconds: 1,
-      }).status;
-      res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
+      res.end(JSON.stringify({ type: 'ERROR', object: tooLargeResourceVersion(sinceRv, store.resourceVersion) }) + '\n');
       return;
     }
     const watchOpts: { sinceRv?: number; bookmarks: boolean } = { bookmarks };
@@ -680,11 +715,16 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     const segs = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
     const method = req.method ?? 'GET';
     const r = route(segs);
+    const verb = r ? verbOf(method, r, url.searchParams) : undefined;
+    if (authority) {
+      const resource = r && verb ? { verb, resource: resourceKeyOf(r), group: r.kind.spec.group, namespace: r.namespace } : undefined;
+      const refused = authority.check(req, url.pathname, resource);
+      if (refused) throw new ApiError(refused);
+    }
     if (!r) {
       if (method === 'GET' && discovery(res, segs)) return;
       throw pageNotFound();
     }
-    const verb = verbOf(method, r, url.searchParams);
     const rk = resourceKeyOf(r);
     stats.total++;
     if (verb) bump((stats.requests[verb] ??= {}), rk);
@@ -692,9 +732,22 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     const spec = r.kind.spec;
     if (r.subresource !== undefined && !spec.subresources.includes(r.subresource)) throw pageNotFound();
     if (r.name === undefined && spec.namespaced && r.namespace === undefined && verb !== 'list' && verb !== 'watch') throw methodNotAllowed();
-    const fault = faultFor(verb, r);
+    const fault = faultFor(verb, r, url.searchParams);
     if (fault) {
       if (fault.spec.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.spec.delayMs));
+      if (fault.spec.tooLargeResourceVersion) {
+        const requested = parseRv(url.searchParams.get('resourceVersion') ?? '');
+        const status = tooLargeResourceVersion(requested, requested - 1);
+        if (verb === 'list') throw new ApiError(status);
+        bump(stats.responses, '200');
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private' });
+        res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
+        return;
+      }
+      if (fault.spec.reset) {
+        req.socket.destroy();
+        return;
+      }
       if (fault.spec.hang) {
         hanging.add(res);
         res.on('close', () => hanging.delete(res));
@@ -780,7 +833,8 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     return n;
   }
 
-  function kubeconfig(): string {
+  function kubeconfig(user: Record<string, unknown> = { token: TOKEN }): string {
+    const userYaml = stringifyYaml(user).trimEnd().split('\n').map((l) => `    ${l}`);
     return [
       'apiVersion: v1',
       'kind: Config',
@@ -792,7 +846,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
       'users:',
       '- name: tidepool-fake',
       '  user:',
-      `    token: ${TOKEN}`,
+      ...userYaml,
       'contexts:',
       '- name: tidepool-fake',
       '  context:',
@@ -819,8 +873,15 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     url,
     port,
     kubeconfig,
-    writeKubeconfig(path) {
-      writeFileSync(path, kubeconfig(), { mode: 0o600 });
+    writeKubeconfig(path, user) {
+      writeFileSync(path, kubeconfig(user), { mode: 0o600 });
+    },
+    mintToken(lifetimeMs) {
+      if (!authority) throw new Error('mintToken needs the server started with authentication: true');
+      return authority.mint(lifetimeMs);
+    },
+    revokeToken(token) {
+      authority?.revoke(token);
     },
     registerKind(k) {
       store.addKind(customKind(k));

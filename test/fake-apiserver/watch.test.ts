@@ -192,3 +192,35 @@ test('informer survives dropWatches and a 410 by relisting', async () => {
     await h.close();
   }
 });
+
+test('injectFault tooLargeResourceVersion: reads at a resourceVersion get what a lagging replica answers; consistent reads do not', async () => {
+  const h = await startHarness();
+  try {
+    const a = await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation('a') });
+    const rv = Number(a.metadata.resourceVersion);
+    const lagging = h.server.injectFault({ resource: 'ipallocations', tooLargeResourceVersion: true });
+    const status = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `Too large resource version: ${rv}, current: ${rv - 1}`,
+      reason: 'Timeout',
+      details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 },
+      code: 504,
+    };
+    const watch = await h.raw('GET', `${ALLOC_PATH}?watch=true&resourceVersion=${rv}`);
+    assert.equal(watch.status, 200);
+    assert.deepEqual(JSON.parse(watch.text), { type: 'ERROR', object: status });
+    const list = await h.raw('GET', `${ALLOC_PATH}?resourceVersion=${rv}`);
+    assert.equal(list.status, 504);
+    assert.deepEqual(list.body, status);
+    assert.equal(lagging.hits, 2);
+    assert.equal((await h.raw('GET', ALLOC_PATH)).status, 200, 'a list without resourceVersion is a consistent read');
+    assert.equal((await h.raw('GET', `${ALLOC_PATH}?resourceVersion=0`)).status, 200, 'resourceVersion 0 accepts any state');
+    assert.equal((await h.raw('GET', `${ALLOC_PATH}/a`)).status, 200);
+    assert.equal(lagging.hits, 2);
+  } finally {
+    await h.close();
+  }
+});

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
+import { waitUntilReady } from './readiness.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const CLI = join(ROOT, 'dist/tidepool.mjs');
@@ -96,22 +97,20 @@ async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  // Generous: a loaded 2-core machine can take seconds to start node.
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${logs.join('\n')}${stderr.partial()}`);
-    if (existsSync(socket)) {
-      try {
-        await agent.call('GET', '/healthz');
-        return agent;
-      } catch {
-        /* not listening yet */
-      }
-    }
-    await delay(25);
+  const answers = async () => (existsSync(socket) && (await agent.call('GET', '/healthz').catch(() => undefined))?.status === 200) || undefined;
+  try {
+    await waitUntilReady(`agent ${args.join(' ')}`, proc, () => logs.join('\n') + stderr.partial(), answers);
+  } catch (err) {
+    await agent.cleanup();
+    throw err;
   }
-  await agent.cleanup();
-  throw new Error(`agent did not answer /healthz within 60 s; its log:\n${logText()}`);
+  return agent;
+}
+
+/** The metrics address the agent logged at start-up (started with --metrics-listen). */
+export function waitForMetricsAddress(agent: AgentProcess): Promise<string> {
+  const logged = () => agent.logs.flatMap((l) => (l.startsWith('{') ? [JSON.parse(l) as { metrics?: string }] : [])).find((l) => l.metrics && l.metrics !== 'off')?.metrics;
+  return waitUntilReady("the agent's metrics address", agent.proc, () => agent.logs.join('\n'), logged);
 }
 
 /**

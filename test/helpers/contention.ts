@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { KubeRest } from '../../src/k8s/rest.ts';
 import type { ServerStats } from '../fake-apiserver/server.ts';
 import { callSocket, cleanEnv, ROOT } from './agent-process.ts';
+import { waitUntilReady } from './readiness.ts';
 
 export const NAMESPACE = 'default';
 export const POOL = 'contention-v4';
@@ -332,21 +333,23 @@ export async function startFakeApiServerProcess(opts: { kubeconfig: string; exec
     cwd: ROOT,
     execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
     env: cleanEnv(),
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  // Its stderr goes on to ours, as before, and is kept for the error if it never listens.
+  let stderr = '';
+  proc.stderr!.on('data', (c: Buffer) => {
+    process.stderr.write(c);
+    stderr = (stderr + c.toString()).slice(-8000);
+  });
   let nextId = 0;
   const waiting = new Map<number, (reply: ChildReply) => void>();
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error('fake API server did not start within 30 s')), 30_000);
-    proc.once('exit', (code, signal) => reject(new Error(`fake API server exited (${code ?? signal}) before listening`)));
-    proc.on('message', (m: ChildReply) => {
-      if (m.type === 'listening') {
-        clearTimeout(timer);
-        resolveUrl(m.url);
-      } else waiting.get(m.id)?.(m);
-    });
-  }).catch(async (err: unknown) => {
+  let listening: string | undefined;
+  proc.on('message', (m: ChildReply) => {
+    if (m.type === 'listening') listening = m.url;
+    else waiting.get(m.id)?.(m);
+  });
+  const url = await waitUntilReady('fake API server', proc, () => stderr, () => listening).catch(async (err: unknown) => {
     proc.kill('SIGKILL');
     await exited;
     throw err;

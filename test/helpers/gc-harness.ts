@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createControllerCache, type ControllerCache } from '../../src/controller/cache.ts';
 import { createClock, createManualClock, type Clock, type ManualClock } from '../../src/controller/clock.ts';
+import type { EventTarget } from '../../src/controller/events.ts';
 import { createGcReconciler, type GcMetrics, type GcReconciler, type GcSettings } from '../../src/controller/gc.ts';
 import { parseControllerArgs, startController, type RunningController } from '../../src/controller/main.ts';
 import type { ReclaimReason } from '../../src/ipam/gc-rules.ts';
@@ -238,7 +239,7 @@ function recordingMetrics(clock: Clock): RecordingGcMetrics {
 }
 
 export interface RecordedEvent {
-  readonly target: { kind: 'IPPool' | 'Pod'; namespace?: string; name: string; uid?: string };
+  readonly target: EventTarget;
   readonly reason: string;
   readonly message: string;
   readonly at: number;
@@ -716,7 +717,8 @@ export function expectReclaimed(h: GcHarness, inst: GcInstance, x: ExpectedRecla
   const podEvents = events.filter((e) => e.target.kind === 'Pod');
   if (x.podEvent) {
     assert.equal(podEvents.length, 1, `one IPReclaimed Event on pod ${x.podEvent.namespace}/${x.podEvent.name}`);
-    assert.deepEqual([podEvents[0]!.target.namespace, podEvents[0]!.target.name], [x.podEvent.namespace, x.podEvent.name]);
+    const target = podEvents[0]!.target;
+    assert.deepEqual([target.kind === 'Pod' ? target.namespace : undefined, target.name], [x.podEvent.namespace, x.podEvent.name]);
     if (x.uid) assert.equal(podEvents[0]!.target.uid, x.uid, 'the Pod Event names the pod by UID');
     assert.equal(podEvents[0]!.message, message);
   }

@@ -5,6 +5,7 @@ import type { FieldError } from './status.ts';
 import { parseFieldError } from './status.ts';
 import { parseLabelSelector, SelectorError } from './selectors.ts';
 import { dns1123Label, dns1123Subdomain, quote } from './validation.ts';
+import { validateEvent } from './event-rules.ts';
 
 /** ObjectMeta fields the fake reads or writes; anything else is carried through untouched. */
 export interface ObjectMeta {
@@ -346,6 +347,7 @@ const events = builtin({
     source: pathGetter('source.component'),
     type: pathGetter('type'),
   },
+  validate: validateEvent,
 });
 
 const STATEFULSET_UPDATE_FORBIDDEN =
