@@ -154,7 +154,7 @@ const AGENT_LOGS_KEPT = 12;
 const DEL_TRIES = 5;
 let runCounter = 0;
 
-/** The longest a correct agent may take to free a leaked IP, not counting its own down time; see docs/gc.md. */
+/** The longest a correct agent may take to free a leaked IP, not counting its own down time; see the README, "Agent restarts". */
 export function reclaimAllowanceMs(o: { gcGraceMs: number; gcIntervalMs: number; slackMs: number }): number {
   // Seen gone at the first collection after the deletion (one interval), freed
   // at the first collection once the grace has run; a restarted agent's
