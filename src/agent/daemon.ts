@@ -23,6 +23,7 @@ import { formatServerAddress, parseListen, startMetricsServer } from '../util/ht
 import { createIpamService, type IpamService } from './ipam-service.ts';
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { openPoolFileState, type PoolFileState } from './pool-file-state.ts';
+import { startGcLoop } from './gc-loop.ts';
 import { startAgentServer } from './http-server.ts';
 import { probeNetns } from './netns-probe.ts';
 
@@ -207,7 +208,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
   const metricsAddress = metricsServer ? formatServerAddress(metricsServer) : undefined;
 
   // A standalone agent collects at once: after a restart, namespaces seen gone before it count from then (the journal), not from now.
-  const gc = startGcLoop(ipam, config.gcIntervalMs, config.store === 'sqlite', log);
+  const gc = startGcLoop(ipam, config.gcIntervalMs, config.gcGraceMs, config.store === 'sqlite', log);
   const poolsWatch = backend.poolsFile ? watchPoolsFile(backend.poolsFile, config.pools!, config.poolsReloadIntervalMs, ipam, metrics, log) : undefined;
 
   log.info('tidepool agent started', {
@@ -237,37 +238,6 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       await backend.close();
       log.info('tidepool agent stopped', { durationMs: Date.now() - started });
-    },
-  };
-}
-
-/**
- * Runs one collection every `intervalMs` (and one at once for a standalone
- * agent), never two at a time. A standalone agent first re-files held IPs
- * under the pools that hold them now: an ADD that started under pools since
- * reloaded may have finished after the reload's reconcile. `stop` ends the
- * timer and returns the collection still running, if any.
- */
-function startGcLoop(service: IpamService, intervalMs: number, standalone: boolean, log: Logger): { stop(): Promise<void> | undefined } {
-  let running: Promise<void> | undefined;
-  const run = () => {
-    if (running) return;
-    running = (standalone ? service.reconcile().then(() => service.collect()) : service.collect())
-      .then(
-        () => undefined,
-        (err: unknown) => log.error('netns garbage collection failed', { err }),
-      )
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(run, intervalMs);
-  timer.unref();
-  if (standalone) run();
-  return {
-    stop() {
-      clearInterval(timer);
-      return running;
     },
   };
 }

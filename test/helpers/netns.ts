@@ -41,7 +41,8 @@ export function execPlugin(binary: string, env: Record<string, string>, netconf:
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     proc.on('error', reject);
-    proc.on('exit', (code) => {
+    // 'close', not 'exit': 'exit' can come before the last of stdout has been read, which under load looks like an empty result.
+    proc.on('close', (code) => {
       let json: unknown;
       try {
         json = stdout.trim() ? JSON.parse(stdout) : undefined;
