@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 need=()
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/macvlan ] && [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# test/state-permissions.test.ts probes the state files as another user with these.
+[ -x /usr/bin/sqlite3 ] || need+=(sqlite3)
+[ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need root to install ${need[*]} (run: sudo scripts/setup.sh)" >&2
