@@ -1,10 +1,10 @@
 import { KubeApiError, type DeleteOptions, type KubeList, type KubeRest, type Query, type WatchEvent } from '../k8s/rest.ts';
-import type { KubeObject } from './api/kinds.ts';
-import { builtinKinds } from './api/kinds.ts';
-import { applyJsonPatch, applyMergePatch, PatchError } from './api/patch.ts';
-import { parseFieldSelector, parseLabelSelector, SelectorError } from './api/selectors.ts';
-import { ApiError, badRequest, failure, pageNotFound } from './api/status.ts';
-import { Store, type Filter, type KindState, type Watcher } from './api/store.ts';
+import type { KubeObject } from '../apiserver/kinds.ts';
+import { builtinKinds } from '../apiserver/kinds.ts';
+import { applyJsonPatch, applyMergePatch, PatchError } from '../apiserver/patch.ts';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from '../apiserver/selectors.ts';
+import { ApiError, badRequest, failure, pageNotFound } from '../apiserver/status.ts';
+import { Store, type Filter, type KindState, type Watcher } from '../apiserver/store.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
 

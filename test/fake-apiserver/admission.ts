@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
-import type { KindSpec, KubeObject } from '../../src/sim/api/kinds.ts';
-import type { StatusObject } from '../../src/sim/api/status.ts';
-import { ApiError, internalError } from '../../src/sim/api/status.ts';
+import type { KindSpec, KubeObject } from '../../src/apiserver/kinds.ts';
+import type { StatusObject } from '../../src/apiserver/status.ts';
+import { ApiError, internalError } from '../../src/apiserver/status.ts';
 
 export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE';
 

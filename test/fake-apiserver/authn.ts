@@ -4,8 +4,8 @@
 // real clock, and the real server's answers to what it does not accept.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { StatusObject } from '../../src/sim/api/status.ts';
-import { failure } from '../../src/sim/api/status.ts';
+import type { StatusObject } from '../../src/apiserver/status.ts';
+import { failure } from '../../src/apiserver/status.ts';
 
 /** Paths every client may read, even unauthenticated (the real server's system:public-info-viewer role). */
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);

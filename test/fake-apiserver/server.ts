@@ -10,19 +10,19 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { AdmissionAttributes, AdmissionWebhook, UserInfo } from './admission.ts';
 import { createAdmissionClient } from './admission.ts';
 import { createTokenAuthority } from './authn.ts';
-import type { KindOptions, KindSpec, KubeObject } from '../../src/sim/api/kinds.ts';
-import { apiVersionOf, builtinKinds, customKind } from '../../src/sim/api/kinds.ts';
-import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/sim/api/patch.ts';
-import type { FieldRequirement, LabelSelector } from '../../src/sim/api/selectors.ts';
-import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../src/sim/api/selectors.ts';
-import type { StatusObject } from '../../src/sim/api/status.ts';
-import { ApiError, badRequest, conflict, failure, methodNotAllowed, notFound, pageNotFound, reasonForCode, unsupportedMediaType } from '../../src/sim/api/status.ts';
-import type { DeleteOptions, DeleteResult, Filter, KindState, Watcher } from '../../src/sim/api/store.ts';
-import { Store } from '../../src/sim/api/store.ts';
+import type { KindOptions, KindSpec, KubeObject } from '../../src/apiserver/kinds.ts';
+import { apiVersionOf, builtinKinds, customKind } from '../../src/apiserver/kinds.ts';
+import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/apiserver/patch.ts';
+import type { FieldRequirement, LabelSelector } from '../../src/apiserver/selectors.ts';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../src/apiserver/selectors.ts';
+import type { StatusObject } from '../../src/apiserver/status.ts';
+import { ApiError, badRequest, conflict, failure, methodNotAllowed, notFound, pageNotFound, reasonForCode, unsupportedMediaType } from '../../src/apiserver/status.ts';
+import type { DeleteOptions, DeleteResult, Filter, KindState, Watcher } from '../../src/apiserver/store.ts';
+import { Store } from '../../src/apiserver/store.ts';
 
 export type { AdmissionWebhook, AdmissionRule, AdmissionOperation, UserInfo } from './admission.ts';
-export type { KindOptions, KubeObject, ObjectMeta } from '../../src/sim/api/kinds.ts';
-export type { StatusObject } from '../../src/sim/api/status.ts';
+export type { KindOptions, KubeObject, ObjectMeta } from '../../src/apiserver/kinds.ts';
+export type { StatusObject } from '../../src/apiserver/status.ts';
 
 /** The request verbs the fake distinguishes, as in Kubernetes audit/RBAC terms. */
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
