@@ -25,7 +25,7 @@ import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import { cleanEnv, CLI, ROOT } from '../test/helpers/agent-process.ts';
 import { waitUntilReady } from '../test/helpers/readiness.ts';
 import { createNodes, createPods, eachBounded, MAX_POOL_IPS, NAMESPACE, nodeNames, percentile, planPool, startFakeApiServerProcess, type FakeApiServerProcess, type PlannedPod } from '../test/helpers/contention.ts';
-import type { ServerStats } from '../test/fake-apiserver/server.ts';
+import type { ServerStats } from '../test/apiserver/server.ts';
 import type { ScanChildResult, ScanRun } from './gc-scan-child.ts';
 
 const USAGE = `usage: npm run bench:gc -- [options]

@@ -1,6 +1,6 @@
 // Runs the fake API server as its own process, for tests that start tidepool
 // binaries which need a kubeconfig:
-//   node --import tsx test/fake-apiserver/main.ts --port 0 --kubeconfig FILE
+//   node --import tsx test/apiserver/main.ts --port 0 --kubeconfig FILE
 // Prints `listening http://127.0.0.1:PORT` once ready and exits 0 on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
 import { createFakeApiServer } from './server.ts';
