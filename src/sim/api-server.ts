@@ -1,6 +1,8 @@
 import { KubeApiError, type DeleteOptions, type KubeList, type KubeRest, type Query, type WatchEvent } from '../k8s/rest.ts';
 import type { KubeObject } from '../apiserver/kinds.ts';
-import { builtinKinds } from '../apiserver/kinds.ts';
+import { builtinKinds } from '../apiserver/builtin-kinds.ts';
+import { customKind } from '../apiserver/kinds.ts';
+import { TIDEPOOL_KINDS } from '../apiserver/tidepool-kinds.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from '../apiserver/patch.ts';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../apiserver/selectors.ts';
 import { ApiError, badRequest, failure, pageNotFound } from '../apiserver/status.ts';
@@ -108,7 +110,7 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
     },
     randomInt: (n) => rng.int(n),
   });
-  for (const spec of builtinKinds()) store.addKind(spec);
+  for (const spec of [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)]) store.addKind(spec);
   const byPlural = new Map<string, KindState>();
   for (const k of store.kinds.values()) byPlural.set(k.spec.plural, k);
   const nsKind = byPlural.get('namespaces')!;

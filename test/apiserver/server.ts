@@ -11,7 +11,9 @@ import type { AdmissionAttributes, AdmissionWebhook, UserInfo } from './admissio
 import { createAdmissionClient } from './admission.ts';
 import { createTokenAuthority } from './authn.ts';
 import type { KindOptions, KindSpec, KubeObject } from '../../src/apiserver/kinds.ts';
-import { apiVersionOf, builtinKinds, customKind } from '../../src/apiserver/kinds.ts';
+import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
+import { apiVersionOf, customKind } from '../../src/apiserver/kinds.ts';
+import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/apiserver/patch.ts';
 import type { FieldRequirement, LabelSelector } from '../../src/apiserver/selectors.ts';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../src/apiserver/selectors.ts';
@@ -182,7 +184,7 @@ const emptyStats = (): ServerStats => ({ total: 0, requests: {}, responses: {}, 
 export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const now = opts.now ?? (() => new Date());
   const store = new Store({ now, historySize: opts.historySize ?? 10_000 });
-  for (const spec of builtinKinds()) store.addKind(spec);
+  for (const spec of [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)]) store.addKind(spec);
   for (const k of opts.kinds ?? []) store.addKind(customKind(k));
   const nsKind = store.kind('', 'namespaces')!;
   for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
