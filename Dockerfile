@@ -27,7 +27,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
-# dist/tidepool.mjs (CLI, agent, controller) and dist/cni/tidepool (the plugin).
+# dist/tidepool.mjs (CLI, agent, controller) with the chunks it loads,
+# dist/simulate.mjs (`tidepool simulate` only) and dist/cni/tidepool (the plugin).
 COPY --from=build /app/dist ./dist
 RUN printf '#!/bin/sh\nexec node /app/dist/tidepool.mjs "$@"\n' > /usr/local/bin/tidepool \
  && chmod 0755 /usr/local/bin/tidepool \

@@ -11,13 +11,13 @@
 // Run: npm run bench:gc -- [--pods N] [--sizes a,b,c] [--workers N] [--skip-reclaim] [--skip-scan] [--json FILE]
 import { children, cleanupSync, stopOnSignals, tempDirs } from './cleanup.ts';
 import { eachFlag, parseBenchFlags, parseCount, UsageError } from './flags.ts';
+import { copyCliBundle } from './cli-bundle.ts';
 import { readProcTimes } from './proc.ts';
 import { createProgress } from '../src/util/progress.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -25,7 +25,7 @@ import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import { cleanEnv, CLI, ROOT } from '../test/helpers/agent-process.ts';
 import { waitUntilReady } from '../test/helpers/readiness.ts';
 import { createNodes, createPods, eachBounded, MAX_POOL_IPS, NAMESPACE, nodeNames, percentile, planPool, startFakeApiServerProcess, type FakeApiServerProcess, type PlannedPod } from '../test/helpers/contention.ts';
-import type { ServerStats } from '../test/fake-apiserver/server.ts';
+import type { ServerStats } from '../test/apiserver/server.ts';
 import type { ScanChildResult, ScanRun } from './gc-scan-child.ts';
 
 const USAGE = `usage: npm run bench:gc -- [options]
@@ -133,20 +133,17 @@ async function stopGracefully(proc: ChildProcess, graceMs = 5000): Promise<void>
   clearTimeout(timer);
 }
 
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
-
 /** Sources the scan child loads through tsx: other work may edit them while the bench runs, so their hashes are recorded. */
 const SCAN_SOURCES = ['src/controller/gc.ts', 'src/ipam/gc-rules.ts', 'src/controller/cache.ts', 'src/k8s/informer.ts', 'src/api/crd-schemas.ts'];
 
 /**
- * A private copy of dist/tidepool.mjs (other work in the tree rebuilds dist/),
+ * A private copy of the CLI bundle (other work in the tree rebuilds dist/),
  * next to a link to the project's node_modules so its external imports resolve.
  */
 function snapshotCli(dir: string): { cli: string; sha256: string } {
-  const cli = join(dir, 'tidepool.mjs');
-  copyFileSync(CLI, cli);
+  const copy = copyCliBundle(dirname(CLI), dir);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  return { cli, sha256: sha256(cli) };
+  return copy;
 }
 
 /** CPU seconds a process has used so far (user + system), from /proc; undefined where there is no /proc. */
@@ -610,7 +607,7 @@ function reclaimTable(r: ReclaimResult): string {
   lines.push(
     `  CPU in the phase (${f(wall, 2)} s wall, ${cpus().length} cores): controller ${f(c.controller, 2)} s (${f(((c.controller ?? NaN) / r.pods) * 1000, 2)} ms/reclaim, ${f(((c.controller ?? NaN) / wall) * 100, 0)}% of a core), fake API server ${f(c.fakeApiServer, 2)} s (${f(((c.fakeApiServer ?? NaN) / wall) * 100, 0)}%), this bench ${f(c.bench, 2)} s (${f((c.bench / wall) * 100, 0)}%)`,
   );
-  lines.push(`  controller build: dist/tidepool.mjs sha256 ${r.cliSha256} (copied at start)`);
+  lines.push(`  controller build: CLI bundle sha256 ${r.cliSha256} (copied at start)`);
   lines.push(`  reclaim failures (retried): ${r.reclaimFailures}; setup ${f(r.setupSeconds, 1)} s; controller spawn -> ready, leader and takeover scan done: ${f(r.controllerReadySeconds, 1)} s`);
   lines.push('');
   lines.push('Published default GC delays of other IPAMs, for context (their documentation; NOT measured here):');

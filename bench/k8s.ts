@@ -15,7 +15,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
-import { measureConditionalCreates, type CreateRate } from '../test/fake-apiserver/bench-helpers.ts';
+import { measureConditionalCreates, type CreateRate } from '../test/apiserver/bench-helpers.ts';
 import { callSocket, cleanEnv, CLI, startKubeAgent, type AgentProcess } from '../test/helpers/agent-process.ts';
 import { waitUntilReady } from '../test/helpers/readiness.ts';
 import {

@@ -1,23 +1,36 @@
-// Builds the two artefacts:
-//   dist/tidepool.mjs   the CLI and daemon (Node; dependencies stay in node_modules)
+// Builds the artefacts:
+//   dist/tidepool.mjs   the CLI, agent and controller (Node; dependencies stay in node_modules)
+//   dist/simulate.mjs   the cluster simulator with the API server it runs, loaded only by `tidepool simulate`
+//   dist/chunks/        code both of them use, loaded once
 //   dist/cni/tidepool   the CNI plugin: one self-contained executable
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync as removePath, writeFileSync } from 'node:fs';
 
 mkdirSync('dist/cni', { recursive: true });
+removePath('dist/chunks', { recursive: true, force: true });
 
-await build({
-  entryPoints: ['src/cli/bin.ts'],
-  outfile: 'dist/tidepool.mjs',
+// Two entry points with code splitting: `tidepool simulate` imports
+// src/cli/simulate.ts dynamically, so the simulator and the API server it
+// runs land in dist/simulate.mjs and are never loaded by the agent or the
+// controller. The metafile lets test/cli-bundle.test.ts prove what each
+// entry carries.
+const cli = await build({
+  entryPoints: { tidepool: 'src/cli/bin.ts', simulate: 'src/cli/simulate.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
   packages: 'external',
   sourcemap: 'linked',
+  metafile: true,
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });
+writeFileSync('dist/meta.json', JSON.stringify(cli.metafile));
 chmodSync('dist/tidepool.mjs', 0o755);
 
 // ---- CNI plugin (src/cni) ----

@@ -6,11 +6,20 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../src/cli/main.ts';
+import { runPlantedSimulate } from './sim/cli.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const code = await runCli(['simulate', ...argv], { out: (t) => void (out += t), err: (t) => void (err += t), env: {}, now: Date.now });
+  return { code, out, err };
+}
+
+/** `npm run sim`: the same command with the planted bugs available. */
+async function planted(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runPlantedSimulate(argv, { out: (t) => void (out += t), err: (t) => void (err += t), env: {}, now: Date.now });
   return { code, out, err };
 }
 
@@ -64,11 +73,19 @@ test('--json gives the figures for scripts', async () => {
 });
 
 test('a replayed seed with a planted bug fails with the seed, the trace and the replay command', async () => {
-  const r = await cli('--seed', '1', '--plant', 'trust-cache');
+  const r = await planted('--seed', '1', '--plant', 'trust-cache');
   assert.equal(r.code, 1);
   assert.match(r.out, /^seed 1: invariant (live-pod-keeps-ip|unique-ip) violated at /);
   assert.match(r.out, /VIOLATION/);
   assert.match(r.out, /replay: npm run sim -- --seed 1 --plant trust-cache\n/);
+});
+
+test('npm run sim refuses an unknown bug, and lists the known ones in its usage; tidepool simulate has no --plant', async () => {
+  const r = await planted('--plant', 'typo');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--plant: unknown bug "typo" \(known: release-ignores-owner, /);
+  assert.match((await planted('--help')).out, /--plant NAME {3}plant a known bug \(release-ignores-owner, trust-cache, /);
+  assert.doesNotMatch((await cli('--help')).out, /plant/);
 });
 
 test('a clean seed replays and says so', async () => {
@@ -78,7 +95,7 @@ test('a clean seed replays and says so', async () => {
 });
 
 const refusals: Array<[string[], RegExp]> = [
-  [['--plant', 'typo'], /--plant: unknown bug "typo" \(known: release-ignores-owner, /],
+  [['--plant', 'trust-cache'], /Unknown option '--plant'/],
   [['--seeds', '0'], /--seeds: "0" is not an integer of at least 1/],
   [['--seeds', '10', '--seed', '3'], /--seed replays one seed; it does not combine with --seeds or --from/],
   [['--report', 'x.html'], /--report and --json apply with a scenario file/],

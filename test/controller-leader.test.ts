@@ -9,7 +9,7 @@ import { createManualClock, type ManualClock } from '../src/controller/clock.ts'
 import { createLeaderElector, type LeaderElector } from '../src/controller/leader.ts';
 import { DEFAULT_LEADER_ELECTION } from '../src/controller/lease-plan.ts';
 import { silentLogger } from '../src/util/logger.ts';
-import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
 
 const LEASE_PATH = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/tidepool-controller';
 

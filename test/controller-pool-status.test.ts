@@ -11,7 +11,7 @@ import { createManualClock, type ManualClock } from '../src/controller/clock.ts'
 import { createPoolStatusReconciler } from '../src/controller/pool-status.ts';
 import { noControllerMetrics } from '../src/controller/metrics.ts';
 import { createLogger } from '../src/util/logger.ts';
-import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { runCli } from './helpers/agent-process.ts';
 import { startControllerProcess, type ControllerProcess } from './helpers/controller-process.ts';
 import { waitUntilReady } from './helpers/readiness.ts';
-import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';

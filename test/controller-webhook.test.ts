@@ -12,7 +12,7 @@ import { planPools } from '../src/ipam/pool.ts';
 import { splitPemCertificates } from '../src/controller/ca-bundle-plan.ts';
 import { parseControllerArgs, startController, type RunningController } from '../src/controller/main.ts';
 import { createLogger } from '../src/util/logger.ts';
-import { createFakeApiServer, type AdmissionWebhook, type FakeApiServer } from './fake-apiserver/server.ts';
+import { createFakeApiServer, type AdmissionWebhook, type FakeApiServer } from './apiserver/server.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';

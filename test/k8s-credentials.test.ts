@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInformer } from '../src/k8s/informer.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { createKubeRest, KubeApiError, type KubeObject, type KubeRest } from '../src/k8s/rest.ts';
-import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
 import { runCli } from './helpers/agent-process.ts';
 
 const PATH = '/apis/tidepool.dev/v1alpha1/reservedips';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createInformer, type Informer } from '../src/k8s/informer.ts';
 import { createKubeRest, type KubeObject, type KubeRest } from '../src/k8s/rest.ts';
-import { createFakeApiServer, type FakeApiServer, type FaultSpec } from './fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer, type FaultSpec } from './apiserver/server.ts';
 
 const PATH = '/apis/tidepool.dev/v1alpha1/reservedips';
 const reserved = (name: string) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'ReservedIP', metadata: { name }, spec: { ips: ['10.0.0.1'] } });

@@ -3,7 +3,7 @@
 // invariant that bug breaks, and the same seed without the bug stays clean.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PLANTS, type PlantName } from '../src/sim/plants.ts';
+import { PLANTS, type PlantName } from './sim/plants.ts';
 import { createRng } from '../src/sim/rng.ts';
 import { runSimulation, type SimResult } from '../src/sim/run.ts';
 import { planRandomScenario } from '../src/sim/scenario.ts';
@@ -26,7 +26,7 @@ const expected: Record<PlantName, readonly InvariantName[]> = {
   'sts-like-deployment': ['sts-keeps-ip'],
 };
 
-const run = (seed: number, plant?: PlantName) => runSimulation({ scenario: planRandomScenario(createRng(seed)), seed, plant });
+const run = (seed: number, plant?: PlantName) => runSimulation({ scenario: planRandomScenario(createRng(seed)), seed, plant: plant && PLANTS[plant] });
 
 for (const name of Object.keys(PLANTS) as PlantName[]) {
   test(`planted bug "${name}" (${PLANTS[name].description}) is caught within ${MAX_SEEDS} seeds`, async () => {

@@ -9,7 +9,7 @@ import { allocationName, createKubernetesStore, IPALLOCATIONS_PATH, stableKeyLab
 import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import type { AllocationRecord } from '../src/store/port.ts';
 import { planUsage } from '../src/ipam/allocate.ts';
-import { createFakeApiServer, type FakeApiServer } from './fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
 
 async function openCluster(): Promise<{ server: FakeApiServer; rest: KubeRest; close: () => Promise<void> }> {
   const server = await createFakeApiServer();

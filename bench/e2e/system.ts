@@ -4,9 +4,10 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { buildSync } from 'esbuild';
+import { copyCliBundle } from '../cli-bundle.ts';
 import type { RuntimeRequest, RuntimeResult } from './runtime-shim.ts';
 import { callSocket, cleanEnv, CLI, collectLines, PLUGIN_DIR, ROOT } from '../../test/helpers/agent-process.ts';
 import { waitUntilReady } from '../../test/helpers/readiness.ts';
@@ -128,7 +129,7 @@ export async function snapshotBuild(owned: Owned): Promise<Build> {
   for (let attempt = 0; attempt < 10; attempt++) {
     try {
       const before = readFileSync(join(PLUGIN_DIR, 'build-info.json'), 'utf8');
-      copyFileSync(CLI, join(dir, 'tidepool.mjs'));
+      copyCliBundle(dirname(CLI), dir);
       copyFileSync(join(PLUGIN_DIR, 'tidepool'), join(dir, 'cni/tidepool'));
       chmodSync(join(dir, 'cni/tidepool'), 0o755);
       if (readFileSync(join(PLUGIN_DIR, 'build-info.json'), 'utf8') !== before) throw new Error('dist changed during the copy');

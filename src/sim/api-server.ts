@@ -1,10 +1,13 @@
-import { KubeApiError, type DeleteOptions, type KubeList, type KubeRest, type Query, type WatchEvent } from '../k8s/rest.ts';
-import type { KubeObject } from './api/kinds.ts';
-import { builtinKinds } from './api/kinds.ts';
-import { applyJsonPatch, applyMergePatch, PatchError } from './api/patch.ts';
-import { parseFieldSelector, parseLabelSelector, SelectorError } from './api/selectors.ts';
-import { ApiError, badRequest, failure, pageNotFound } from './api/status.ts';
-import { Store, type Filter, type KindState, type Watcher } from './api/store.ts';
+import { KubeApiError, type DeleteOptions, type KubeList, type KubeRest, type Query, type StatusDetails, type WatchEvent } from '../k8s/rest.ts';
+import { then, type Awaitable } from '../apiserver/awaitable.ts';
+import type { UserInfo } from '../apiserver/authentication.ts';
+import { builtinKinds } from '../apiserver/builtin-kinds.ts';
+import { customKind, type KubeObject } from '../apiserver/kinds.ts';
+import type { ApiRequest, ApiResponse, ApiResult } from '../apiserver/request.ts';
+import { createApiServer } from '../apiserver/server.ts';
+import { ApiError, type StatusObject } from '../apiserver/status.ts';
+import type { KindState, Store } from '../apiserver/store.ts';
+import { TIDEPOOL_KINDS } from '../apiserver/tidepool-kinds.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -36,13 +39,6 @@ export interface SimConnection extends KubeRest {
   readonly dead: boolean;
 }
 
-interface Route {
-  kind: KindState;
-  namespace: string | undefined;
-  name: string | undefined;
-  subresource: string | undefined;
-}
-
 /** Counters a run reports. */
 export interface ApiStats {
   requests: number;
@@ -55,19 +51,18 @@ export interface ApiStats {
 }
 
 /**
- * The simulated API server: the same storage engine as the test fake
- * (revisions, history, watch replay, graceful pod deletion, namespace
- * termination, preconditions), served in process. Components under test
- * reach it through `connect`, with latency and faults drawn from the run's
- * seed; the simulated cluster (kubelets, workload controllers) uses `direct`,
- * which is instant and never fails, because those parts are the world, not
- * the code under test.
+ * The simulated API server: the API server component (src/apiserver/: the
+ * same engine and router the test server serves over HTTP), reached in
+ * process. Components under test reach it through `connect`, a KubeRest
+ * with latency and faults drawn from the run's seed; the simulated cluster
+ * (kubelets, workload controllers) uses `direct`, which is instant and
+ * never fails, because those parts are the world, not the code under test.
  */
 export interface SimApiServer {
   readonly store: Store;
   kind(plural: string): KindState;
   connect(owner: string, faults: LinkFaults): SimConnection;
-  /** Synchronous, fault-free access for the simulated world. */
+  /** Synchronous, fault-free access for the simulated world; API errors are thrown as ApiError. */
   readonly direct: {
     get<T = KubeObject>(path: string): T | undefined;
     list<T = KubeObject>(path: string, query?: Query): T[];
@@ -86,6 +81,9 @@ export interface SimApiServer {
   readonly stats: ApiStats;
 }
 
+/** Every simulated process acts as a cluster administrator. */
+const SIM_USER: UserInfo = { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] };
+
 const WRITE_VERBS = new Set(['create', 'replace', 'patch', 'delete']);
 
 /** The failures an API server (or the path to it) answers a request with, without applying it. */
@@ -96,109 +94,82 @@ const INJECTED_ERRORS: ReadonlyArray<(verb: string, path: string) => KubeApiErro
   (verb, path) => new KubeApiError(0, 'ConnectionFailed', `${verb} ${path}: read ECONNRESET`),
 ];
 
-export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySize?: number }): SimApiServer {
-  const { sched } = opts;
-  const rng = opts.rng.fork('api');
-  const store = new Store({
-    now: () => new Date(sched.now),
-    historySize: opts.historySize ?? 5_000,
+/** UIDs (v4-shaped) and generateName suffixes from a seeded stream, so runs replay exactly. */
+export function seededIdentities(rng: Rng): { uid: () => string; randomInt: (n: number) => number } {
+  return {
     uid: () => {
       const h = rng.hex(32);
       return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
     },
     randomInt: (n) => rng.int(n),
+  };
+}
+
+const methods = { get: 'GET', list: 'GET', create: 'POST', replace: 'PUT', patch: 'PATCH', delete: 'DELETE', WATCH: 'GET' } as const;
+
+function toQuery(query: Query | undefined): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) q.set(k, String(v));
+  return q;
+}
+
+/** The request a KubeRest call makes, as the HTTP client would send it. */
+export function restRequest(verb: keyof typeof methods, path: string, opts: { query?: Query; body?: unknown; contentType?: string } = {}): ApiRequest {
+  const req: { -readonly [K in keyof ApiRequest]: ApiRequest[K] } = { method: methods[verb], path, query: toQuery(opts.query), contentType: '', user: SIM_USER };
+  if (opts.body !== undefined) {
+    req.body = { value: opts.body };
+    req.contentType = opts.contentType ?? 'application/json';
+  }
+  return req;
+}
+
+/** A Status answer as the KubeApiError the HTTP client would raise; `verb` prefixes the message. */
+export function statusError(status: StatusObject, verb: string, path: string): KubeApiError {
+  const details = status.details as StatusDetails | undefined;
+  return new KubeApiError(status.code, status.reason ?? 'Unknown', `${verb} ${path}: ${status.message ?? ''}`, details);
+}
+
+/** A complete answer's body, or its Status as an ApiError. */
+function bodyOf(result: ApiResult): unknown {
+  const r = result as ApiResponse;
+  if (r.status >= 200 && r.status < 300) return r.body;
+  throw new ApiError(r.body as StatusObject);
+}
+
+export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySize?: number }): SimApiServer {
+  const { sched } = opts;
+  const core = createApiServer({
+    now: () => new Date(sched.now),
+    historySize: opts.historySize ?? 5_000,
+    ...seededIdentities(opts.rng.fork('api')),
+    kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)],
+    namespaces: ['default', 'kube-system'],
   });
-  for (const spec of builtinKinds()) store.addKind(spec);
+  const { store, router } = core;
   const byPlural = new Map<string, KindState>();
-  for (const k of store.kinds.values()) byPlural.set(k.spec.plural, k);
-  const nsKind = byPlural.get('namespaces')!;
-  for (const ns of ['default', 'kube-system']) store.commitCreate(nsKind, store.prepareCreate(nsKind, undefined, { metadata: { name: ns } }));
+  for (const k of core.registry.all()) byPlural.set(k.spec.plural, k);
   const stats: ApiStats = { requests: 0, injectedErrors: 0, injectedTimeouts: 0, injectedConflicts: 0, conflicts: 0, watchEvents: 0, droppedWatches: 0 };
   type OpenWatch = { close(abrupt: boolean): void; expire(): void };
   const openWatches = new Set<OpenWatch>();
 
-  function route(path: string): Route {
-    const segs = path.split('?')[0]!.split('/').filter(Boolean);
-    let rest: string[];
-    if (segs[0] === 'api' && segs[1] === 'v1') rest = segs.slice(2);
-    else if (segs[0] === 'apis' && segs.length >= 3) rest = segs.slice(3);
-    else throw pageNotFound();
-    let namespace: string | undefined;
-    if (rest[0] === 'namespaces' && rest.length >= 3) {
-      namespace = rest[1];
-      rest = rest.slice(2);
-    }
-    const kind = byPlural.get(rest[0] ?? '');
-    if (!kind || rest.length > 3 || (namespace !== undefined && !kind.spec.namespaced)) throw pageNotFound();
-    return { kind, namespace, name: rest[1], subresource: rest[2] };
+  /** The world's requests are answered at once: nothing asynchronous is plugged into the simulated server. */
+  function directly(req: ApiRequest): unknown {
+    const result = router.handle(req);
+    if (result instanceof Promise) throw new Error(`the simulated API server answered ${req.method} ${req.path} asynchronously`);
+    return bodyOf(result);
   }
-
-  function filterOf(r: Route, query: Query | undefined): Filter {
-    let filter: Filter;
-    try {
-      filter = { fields: parseFieldSelector(String(query?.['fieldSelector'] ?? '')) };
-      const label = query?.['labelSelector'];
-      if (label) filter.label = parseLabelSelector(String(label));
-    } catch (e) {
-      if (e instanceof SelectorError) throw badRequest(e.message);
-      throw e;
-    }
-    store.checkFieldSelector(r.kind, filter.fields);
-    if (r.namespace !== undefined) filter.namespace = r.namespace;
-    return filter;
-  }
-
-  function current(r: Route): KubeObject {
-    const obj = store.get(r.kind, r.namespace, r.name ?? '');
-    if (!obj) throw failure(404, 'NotFound', `${r.kind.spec.plural} "${r.name}" not found`, { name: r.name ?? '', kind: r.kind.spec.plural });
-    return obj;
-  }
-
-  const ops = {
-    get(path: string): KubeObject {
-      const r = route(path);
-      if (r.name === undefined) throw pageNotFound();
-      return current(r);
-    },
-    list(path: string, query?: Query): KubeList<KubeObject> {
-      const r = route(path);
-      const page = store.list(r.kind, filterOf(r, query), {});
-      return { metadata: { resourceVersion: String(page.rv) }, items: page.items };
-    },
-    create(path: string, body: unknown): KubeObject {
-      const r = route(path);
-      return store.commitCreate(r.kind, store.prepareCreate(r.kind, r.namespace, structuredClone(body)));
-    },
-    update(path: string, produce: (cur: KubeObject) => unknown): KubeObject {
-      const r = route(path);
-      const cur = current(r);
-      const next = store.prepareUpdate(r.kind, cur, produce(cur), { subresource: r.subresource, urlName: r.name ?? '', urlNamespace: r.namespace });
-      return store.commitUpdate(r.kind, cur, next).object;
-    },
-    patch(path: string, body: unknown, type: 'merge' | 'json'): KubeObject {
-      return ops.update(path, (cur) => {
-        try {
-          return type === 'merge' ? applyMergePatch(cur, body) : applyJsonPatch(cur, body);
-        } catch (e) {
-          if (e instanceof PatchError) throw e.code === 400 ? badRequest(e.message) : failure(422, 'Invalid', e.message);
-          throw e;
-        }
-      });
-    },
-    delete(path: string, options: DeleteOptions = {}): KubeObject {
-      const r = route(path);
-      const cur = current(r);
-      if (r.kind === nsKind) return store.deleteNamespace(nsKind, cur, options).object;
-      return store.commitDelete(r.kind, store.prepareDelete(r.kind, cur, options)).object;
-    },
-  };
 
   const wire = <T>(v: unknown): T => JSON.parse(JSON.stringify(v)) as T;
-  const asKubeError = (e: unknown, verb: string, path: string): unknown => {
-    if (!(e instanceof ApiError)) return e;
-    if (e.status.code === 409) stats.conflicts++;
-    return new KubeApiError(e.status.code, e.status.reason ?? 'Unknown', `${verb} ${path}: ${e.status.message ?? ''}`);
-  };
+
+  /** A link's request as it reaches the server: a wire copy of the answer, or the KubeApiError the client would raise. */
+  function serve(verb: string, path: string, req: ApiRequest): Awaitable<{ ok: true; value: unknown } | { ok: false; err: unknown }> {
+    return then(router.handle(req), (result) => {
+      if (result.kind !== 'response') throw new Error(`the simulated API server gave no answer to ${verb} ${path}`);
+      if (result.status >= 200 && result.status < 300) return { ok: true, value: wire(result.body) };
+      if (result.status === 409) stats.conflicts++;
+      return { ok: false, err: statusError(result.body as StatusObject, verb, path) };
+    });
+  }
 
   function connect(owner: string, faults: LinkFaults): SimConnection {
     const link = opts.rng.fork(`link:${owner}`);
@@ -206,7 +177,7 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
     const latency = () => link.between(faults.latencyMs[0], faults.latencyMs[1]);
     const watches = new Set<OpenWatch>();
 
-    function call<T>(verb: string, path: string, run: () => unknown): Promise<T> {
+    function call<T>(verb: keyof typeof methods, path: string, req: ApiRequest): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         if (dead) return;
         stats.requests++;
@@ -217,6 +188,14 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
         else if (roll < faults.errorRate + faults.timeoutRate) fault = 'timeout';
         else if (isWrite && roll < faults.errorRate + faults.timeoutRate + faults.conflictRate && verb !== 'create') fault = 'conflict';
         const answer = (fn: () => void, ms = latency()) => sched.after(ms, () => dead || fn(), owner);
+        const finish = (outcome: { ok: true; value: unknown } | { ok: false; err: unknown }) => {
+          if (fault === 'timeout') {
+            stats.injectedTimeouts++;
+            return answer(() => reject(new KubeApiError(504, 'Timeout', `${verb} ${path}: no answer within ${faults.timeoutMs} ms`)), faults.timeoutMs);
+          }
+          const slow = faults.slowRate > 0 && link.chance(faults.slowRate) ? link.int(faults.slowMs + 1) : 0;
+          answer(() => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.err)), latency() + slow);
+        };
         sched.after(
           latency(),
           () => {
@@ -230,21 +209,89 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
               stats.injectedConflicts++;
               return answer(() => reject(new KubeApiError(409, 'Conflict', `${verb} ${path}: the object has been modified; please apply your changes to the latest version and try again`)));
             }
-            let outcome: { ok: true; value: T } | { ok: false; err: unknown };
             const applies = fault !== 'timeout' || link.chance(0.5);
-            if (applies) {
-              try {
-                outcome = { ok: true, value: wire<T>(run()) };
-              } catch (e) {
-                outcome = { ok: false, err: asKubeError(e, verb, path) };
-              }
-            } else outcome = { ok: false, err: undefined };
-            if (fault === 'timeout') {
-              stats.injectedTimeouts++;
-              return answer(() => reject(new KubeApiError(504, 'Timeout', `${verb} ${path}: no answer within ${faults.timeoutMs} ms`)), faults.timeoutMs);
-            }
-            const slow = faults.slowRate > 0 && link.chance(faults.slowRate) ? link.int(faults.slowMs + 1) : 0;
-            answer(() => (outcome.ok ? resolve(outcome.value) : reject(outcome.err)), latency() + slow);
+            if (!applies) return finish({ ok: false, err: undefined });
+            void then(serve(verb, path, req), finish);
+          },
+          owner,
+        );
+      });
+    }
+
+    function watch<T>(path: string, query: Query, onEvent: (event: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        if (dead) return;
+        stats.requests++;
+        let stream: { stop(): void } | undefined;
+        let closed = false;
+        let lastDelivery = 0;
+        let stopTimeout: (() => void) | undefined;
+        let sink: { write(line: string): void } | undefined;
+        const handle: OpenWatch = {
+          expire() {
+            // What the API server sends when a client's resourceVersion left its window: the client must relist.
+            sink?.write(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version (simulated compaction)' } }) + '\n');
+          },
+          close(abrupt: boolean) {
+            if (!stop()) return;
+            // After the events already on the wire, like a TCP stream.
+            sched.at(lastDelivery, () => {
+              if (dead) return;
+              if (abrupt) reject(new KubeApiError(0, 'ConnectionFailed', `WATCH ${path}: socket hang up`));
+              else resolve();
+            }, owner);
+          },
+        };
+        /** Ends the stream on the server side; false when it had ended already. */
+        function stop(): boolean {
+          if (closed) return false;
+          closed = true;
+          stream?.stop();
+          stopTimeout?.();
+          watches.delete(handle);
+          openWatches.delete(handle);
+          return true;
+        }
+        const onAbort = () => {
+          if (stop()) resolve();
+        };
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        const deliver = (line: string) => {
+          if (closed || dead) return;
+          const event = JSON.parse(line) as WatchEvent<T> & { object: StatusObject };
+          if (event.type === 'ERROR') {
+            stop();
+            return reject(statusError(event.object, 'WATCH', path));
+          }
+          stats.watchEvents++;
+          onEvent(event);
+        };
+        const started = (result: ApiResult) => {
+          if (result.kind !== 'watch') {
+            closed = true;
+            return void sched.after(latency(), () => dead || reject(result.kind === 'response' ? statusError(result.body as StatusObject, 'WATCH', path) : new KubeApiError(0, 'ConnectionFailed', `WATCH ${path}: no answer`)), owner);
+          }
+          sink = {
+            write(line: string) {
+              if (closed) return;
+              let at = sched.now + latency();
+              if (faults.watchDelayRate > 0 && link.chance(faults.watchDelayRate)) at += link.int(faults.watchDelayMs + 1);
+              lastDelivery = Math.max(lastDelivery, at);
+              sched.at(lastDelivery, () => deliver(line), owner);
+            },
+          };
+          stream = result.start(sink);
+          if (!stream) return; // The ERROR line is on its way and closes the stream.
+          watches.add(handle);
+          openWatches.add(handle);
+          if (result.timeoutMs) stopTimeout = sched.after(result.timeoutMs, () => handle.close(false), owner);
+        };
+        sched.after(
+          latency(),
+          () => {
+            if (closed || dead) return;
+            void then(router.handle(restRequest('WATCH', path, { query: { ...query, watch: 'true' } })), started);
           },
           owner,
         );
@@ -252,96 +299,14 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
     }
 
     const rest: SimConnection = {
-      get: <T>(path: string) => call<T>('get', path, () => ops.get(path)),
-      list: <T>(path: string, query?: Query) => call<KubeList<T>>('list', path, () => ops.list(path, query)),
-      create: <T>(path: string, body: unknown) => call<T>('create', path, () => ops.create(path, body)),
-      replace: <T>(path: string, body: unknown) => call<T>('replace', path, () => ops.update(path, () => structuredClone(body))),
-      patch: <T>(path: string, body: unknown, type: 'merge' | 'json' = 'merge') => call<T>('patch', path, () => ops.patch(path, body, type)),
-      delete: <T>(path: string, options?: DeleteOptions) => call<T>('delete', path, () => ops.delete(path, options)),
-      watch<T>(path: string, query: Query, onEvent: (event: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
-        return new Promise<void>((resolve, reject) => {
-          if (dead) return;
-          stats.requests++;
-          let watcher: Watcher | undefined;
-          let closed = false;
-          let lastDelivery = 0;
-          let stopTimeout: (() => void) | undefined;
-          let sink: { write(line: string): void } | undefined;
-          const handle: OpenWatch = {
-            expire() {
-              // What the API server sends when a client's resourceVersion left its window: the client must relist.
-              sink?.write(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version (simulated compaction)' } }) + '\n');
-            },
-            close(abrupt: boolean) {
-              if (!stop()) return;
-              // After the events already on the wire, like a TCP stream.
-              sched.at(lastDelivery, () => {
-                if (dead) return;
-                if (abrupt) reject(new KubeApiError(0, 'ConnectionFailed', `WATCH ${path}: socket hang up`));
-                else resolve();
-              }, owner);
-            },
-          };
-          /** Ends the stream on the server side; false when it had ended already. */
-          function stop(): boolean {
-            if (closed) return false;
-            closed = true;
-            if (watcher) store.unwatch(watcher);
-            stopTimeout?.();
-            watches.delete(handle);
-            openWatches.delete(handle);
-            return true;
-          }
-          const onAbort = () => {
-            if (stop()) resolve();
-          };
-          if (signal?.aborted) return onAbort();
-          signal?.addEventListener('abort', onAbort, { once: true });
-          sched.after(
-            latency(),
-            () => {
-              if (closed || dead) return;
-              let r: Route;
-              let filter: Filter;
-              try {
-                r = route(path);
-                filter = filterOf(r, query);
-              } catch (e) {
-                closed = true;
-                return void sched.after(latency(), () => dead || reject(asKubeError(e, 'WATCH', path)), owner);
-              }
-              const rvParam = String(query['resourceVersion'] ?? '');
-              sink = {
-                write(line: string) {
-                  if (closed) return;
-                  let at = sched.now + latency();
-                  if (faults.watchDelayRate > 0 && link.chance(faults.watchDelayRate)) at += link.int(faults.watchDelayMs + 1);
-                  lastDelivery = Math.max(lastDelivery, at);
-                  sched.at(lastDelivery, () => {
-                    if (closed || dead) return;
-                    const event = JSON.parse(line) as WatchEvent<T> & { object: { code?: number; reason?: string; message?: string } };
-                    if (event.type === 'ERROR') {
-                      stop();
-                      return reject(new KubeApiError(event.object.code ?? 500, event.object.reason ?? 'Unknown', `WATCH ${path}: ${event.object.message ?? ''}`));
-                    }
-                    stats.watchEvents++;
-                    onEvent(event);
-                  }, owner);
-                },
-              };
-              const watchOpts: { sinceRv?: number; bookmarks: boolean } = { bookmarks: false };
-              if (rvParam !== '' && rvParam !== '0') watchOpts.sinceRv = Number(rvParam);
-              watcher = store.watch(r.kind, filter, sink, watchOpts);
-              if (!watcher) return; // The ERROR line is on its way and closes the stream.
-              watches.add(handle);
-              openWatches.add(handle);
-              const timeout = Number(query['timeoutSeconds'] ?? 0);
-              if (timeout > 0) stopTimeout = sched.after(timeout * 1000, () => handle.close(false), owner);
-            },
-            owner,
-          );
-        });
-      },
+      get: <T>(path: string, query?: Query) => call<T>('get', path, restRequest('get', path, { query })),
+      list: <T>(path: string, query?: Query) => call<KubeList<T>>('list', path, restRequest('list', path, { query })),
+      create: <T>(path: string, body: unknown) => call<T>('create', path, restRequest('create', path, { body })),
+      replace: <T>(path: string, body: unknown) => call<T>('replace', path, restRequest('replace', path, { body })),
+      patch: <T>(path: string, body: unknown, type: 'merge' | 'json' = 'merge') =>
+        call<T>('patch', path, restRequest('patch', path, { body, contentType: type === 'merge' ? 'application/merge-patch+json' : 'application/json-patch+json' })),
+      delete: <T>(path: string, options?: DeleteOptions) => call<T>('delete', path, restRequest('delete', path, { body: options && { kind: 'DeleteOptions', apiVersion: 'v1', ...options } })),
+      watch,
       close() {},
       kill() {
         dead = true;
@@ -366,16 +331,16 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
     direct: {
       get: <T>(path: string) => {
         try {
-          return ops.get(path) as T;
+          return directly(restRequest('get', path)) as T;
         } catch (e) {
           if (e instanceof ApiError && e.status.code === 404) return undefined;
           throw e;
         }
       },
-      list: <T>(path: string, query?: Query) => ops.list(path, query).items as T[],
-      create: <T>(path: string, body: unknown) => ops.create(path, body) as T,
-      patch: <T>(path: string, body: unknown) => ops.patch(path, body, 'merge') as T,
-      delete: (path, options) => void ops.delete(path, options),
+      list: <T>(path: string, query?: Query) => (directly(restRequest('list', path, { query })) as KubeList<T>).items,
+      create: <T>(path: string, body: unknown) => directly(restRequest('create', path, { body })) as T,
+      patch: <T>(path: string, body: unknown) => directly(restRequest('patch', path, { body, contentType: 'application/merge-patch+json' })) as T,
+      delete: (path, options) => void directly(restRequest('delete', path, { body: options })),
     },
     dropWatches(pick, count) {
       const all = [...openWatches];

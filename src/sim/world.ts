@@ -11,7 +11,7 @@ import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
 import type { KubeObject } from '../k8s/rest.ts';
 import type { Logger } from '../util/logger.ts';
 import { NO_FAULTS, type LinkFaults, type SimApiServer, type SimConnection } from './api-server.ts';
-import type { Plant } from './plants.ts';
+import type { Plant } from './plant.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
 import { toPoolObject, type Scenario, type WorkloadSpec } from './scenario.ts';

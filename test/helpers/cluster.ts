@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeRest, type KubeRest } from '../../src/k8s/rest.ts';
-import { createFakeApiServer, type FakeApiServer, type FakeApiServerOptions } from '../fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer, type FakeApiServerOptions } from '../apiserver/server.ts';
 
 /** A fake API server, its kubeconfig on disk for tidepool processes, and a client for test setup. */
 export interface TestCluster {

@@ -2,13 +2,13 @@
 // allocating from one pool through the API server at once, driven the way
 // kubelets drive CNI ADD and DEL. Also runnable as a child process that serves
 // a fake API server and answers its stats() over IPC (see
-// startFakeApiServerProcess), because test/fake-apiserver/main.ts keeps its
+// startFakeApiServerProcess), because test/apiserver/main.ts keeps its
 // counters to itself and the conflict count is the figure that matters here.
 import { fork, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeRest } from '../../src/k8s/rest.ts';
-import type { ServerStats } from '../fake-apiserver/server.ts';
+import type { ServerStats } from '../apiserver/server.ts';
 import { callSocket, cleanEnv, ROOT } from './agent-process.ts';
 import { waitUntilReady } from './readiness.ts';
 
@@ -385,7 +385,7 @@ export async function startFakeApiServerProcess(opts: { kubeconfig: string; exec
 }
 
 async function serveFakeApiServer(kubeconfig: string): Promise<void> {
-  const { createFakeApiServer } = await import('../fake-apiserver/server.ts');
+  const { createFakeApiServer } = await import('../apiserver/server.ts');
   const server = await createFakeApiServer({ port: 0 });
   server.writeKubeconfig(kubeconfig);
   let stopping = false;

@@ -20,7 +20,7 @@ import type { ReclaimReason } from '../../src/ipam/gc-rules.ts';
 import { createKubeRest, type KubeObject, type KubeRest, type Query, type WatchEvent } from '../../src/k8s/rest.ts';
 import { allocationName, createKubernetesStore, IPALLOCATIONS_PATH, type KubernetesStore } from '../../src/store/kubernetes.ts';
 import { createLogger } from '../../src/util/logger.ts';
-import { createFakeApiServer, type FakeApiServer } from '../fake-apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer } from '../apiserver/server.ts';
 
 export const POOLS_PATH = '/apis/tidepool.dev/v1alpha1/ippools';
 export const PODS_PATH = '/api/v1/pods';

@@ -1,15 +1,13 @@
-// Validating admission webhooks: the fake POSTs an admission.k8s.io/v1
-// AdmissionReview to each matching webhook and turns denials and call
-// failures into the same Status errors the real API server returns, so
-// tidepool's webhook server can be tested end to end.
+// Validating admission webhooks, an admission plugin: it POSTs an
+// admission.k8s.io/v1 AdmissionReview to each matching webhook and turns
+// denials and call failures into the same Status errors the real API server
+// returns, so tidepool's webhook server can be tested end to end.
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
-import type { KindSpec, KubeObject } from '../../src/sim/api/kinds.ts';
-import type { StatusObject } from '../../src/sim/api/status.ts';
-import { ApiError, internalError } from '../../src/sim/api/status.ts';
-
-export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE';
+import type { AdmissionAttributes, AdmissionOperation, AdmissionPlugin } from './admission.ts';
+import type { StatusObject } from './status.ts';
+import { ApiError, internalError } from './status.ts';
 
 /** One rule of a webhook (RuleWithOperations), with the real API's wildcards: `*` for every main resource, `pods/status` or `*\/status` style for subresources. */
 export interface AdmissionRule {
@@ -29,25 +27,6 @@ export interface AdmissionWebhook {
   failurePolicy?: 'Fail' | 'Ignore';
   /** Default 10, as in admissionregistration.k8s.io/v1. */
   timeoutSeconds?: number;
-}
-
-/** The user the fake reports in AdmissionReview requests (there is no authentication). */
-export interface UserInfo {
-  username: string;
-  uid?: string;
-  groups: string[];
-}
-
-/** What is being admitted. */
-export interface AdmissionAttributes {
-  operation: AdmissionOperation;
-  spec: KindSpec;
-  subresource?: string;
-  name: string;
-  namespace?: string;
-  object?: KubeObject;
-  oldObject?: KubeObject;
-  options?: Record<string, unknown>;
 }
 
 function ruleMatches(rule: AdmissionRule, a: AdmissionAttributes): boolean {
@@ -74,13 +53,17 @@ interface ReviewResponse {
   status?: Partial<StatusObject>;
 }
 
-/** Runs the webhook calls; agents are kept per client so connections are reused across requests. */
-export interface AdmissionClient {
-  validate(hooks: readonly AdmissionWebhook[], a: AdmissionAttributes): Promise<void>;
+/** The webhook plugin; `close` ends its kept-alive connections. */
+export interface WebhookAdmission extends AdmissionPlugin {
   close(): void;
 }
 
-export function createAdmissionClient(userInfo: UserInfo): AdmissionClient {
+/**
+ * Calls the webhooks `hooks()` returns at the time of each request. Requests
+ * no webhook selects are admitted at once, without waiting. Connections are
+ * kept alive across requests.
+ */
+export function createWebhookAdmission(hooks: () => readonly AdmissionWebhook[]): WebhookAdmission {
   const httpAgent = new HttpAgent({ keepAlive: true });
   const httpsAgent = new HttpsAgent({ keepAlive: true, rejectUnauthorized: false });
 
@@ -126,7 +109,7 @@ export function createAdmissionClient(userInfo: UserInfo): AdmissionClient {
       requestResource: gvr,
       name: a.name,
       operation: a.operation,
-      userInfo,
+      userInfo: a.user,
       object: a.object ?? null,
       oldObject: a.oldObject ?? null,
       dryRun: false,
@@ -156,14 +139,18 @@ export function createAdmissionClient(userInfo: UserInfo): AdmissionClient {
     return denial(hook.name, response.status);
   }
 
+  async function callAll(selected: readonly AdmissionWebhook[], a: AdmissionAttributes): Promise<void> {
+    // The real server calls validating webhooks in parallel.
+    const results = await Promise.all(selected.map((h) => call(h, a)));
+    const err = results.find((r) => r !== undefined);
+    if (err) throw err;
+  }
+
   return {
-    async validate(hooks, a) {
-      const selected = matchingWebhooks(hooks, a);
-      if (selected.length === 0) return;
-      // The real server calls validating webhooks in parallel.
-      const results = await Promise.all(selected.map((h) => call(h, a)));
-      const err = results.find((r) => r !== undefined);
-      if (err) throw err;
+    name: 'ValidatingAdmissionWebhook',
+    validate(a) {
+      const selected = matchingWebhooks(hooks(), a);
+      return selected.length === 0 ? undefined : callAll(selected, a);
     },
     close() {
       httpAgent.destroy();

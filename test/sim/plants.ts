@@ -1,21 +1,12 @@
-import { readFreshGcView, type GcReconcilerDeps } from '../controller/gc.ts';
-import { planGcVerdict } from '../ipam/gc-rules.ts';
-import type { AllocationStore } from '../store/port.ts';
-import type { PoolScopedStore } from '../agent/kube-agent.ts';
-
-/**
- * A known bug, planted into the real code through its dependency seams, to
- * prove the simulator notices it. Each one undoes exactly one safety rule of
- * docs/gc.md or docs/simulate.md; none is reachable outside a simulation.
- */
-export interface Plant {
-  readonly name: PlantName;
-  readonly description: string;
-  /** Wraps each agent's store. */
-  readonly agentStore?: (store: PoolScopedStore) => PoolScopedStore;
-  /** Rewires the controller's garbage collector. */
-  readonly gc?: (deps: GcReconcilerDeps) => GcReconcilerDeps;
-}
+// The known bugs the simulator must catch, each planted into the real code
+// through its dependency seams (src/sim/plant.ts). Each undoes exactly one
+// safety rule of docs/gc.md or docs/simulate.md. They live with the tests:
+// only test code and `npm run sim` can plant them, never a shipped build.
+import { readFreshGcView } from '../../src/controller/gc.ts';
+import { planGcVerdict } from '../../src/ipam/gc-rules.ts';
+import type { AllocationStore } from '../../src/store/port.ts';
+import type { PoolScopedStore } from '../../src/agent/kube-agent.ts';
+import type { Plant } from '../../src/sim/plant.ts';
 
 export type PlantName = 'release-ignores-owner' | 'trust-cache' | 'first-sighting' | 'no-cooldown' | 'forget-ordinal' | 'sts-like-deployment';
 
@@ -35,7 +26,7 @@ function ignoreOwner<S extends Pick<AllocationStore, 'release' | 'list'>>(store:
   };
 }
 
-export const PLANTS: Readonly<Record<PlantName, Plant>> = {
+export const PLANTS: Readonly<Record<PlantName, Plant & { readonly name: PlantName }>> = {
   'release-ignores-owner': {
     name: 'release-ignores-owner',
     description: 'releases skip the owner check: a late DEL or a stale reclaim frees an IP that a new pod holds',

@@ -170,3 +170,11 @@ export function reasonForCode(code: number): string | undefined {
   };
   return reasons[code];
 }
+
+/** The real server's answer to a read at a resourceVersion its watch cache has not reached (storage.NewTooLargeResourceVersionError). */
+export function tooLargeResourceVersion(requested: number, current: number): ApiError {
+  return failure(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+    retryAfterSeconds: 1,
+  });
+}

@@ -1,173 +1,11 @@
-// The kinds the fake serves and each kind's own rules: naming, defaulting,
-// status handling, field selectors and validation. Only the rules that
-// tidepool's code can observe are modelled; README.md lists them.
+// The built-in kinds the API server serves and each one's own rules, as the
+// real server's strategies have them. Only the rules that tidepool's code
+// can observe are modelled; README.md lists them.
 import type { FieldError } from './status.ts';
-import { parseFieldError } from './status.ts';
 import { parseLabelSelector, SelectorError } from './selectors.ts';
 import { dns1123Label, dns1123Subdomain, quote } from './validation.ts';
 import { validateEvent } from './event-rules.ts';
-
-/** ObjectMeta fields the fake reads or writes; anything else is carried through untouched. */
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  deletionGracePeriodSeconds?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  [field: string]: unknown;
-}
-
-/** Any stored object: JSON with metadata. */
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-  [field: string]: unknown;
-}
-
-/** Reads a string field for field selectors; missing fields read as "" like the real server. */
-export type FieldGetter = (obj: KubeObject) => string;
-
-/** What `registerKind` accepts: the shape of a CustomResourceDefinition version, in short. */
-export interface KindOptions {
-  group: string;
-  version: string;
-  plural: string;
-  kind: string;
-  namespaced: boolean;
-  /** Enables `/status`: main-resource writes ignore `status`, `/status` writes change only `status`. */
-  statusSubresource?: boolean;
-  singular?: string;
-  shortNames?: string[];
-  /**
-   * Schema-style validation run on create and update: returns field errors as
-   * text (`spec.cidr: Invalid value: "x": must be a CIDR`); any error → 422 Invalid.
-   */
-  validate?: (obj: KubeObject, old?: KubeObject) => string[];
-  /** CRD `selectableFields`: extra field-selector labels beyond metadata.name/namespace. */
-  selectableFields?: Record<string, FieldGetter>;
-}
-
-/** A served kind, with the built-in behaviour hooks that registerKind cannot set. */
-export interface KindSpec {
-  group: string;
-  version: string;
-  plural: string;
-  kind: string;
-  namespaced: boolean;
-  statusSubresource: boolean;
-  singular: string;
-  shortNames: string[];
-  /** Custom resources: strict body typing, no strategic merge, CRD-style error wording. */
-  customResource: boolean;
-  /** Built-in kinds accept PUT without resourceVersion; custom resources do not. */
-  allowUnconditionalUpdate: boolean;
-  allowCreateOnUpdate: boolean;
-  /** DELETE answers with the object rather than a Success Status. */
-  returnDeletedObject: boolean;
-  /** Whether metadata.generation is maintained. */
-  hasGeneration: boolean;
-  /** Pods only: deletion waits a grace period (see store.ts). */
-  gracefulDeletion: boolean;
-  nameRule: 'subdomain' | 'label';
-  fieldLabels: Record<string, FieldGetter>;
-  /** Applied to every incoming object body, as decoding does in the real server. */
-  defaults?: (obj: KubeObject) => void;
-  /** Resets status on create, as the real strategies' PrepareForCreate do. */
-  prepareForCreate?: (obj: KubeObject) => void;
-  validate?: (obj: KubeObject, old?: KubeObject) => FieldError[];
-  validateUpdate?: (obj: KubeObject, old: KubeObject) => FieldError[];
-  subresources: string[];
-}
-
-/** `v1` for the core group, `group/version` otherwise. */
-export function apiVersionOf(k: { group: string; version: string }): string {
-  return k.group ? `${k.group}/${k.version}` : k.version;
-}
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
-
-function getPath(obj: unknown, path: string): unknown {
-  let cur = obj;
-  for (const p of path.split('.')) {
-    if (typeof cur !== 'object' || cur === null) return undefined;
-    cur = (cur as Record<string, unknown>)[p];
-  }
-  return cur;
-}
-
-const pathGetter =
-  (path: string): FieldGetter =>
-  (o) =>
-    str(getPath(o, path));
-
-function metaFieldLabels(namespaced: boolean): Record<string, FieldGetter> {
-  const f: Record<string, FieldGetter> = { 'metadata.name': (o) => str(o.metadata.name) };
-  if (namespaced) f['metadata.namespace'] = (o) => str(o.metadata.namespace);
-  return f;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const record = (o: KubeObject, key: string): Record<string, unknown> => {
-  const v = o[key];
-  if (isRecord(v)) return v;
-  const fresh: Record<string, unknown> = {};
-  o[key] = fresh;
-  return fresh;
-};
-
-/** Builds the spec for a custom resource kind, as a CRD would define it. */
-export function customKind(o: KindOptions): KindSpec {
-  const validate = o.validate;
-  return {
-    group: o.group,
-    version: o.version,
-    plural: o.plural,
-    kind: o.kind,
-    namespaced: o.namespaced,
-    statusSubresource: o.statusSubresource ?? false,
-    singular: o.singular ?? o.kind.toLowerCase(),
-    shortNames: o.shortNames ?? [],
-    customResource: true,
-    allowUnconditionalUpdate: false,
-    allowCreateOnUpdate: false,
-    returnDeletedObject: true,
-    hasGeneration: true,
-    gracefulDeletion: false,
-    nameRule: 'subdomain',
-    fieldLabels: { ...metaFieldLabels(o.namespaced), ...(o.selectableFields ?? {}) },
-    // The real server drops status on create when the status subresource is enabled.
-    prepareForCreate: o.statusSubresource ? (obj) => void delete obj['status'] : undefined,
-    validate: validate ? (obj, old) => validate(obj, old).map(parseFieldError) : undefined,
-    subresources: o.statusSubresource ? ['status'] : [],
-  };
-}
-
-function builtin(partial: Partial<KindSpec> & Pick<KindSpec, 'group' | 'version' | 'plural' | 'kind' | 'namespaced'>): KindSpec {
-  const statusSubresource = partial.statusSubresource ?? false;
-  return {
-    statusSubresource,
-    singular: partial.kind.toLowerCase(),
-    shortNames: [],
-    customResource: false,
-    allowUnconditionalUpdate: true,
-    allowCreateOnUpdate: false,
-    returnDeletedObject: false,
-    hasGeneration: false,
-    gracefulDeletion: false,
-    nameRule: 'subdomain',
-    subresources: statusSubresource ? ['status'] : [],
-    ...partial,
-    fieldLabels: { ...metaFieldLabels(partial.namespaced), ...(partial.fieldLabels ?? {}) },
-  };
-}
+import { builtinKind, getPath, isRecord, jsonEqual, pathGetter, record, str, type KindSpec } from './kinds.ts';
 
 function validateContainers(spec: Record<string, unknown>, field: string, required: boolean): FieldError[] {
   const errs: FieldError[] = [];
@@ -224,22 +62,8 @@ function immutablePodSpec(spec: unknown): unknown {
   return s;
 }
 
-function jsonEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
 
-/** Key-order-independent copy, for comparing JSON documents. */
-export function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (isRecord(v)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = sortKeys(v[k]);
-    return out;
-  }
-  return v;
-}
-
-const pods = builtin({
+const pods = builtinKind({
   group: '',
   version: 'v1',
   plural: 'pods',
@@ -292,7 +116,7 @@ const pods = builtin({
   },
 });
 
-const namespaces = builtin({
+const namespaces = builtinKind({
   group: '',
   version: 'v1',
   plural: 'namespaces',
@@ -315,7 +139,7 @@ const namespaces = builtin({
   },
 });
 
-const nodes = builtin({
+const nodes = builtinKind({
   group: '',
   version: 'v1',
   plural: 'nodes',
@@ -326,7 +150,7 @@ const nodes = builtin({
   fieldLabels: { 'spec.unschedulable': (o) => (getPath(o, 'spec.unschedulable') === true ? 'true' : 'false') },
 });
 
-const events = builtin({
+const events = builtinKind({
   group: '',
   version: 'v1',
   plural: 'events',
@@ -380,7 +204,7 @@ function selectorMatchesTemplate(spec: Record<string, unknown>): FieldError[] {
   return ok ? [] : [{ field: 'spec.template.metadata.labels', type: 'Invalid value', detail: `${JSON.stringify(getPath(spec, 'template.metadata.labels') ?? {})}: \`selector\` does not match template \`labels\`` }];
 }
 
-const statefulsets = builtin({
+const statefulsets = builtinKind({
   group: 'apps',
   version: 'v1',
   plural: 'statefulsets',
@@ -420,7 +244,7 @@ const statefulsets = builtin({
   },
 });
 
-const leases = builtin({
+const leases = builtinKind({
   group: 'coordination.k8s.io',
   version: 'v1',
   plural: 'leases',
@@ -436,7 +260,7 @@ const leases = builtin({
   },
 });
 
-const webhookConfigurations = builtin({
+const webhookConfigurations = builtinKind({
   group: 'admissionregistration.k8s.io',
   version: 'v1',
   plural: 'validatingwebhookconfigurations',
@@ -445,14 +269,7 @@ const webhookConfigurations = builtin({
   hasGeneration: true,
 });
 
-/** tidepool's own custom resources, as its CRDs define them. */
-export const TIDEPOOL_KINDS: KindOptions[] = [
-  { group: 'tidepool.dev', version: 'v1alpha1', plural: 'ippools', kind: 'IPPool', namespaced: false, statusSubresource: true },
-  { group: 'tidepool.dev', version: 'v1alpha1', plural: 'ipallocations', kind: 'IPAllocation', namespaced: false },
-  { group: 'tidepool.dev', version: 'v1alpha1', plural: 'reservedips', kind: 'ReservedIP', namespaced: false },
-];
-
-/** Every built-in kind. The specs are never mutated, so servers may share them. */
+/** Every built-in kind (tidepool's custom resources are not among them). The specs are never mutated, so servers may share them. */
 export function builtinKinds(): KindSpec[] {
-  return [namespaces, nodes, pods, events, statefulsets, leases, webhookConfigurations, ...TIDEPOOL_KINDS.map(customKind)];
+  return [namespaces, nodes, pods, events, statefulsets, leases, webhookConfigurations];
 }

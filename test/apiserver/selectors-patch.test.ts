@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../src/sim/api/selectors.ts';
-import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/sim/api/patch.ts';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../src/apiserver/selectors.ts';
+import { applyJsonPatch, applyMergePatch, PatchError } from '../../src/apiserver/patch.ts';
 
 test('label selector matching', () => {
   const l = { app: 'web', tier: 'front', n: '7' };

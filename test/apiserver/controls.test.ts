@@ -1,10 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import * as k8s from '@kubernetes/client-node';
 import { measureConditionalCreates } from './bench-helpers.ts';
 import { ALLOC, allocation, pod, startHarness, statusOf } from './test-helpers.ts';
@@ -151,32 +146,6 @@ test('discovery, version and health endpoints', async () => {
     assert.equal(v.gitVersion, 'v1.31.0-tidepool-fake');
   } finally {
     await h.close();
-  }
-});
-
-test('main.ts runs as a process: prints its URL, writes a working kubeconfig, exits 0 on SIGTERM', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tidepool-fake-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  const env = { ...process.env };
-  delete env['NODE_EXTRA_CA_CERTS'];
-  const proc = spawn(process.execPath, ['--import', 'tsx', new URL('./main.ts', import.meta.url).pathname, '--port', '0', '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'], env });
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      createInterface(proc.stdout!).once('line', resolve);
-      proc.once('exit', (c) => reject(new Error(`exited ${c}`)));
-    });
-    assert.match(line, /^listening http:\/\/127\.0\.0\.1:\d+$/);
-    const kc = new k8s.KubeConfig();
-    kc.loadFromString(readFileSync(kubeconfig, 'utf8'));
-    assert.equal(kc.getCurrentCluster()?.server, line.slice('listening '.length));
-    const ns = await kc.makeApiClient(k8s.CoreV1Api).listNamespace();
-    assert.deepEqual(ns.items.map((n) => n.metadata?.name), ['default', 'kube-node-lease', 'kube-public', 'kube-system']);
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    proc.kill('SIGTERM');
-    assert.equal(await exited, 0);
-  } finally {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 

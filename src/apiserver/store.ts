@@ -1,10 +1,8 @@
-// The API server's storage engine, shared by the test fake (test/fake-apiserver,
-// which puts HTTP in front of it) and the simulator (src/sim, which calls it in
-// process under virtual time): objects per kind, one global revision counter
-// like etcd's, a bounded event history for watch resumption and consistent
-// paging, and the object-lifecycle rules (create/update/delete, graceful pod
-// deletion, finalizers, namespace termination). It knows nothing of HTTP;
-// server.ts maps requests onto it.
+// The API server's storage engine: objects per kind, one global revision
+// counter like etcd's, a bounded event history for watch resumption and
+// consistent paging, and the object-lifecycle rules (create/update/delete,
+// graceful pod deletion, finalizers, namespace termination). It knows
+// nothing of requests; the router's handlers map requests onto it.
 //
 // Stored objects are never mutated after they are committed: every write
 // builds a new object, so references handed to watchers and responses stay

@@ -1,0 +1,62 @@
+// create, update (PUT) and patch. Updates and patches are computed from the
+// latest object and admitted; when another write landed during admission,
+// they are computed and admitted again, as the real server's retry loop does.
+import { then, type Awaitable } from '../awaitable.ts';
+import { decodeObject, decodePatch } from '../body.ts';
+import type { KubeObject } from '../kinds.ts';
+import { applyJsonPatch, applyMergePatch, PatchError } from '../patch.ts';
+import { jsonResponse, type ApiResponse } from '../request.ts';
+import { badRequest, failure, methodNotAllowed, notFound } from '../status.ts';
+import type { HandlerContext } from './context.ts';
+
+function createObject(ctx: HandlerContext, body: unknown): Awaitable<ApiResponse> {
+  const { store } = ctx;
+  const { kind, namespace } = ctx.target;
+  if (kind.spec.namespaced && namespace === undefined) throw methodNotAllowed();
+  const obj = store.prepareCreate(kind, namespace, body);
+  const admitted = ctx.admit({ operation: 'CREATE', spec: kind.spec, name: obj.metadata.name!, namespace: obj.metadata.namespace, object: obj, options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' } });
+  return then(admitted, () => jsonResponse(201, store.commitCreate(kind, obj)));
+}
+
+export function create(ctx: HandlerContext): Awaitable<ApiResponse> {
+  if (ctx.target.name !== undefined) throw methodNotAllowed();
+  return createObject(ctx, decodeObject(ctx.req, ctx.target.kind.spec));
+}
+
+/** Computes the next object from the latest one, admits it, and commits it unless the object changed meanwhile. */
+function writeLoop(ctx: HandlerContext, produce: (current: KubeObject) => unknown): Awaitable<ApiResponse> {
+  const { store } = ctx;
+  const { kind, namespace, name, subresource } = ctx.target;
+  const current = store.get(kind, namespace, name!);
+  if (!current) throw notFound(kind.spec, name!);
+  const next = store.prepareUpdate(kind, current, produce(current), { subresource, urlName: name!, urlNamespace: namespace });
+  const admitted = ctx.admit({ operation: 'UPDATE', spec: kind.spec, subresource, name: name!, namespace, object: next, oldObject: current, options: { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' } });
+  return then(admitted, () => {
+    if (store.get(kind, namespace, name!) !== current) return writeLoop(ctx, produce);
+    return jsonResponse(200, store.commitUpdate(kind, current, next).object);
+  });
+}
+
+/** PUT; Events may be created this way, as the real event strategy allows. */
+export function update(ctx: HandlerContext): Awaitable<ApiResponse> {
+  const { kind, namespace, name, subresource } = ctx.target;
+  const body = decodeObject(ctx.req, kind.spec);
+  if (!ctx.store.get(kind, namespace, name!) && kind.spec.allowCreateOnUpdate && !subresource) {
+    const b = body as KubeObject;
+    if (b?.metadata?.name !== name) throw badRequest(`the name of the object (${b?.metadata?.name ?? ''}) does not match the name on the URL (${name})`);
+    return createObject(ctx, body);
+  }
+  return writeLoop(ctx, () => body);
+}
+
+export function patch(ctx: HandlerContext): Awaitable<ApiResponse> {
+  const { type, patch: doc } = decodePatch(ctx.req, ctx.target.kind.spec);
+  return writeLoop(ctx, (current) => {
+    try {
+      return type === 'merge' ? applyMergePatch(current, doc) : applyJsonPatch(current, doc);
+    } catch (e) {
+      if (e instanceof PatchError) throw e.code === 400 ? badRequest(e.message) : failure(422, 'Invalid', e.message);
+      throw e;
+    }
+  });
+}
