@@ -66,7 +66,7 @@ function toPodInfo(p: PodObject): PodInfo {
  * namespaces, pools and reserved IPs, each through a watch cache. Memory
  * follows this node's pods and the cluster's pools, not the cluster's pods.
  */
-export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string; log: Logger; delay?: (ms: number) => Promise<void> }): AgentClusterView {
+export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string; log: Logger; delay?: (ms: number) => Promise<void>; eventNamespace?: string | undefined }): AgentClusterView {
   const { rest, nodeName, log } = opts;
   const onError = (what: string) => (err: unknown) => log.warn('watch failed; relisting', { what, err: err instanceof Error ? err.message : String(err) });
   const common = { rest, delay: opts.delay };
@@ -210,6 +210,25 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
         count: 1,
       };
       rest.create(`/api/v1/namespaces/${pod.namespace}/events`, event).catch((err: unknown) => log.warn('could not post event', { reason, err: err instanceof Error ? err.message : String(err) }));
+    },
+    poolEvent(pool, reason, message) {
+      // An IPPool is cluster-scoped: its Events live in a namespace of the reader's choosing, here the agent's.
+      const namespace = opts.eventNamespace || 'default';
+      const now = new Date().toISOString();
+      const event = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${pool}.tidepool-`, namespace },
+        involvedObject: { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', name: pool },
+        reason,
+        message,
+        type: 'Warning',
+        source: { component: 'tidepool-agent', host: nodeName },
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      };
+      rest.create(`/api/v1/namespaces/${namespace}/events`, event).catch((err: unknown) => log.warn('could not post event', { reason, pool, err: err instanceof Error ? err.message : String(err) }));
     },
     get synced() {
       return informers.every((i) => i.synced);

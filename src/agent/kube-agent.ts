@@ -96,9 +96,16 @@ export interface KubeAgentBackend {
  * synced: the cluster view (pods of this node, Node, namespaces, pools,
  * reserved IPs) and the pool-scoped allocation store.
  */
-export async function openKubeAgentBackend(opts: { rest: KubeRest; node: string; log: Logger; delay?: (ms: number) => Promise<void> }): Promise<KubeAgentBackend> {
+export async function openKubeAgentBackend(opts: {
+  rest: KubeRest;
+  node: string;
+  log: Logger;
+  delay?: (ms: number) => Promise<void>;
+  /** Namespace for Events about cluster-scoped objects (IPPools); the agent's own, as the controller's are in its. */
+  eventNamespace?: string | undefined;
+}): Promise<KubeAgentBackend> {
   const { rest, log } = opts;
-  const view = createAgentClusterView({ rest, nodeName: opts.node, log, delay: opts.delay });
+  const view = createAgentClusterView({ rest, nodeName: opts.node, log, delay: opts.delay, eventNamespace: opts.eventNamespace });
   await view.waitForSync();
   if (!view.node()) log.warn('the Node object of this agent does not exist (yet); ADDs fail until it does', { node: opts.node });
   const store = await createPoolScopedStore({ rest, view, log, delay: opts.delay });
