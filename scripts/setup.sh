@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs what tidepool needs on a fresh Debian machine: the CNI reference
 # plugins and iproute2 (for the real-namespace tests and the standalone
-# walkthrough), then the npm dependencies. Safe to run again.
+# walkthrough), iputils-arping and ndisc6 (the agent probes addresses and
+# gateways with them, docs/adr/0010-probing-addresses.md), then the npm
+# dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/macvlan ] && [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# iputils' arping, not the arping package (which conflicts with it and takes other options).
+[ -x /usr/bin/arping ] && /usr/bin/arping -V 2>&1 | grep -q iputils || need+=(iputils-arping)
+command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need root to install ${need[*]} (run: sudo scripts/setup.sh)" >&2
