@@ -71,18 +71,23 @@ function missingTools(path: string): string[] {
 // The link is brought up first: macvlan's link is still down when its IPAM runs (the plugin sets it up when it
 // configures the address). Each question prints a marker, the tool's output and its exit status.
 // iputils arping only takes whole seconds, so `timeout` ends the wait: in DAD mode arping exits at the first reply.
+// The gateway is asked up to GATEWAY_TRIES times: its window includes the tool's start, which a loaded node can
+// stretch past a short timeout, and a gateway that answers costs one try; only a silent one pays all of them.
 const SCRIPT_V4 = `
 ip link set dev "$1" up 2>&1 || { echo "@@link $?"; exit 0; }
 if [ "$4" = 1 ]; then echo "@@conflict"; timeout "$3" arping -D -c 1 -w 1 -I "$1" "$2" 2>&1; echo "@@rc $?"; fi
-if [ -n "$5" ]; then echo "@@gateway"; timeout "$3" arping -D -c 1 -w 1 -I "$1" "$5" 2>&1; echo "@@rc $?"; fi
+if [ -n "$5" ]; then echo "@@gateway"; for i in 1 2 3; do timeout "$3" arping -D -c 1 -w 1 -I "$1" "$5" 2>&1; rc=$?; [ $rc = 1 ] && break; done; echo "@@rc $rc"; fi
 `;
 const SCRIPT_V6 = `
 ip link set dev "$1" up 2>&1 || { echo "@@link $?"; exit 0; }
 ip -6 addr add "$6/64" dev "$1" nodad 2>&1 || { echo "@@source $?"; exit 0; }
 trap 'ip -6 addr del "$6/64" dev "$1" 2>/dev/null' EXIT
 if [ "$4" = 1 ]; then echo "@@conflict"; ndisc6 -q -1 -r 1 -w "$3" -s "$6" "$2" "$1" 2>&1; echo "@@rc $?"; fi
-if [ -n "$5" ]; then echo "@@gateway"; ndisc6 -q -1 -r 1 -w "$3" -s "$6" "$5" "$1" 2>&1; echo "@@rc $?"; fi
+if [ -n "$5" ]; then echo "@@gateway"; ndisc6 -q -1 -r 3 -w "$3" -s "$6" "$5" "$1" 2>&1; echo "@@rc $?"; fi
 `;
+
+/** How many times a silent gateway is asked before it counts as unreachable. */
+export const GATEWAY_TRIES = 3;
 
 const MAC = /([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})/;
 
@@ -156,7 +161,7 @@ export function createAddressProber(opts: ProberOptions = {}): AddressProber {
         child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
         child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
         // A bound on the whole exchange far above the questions' own timeouts: a wedged tool must not hold the ADD forever.
-        const cap = setTimeout(() => child.kill('SIGKILL'), 2 * t.timeoutMs + 5_000);
+        const cap = setTimeout(() => child.kill('SIGKILL'), (1 + GATEWAY_TRIES) * t.timeoutMs + 5_000);
         child.on('error', (err) => {
           clearTimeout(cap);
           resolve({ ok: false, problem: `nsenter could not be started: ${err.message}` });

@@ -6,7 +6,7 @@ import { planNetnsGc, type NetnsObservation } from '../ipam/netns-gc.ts';
 import type { Pool } from '../ipam/pool.ts';
 import { planRoutes } from '../ipam/routes.ts';
 import { HOLD_CONTAINER_ID, type AllocationRecord, type AllocationStore, type OwnerRef, type ReclaimJournal } from '../store/port.ts';
-import type { AddressProber } from './address-probe.ts';
+import { GATEWAY_TRIES, type AddressProber } from './address-probe.ts';
 import type {
   AllocateRequest,
   AllocateResponse,
@@ -423,7 +423,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
           if (!outcome.gatewayReachable) {
             throw new TidepoolError(
               'GATEWAY_UNREACHABLE',
-              `${who}: gateway ${gateway} of pool "${pool.name}" did not answer on interface ${r.ifname} within ${s.timeoutMs} ms; no IP was allocated`,
+              `${who}: gateway ${gateway} of pool "${pool.name}" did not answer on interface ${r.ifname} (${GATEWAY_TRIES} tries of ${s.timeoutMs} ms); no IP was allocated`,
               { pool: pool.name, gateway, ifname: r.ifname, timeoutMs: s.timeoutMs },
             );
           }
