@@ -20,7 +20,9 @@ import { createLogger, isLogLevel, type Logger } from '../util/logger.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { parseCommandFlags } from '../util/flags.ts';
 import { formatServerAddress, parseListen, startMetricsServer } from '../util/http-endpoints.ts';
-import { createIpamService, type IpamService } from './ipam-service.ts';
+import { createIpamService, type IpamService, type NodeDetection } from './ipam-service.ts';
+import { createAddressProber } from './address-probe.ts';
+import { DETECTION_TIMEOUT_MAX_MS, DETECTION_TIMEOUT_MIN_MS } from '../ipam/pool.ts';
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { openPoolFileState, type PoolFileState } from './pool-file-state.ts';
 import { startGcLoop } from './gc-loop.ts';
@@ -39,6 +41,11 @@ export const DAEMON_DEFAULTS = {
   shutdownTimeout: '5s',
   logLevel: 'info',
   sqliteSync: 'normal',
+  ipConflictDetection: 'on',
+  gatewayDetection: 'off',
+  detectionTimeout: '50ms',
+  ipConflictHold: '10m',
+  ipConflictAttempts: '3',
 } as const;
 
 /** The longest --exhausted-wait: the plugin's default ipam.timeoutMs (10 s) less room for the allocation itself. */
@@ -66,6 +73,13 @@ reclaims IPs whose network namespace is gone.
                           (at most 8s: the plugin gives up after ipam.timeoutMs, 10s by default)  default ${DAEMON_DEFAULTS.exhaustedWait}
   --shutdown-timeout DUR  on SIGTERM or SIGINT, how long requests in flight may take to be answered before their
                           connections are closed; a second signal stops at once  default ${DAEMON_DEFAULTS.shutdownTimeout}
+  --ip-conflict-detection on|off  probe each new IP from the pod's link before answering (ARP probe, IPv6
+                          neighbour solicitation); pools and netconfs may override  default ${DAEMON_DEFAULTS.ipConflictDetection}
+  --gateway-detection on|off  require the pool's gateway to answer from the pod's link; pools and netconfs
+                          may override  default ${DAEMON_DEFAULTS.gatewayDetection}
+  --detection-timeout DUR how long each probe waits for an answer (1ms to 2s)  default ${DAEMON_DEFAULTS.detectionTimeout}
+  --ip-conflict-hold DUR  how long an IP another host answered for is held out of use  default ${DAEMON_DEFAULTS.ipConflictHold}
+  --ip-conflict-attempts N  IPs a stateless pod may try before its ADD fails (1 to 10)  default ${DAEMON_DEFAULTS.ipConflictAttempts}
   --sqlite-sync MODE      normal (survives process crash) or full (also power loss)  default ${DAEMON_DEFAULTS.sqliteSync}
   --log-level LEVEL       debug, info, warn, error     default ${DAEMON_DEFAULTS.logLevel}
 `;
@@ -88,6 +102,30 @@ export interface DaemonConfig {
   readonly shutdownTimeoutMs: number;
   readonly sqliteSync: 'normal' | 'full';
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly detection: NodeDetection;
+}
+
+function parseSwitch(flag: string, text: string): boolean {
+  if (text === 'on' || text === 'true') return true;
+  if (text === 'off' || text === 'false') return false;
+  throw new TidepoolError('INVALID_CONFIG', `${flag}: "${text}" must be on or off`, { field: flag });
+}
+
+function parseDetectionFlags(values: Record<string, string | undefined>): NodeDetection {
+  const timeoutMs = parseDuration(values['detection-timeout']!, '--detection-timeout');
+  if (timeoutMs < DETECTION_TIMEOUT_MIN_MS || timeoutMs > DETECTION_TIMEOUT_MAX_MS) {
+    throw new TidepoolError('INVALID_CONFIG', `--detection-timeout: ${values['detection-timeout']} must be from 1ms to 2s`, { field: '--detection-timeout' });
+  }
+  const attemptsText = values['ip-conflict-attempts']!;
+  const attempts = /^\d+$/.test(attemptsText) ? Number(attemptsText) : NaN;
+  if (!(attempts >= 1 && attempts <= 10)) throw new TidepoolError('INVALID_CONFIG', `--ip-conflict-attempts: "${attemptsText}" must be an integer from 1 to 10`, { field: '--ip-conflict-attempts' });
+  return {
+    ipConflict: parseSwitch('--ip-conflict-detection', values['ip-conflict-detection']!),
+    gateway: parseSwitch('--gateway-detection', values['gateway-detection']!),
+    timeoutMs,
+    holdMs: parseDuration(values['ip-conflict-hold']!, '--ip-conflict-hold'),
+    conflictAttempts: attempts,
+  };
 }
 
 /** Parses daemon flags; every error names the flag. */
@@ -111,6 +149,11 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
         'shutdown-timeout': { type: 'string', default: DAEMON_DEFAULTS.shutdownTimeout },
         'sqlite-sync': { type: 'string', default: DAEMON_DEFAULTS.sqliteSync },
         'log-level': { type: 'string', default: DAEMON_DEFAULTS.logLevel },
+        'ip-conflict-detection': { type: 'string', default: DAEMON_DEFAULTS.ipConflictDetection },
+        'gateway-detection': { type: 'string', default: DAEMON_DEFAULTS.gatewayDetection },
+        'detection-timeout': { type: 'string', default: DAEMON_DEFAULTS.detectionTimeout },
+        'ip-conflict-hold': { type: 'string', default: DAEMON_DEFAULTS.ipConflictHold },
+        'ip-conflict-attempts': { type: 'string', default: DAEMON_DEFAULTS.ipConflictAttempts },
       },
     { prefix: 'tidepool daemon: ' },
   ).values as Record<string, string | undefined>;
@@ -153,6 +196,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonConfig {
     shutdownTimeoutMs: parseDuration(values['shutdown-timeout']!, '--shutdown-timeout'),
     sqliteSync: sync,
     logLevel: level,
+    detection: parseDetectionFlags(values),
   };
 }
 
@@ -180,13 +224,22 @@ export async function startDaemon(config: DaemonConfig, log: Logger = createLogg
   collectDefaultMetrics({ register: registry, prefix: 'tidepool_agent_' });
   let service: ReturnType<typeof createIpamService> | undefined;
   const status = async (): Promise<StatusResponse> => ({ ...(service ? await service.status() : { ready: false, pools: [] }), poolsFile: backend.poolsFile?.status() });
-  const metrics = createAgentMetrics(registry, status);
+  const metrics = createAgentMetrics(registry, status, async () =>
+    (service ? await service.allocations() : []).flatMap((a) => (a.hold ? [{ pool: a.pool, reason: a.hold.reason }] : [])),
+  );
+  const mapNetns = (path: string): string => (config.hostProc !== '/proc' && path.startsWith('/proc/') ? config.hostProc + path.slice(5) : path);
+  const prober = createAddressProber({ mapNetns });
+  if (prober.unavailable) {
+    log.error('addresses cannot be probed on this node: IP conflict detection is skipped, and ADDs of pools with gateway detection fail', { problem: prober.unavailable });
+  }
   service = createIpamService({
     store: backend.store,
     policy: backend.policy,
     node: config.node,
     now: Date.now,
-    probeNetns: (path) => probeNetns(config.hostProc !== '/proc' && path.startsWith('/proc/') ? config.hostProc + path.slice(5) : path),
+    probeNetns: (path) => probeNetns(mapNetns(path)),
+    prober,
+    detection: config.detection,
     reuseCooldownMs: config.reuseCooldownMs,
     exhaustedWaitMs: config.exhaustedWaitMs,
     sleep: (ms, signal) => delay(ms, undefined, { signal }).catch(() => undefined),

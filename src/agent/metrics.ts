@@ -4,7 +4,9 @@ import type { StatusResponse } from '../api/protocol.ts';
 /** Label values for allocation outcomes. */
 export type AllocationResult = 'allocated' | 'existing' | 'exhausted' | 'error';
 /** Why an IP was released. */
-export type ReleaseReason = 'del' | 'cni-gc' | 'netns-gc' | 'manual' | 'rollback';
+export type ReleaseReason = 'del' | 'cni-gc' | 'netns-gc' | 'manual' | 'rollback' | 'hold-expired';
+/** What a probe from the pod's link found. */
+export type ProbeResult = 'free' | 'conflict' | 'reachable' | 'unreachable' | 'failed';
 
 /**
  * What the agent reports. The service depends on this interface, not on
@@ -19,9 +21,13 @@ export interface AgentMetrics {
   exhaustedWait(outcome: 'allocated' | 'exhausted', seconds: number): void;
   /** A reload of the standalone pools file, by outcome. */
   poolsReload(result: 'applied' | 'refused' | 'unchanged'): void;
+  /** One probe from a pod's link (`conflict`: the address; `gateway`: the pool's gateway, after the address when both). */
+  probe(check: 'conflict' | 'gateway', result: ProbeResult, seconds: number): void;
+  /** Another host answered for an IP of `pool`. */
+  conflict(pool: string): void;
 }
 
-export const noMetrics: AgentMetrics = { allocation() {}, release() {}, request() {}, gcRun() {}, exhaustedWait() {}, poolsReload() {} };
+export const noMetrics: AgentMetrics = { allocation() {}, release() {}, request() {}, gcRun() {}, exhaustedWait() {}, poolsReload() {}, probe() {}, conflict() {} };
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
@@ -30,7 +36,11 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
  * file gauges are computed at scrape time from `status`, so they can never
  * drift from the store.
  */
-export function createAgentMetrics(registry: Registry, status: () => Promise<StatusResponse>): AgentMetrics {
+export function createAgentMetrics(
+  registry: Registry,
+  status: () => Promise<StatusResponse>,
+  held: () => Promise<ReadonlyArray<{ readonly pool: string; readonly reason: string }>> = async () => [],
+): AgentMetrics {
   const allocations = new Counter({ name: 'tidepool_allocations_total', help: 'CNI ADD allocations by result.', labelNames: ['result'], registers: [registry] });
   const allocLatency = new Histogram({ name: 'tidepool_allocation_duration_seconds', help: 'Time to serve an allocation inside the agent.', labelNames: ['result'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const releases = new Counter({ name: 'tidepool_releases_total', help: 'IPs released, by reason and result.', labelNames: ['reason', 'result'], registers: [registry] });
@@ -79,8 +89,39 @@ export function createAgentMetrics(registry: Registry, status: () => Promise<Sta
       this.set((await status()).poolsFile?.refused ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'tidepool_held_ips',
+    help: 'IPs held out of use rather than by a pod, by pool and reason (ip-conflict: another host answered for the IP); each is freed when its hold ends.',
+    labelNames: ['pool', 'reason'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const counts = new Map<string, { pool: string; reason: string; n: number }>();
+      for (const h of await held()) {
+        const key = `${h.pool}\u0000${h.reason}`;
+        const c = counts.get(key) ?? { pool: h.pool, reason: h.reason, n: 0 };
+        c.n++;
+        counts.set(key, c);
+      }
+      for (const c of counts.values()) this.set({ pool: c.pool, reason: c.reason }, c.n);
+    },
+  });
+  const probes = new Histogram({
+    name: 'tidepool_ip_probe_duration_seconds',
+    help: "Probes from a pod's link before its ADD is answered, by check (conflict, gateway) and result (free, conflict, reachable, unreachable, failed).",
+    labelNames: ['check', 'result'],
+    buckets: [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const conflicts = new Counter({ name: 'tidepool_ip_conflicts_total', help: 'IPs another host on the LAN answered for when they were probed, by pool.', labelNames: ['pool'], registers: [registry] });
   const reloads = new Counter({ name: 'tidepool_pools_file_reloads_total', help: 'Standalone: pools file reloads by result (applied, refused, unchanged).', labelNames: ['result'], registers: [registry] });
   return {
+    probe(check, result, seconds) {
+      probes.observe({ check, result }, seconds);
+    },
+    conflict(pool) {
+      conflicts.inc({ pool });
+    },
     poolsReload(result) {
       reloads.inc({ result });
     },

@@ -25,6 +25,12 @@ export interface AllocateRequest extends AttachmentRef {
   readonly ipv4Pools?: readonly string[] | undefined;
   readonly ipv6Pools?: readonly string[] | undefined;
   readonly pod?: PodRef | undefined;
+  /** The netconf's `ipam.clean_gateway`: no default route through the pools' gateways (unless the pod annotation says otherwise). */
+  readonly cleanGateway?: boolean | undefined;
+  /** The netconf's detection settings; each overrides the pool's and the node's. */
+  readonly ipConflictDetection?: boolean | undefined;
+  readonly gatewayDetection?: boolean | undefined;
+  readonly detectionTimeoutMs?: number | undefined;
 }
 
 export interface AllocatedIP {
@@ -122,6 +128,19 @@ export interface AllocationView {
   readonly pod?: PodRef | undefined;
   /** Set when no current pool holds the IP (see OrphanStatus). */
   readonly orphaned?: OrphanReason | undefined;
+  /** Set when the IP is held out of use rather than by a pod (an address another host answered for). */
+  readonly hold?: IpHoldView | undefined;
+}
+
+/** Why an IP is held out of use, and until when. */
+export interface IpHoldView {
+  readonly reason: 'ip-conflict';
+  /** The MAC address that answered for the IP. */
+  readonly mac: string;
+  /** When the hold ends and the IP is free again (ms since the epoch). */
+  readonly until: number;
+  /** The pod (namespace/name) or container the IP was being given to when the conflict was found. */
+  readonly detectedFor?: string | undefined;
 }
 
 /** Result of one standalone garbage collection run. */

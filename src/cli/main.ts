@@ -312,7 +312,9 @@ async function allocationsCommand(argv: readonly string[], io: CliIo): Promise<n
     return 0;
   }
   const now = io.now();
-  const rows = list.map((a) => [a.ip, a.orphaned ? `${a.pool} (orphaned)` : a.pool, a.containerId, a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
+  // A hold has no container: the column says why the IP is out of use, who answered for it, and for how long still.
+  const holder = (a: AllocationView): string => (a.hold ? `held: ${a.hold.reason}, MAC ${a.hold.mac}, ${formatDuration(Math.max(0, a.hold.until - now))} left` : a.containerId);
+  const rows = list.map((a) => [a.ip, a.orphaned ? `${a.pool} (orphaned)` : a.pool, holder(a), a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
   io.out(formatTable(['IP', 'POOL', 'CONTAINER', 'INTERFACE', 'NETNS', 'AGE'], rows));
   return 0;
 }

@@ -8,7 +8,7 @@ import type { AllocationStore } from '../store/port.ts';
 import type { Logger } from '../util/logger.ts';
 import type { AllocationObject, ControllerCache } from './cache.ts';
 import type { Clock } from './clock.ts';
-import type { EventTarget } from './events.ts';
+import type { EventTarget } from '../k8s/events.ts';
 import type { LeaderTask } from './leader-tasks.ts';
 
 /** Knobs of the garbage collector; docs/gc.md lists each with its default. */

@@ -31,7 +31,7 @@ import { createControllerMetrics } from './metrics.ts';
 import { createPoolStatusReconciler } from './pool-status.ts';
 import { createGcReconciler, type GcReconcilerDeps, type GcSettings } from './gc.ts';
 import { createGcMetrics } from './metrics.ts';
-import { createEventPoster } from './events.ts';
+import { createEventPoster } from '../k8s/events.ts';
 import { createScanRequestWatch } from './scan-requests.ts';
 import { createKubernetesStore } from '../store/kubernetes.ts';
 import { startWebhookServer, type WebhookServer } from './webhook.ts';
@@ -328,7 +328,7 @@ export async function startController(config: ControllerConfig, deps: Controller
         log,
         metrics: createGcMetrics(registry),
         settings: config.gc,
-        event: createEventPoster({ rest, identity: config.identity, clock, log }),
+        event: createEventPoster({ rest, component: 'tidepool-controller', host: config.identity, now: () => clock.now(), log }),
         scanRequests: createScanRequestWatch({ rest, namespace: config.namespace, leaseName: config.leaseName, clock, log }),
       };
       leaderTasks.push(createGcReconciler(deps.adjustGc ? deps.adjustGc(gcDeps) : gcDeps));

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createControllerCache, type ControllerCache } from '../../src/controller/cache.ts';
 import { createClock, createManualClock, type Clock, type ManualClock } from '../../src/controller/clock.ts';
-import type { EventTarget } from '../../src/controller/events.ts';
+import type { EventTarget } from '../../src/k8s/events.ts';
 import { createGcReconciler, type GcMetrics, type GcReconciler, type GcSettings } from '../../src/controller/gc.ts';
 import { parseControllerArgs, startController, type RunningController } from '../../src/controller/main.ts';
 import type { ReclaimReason } from '../../src/ipam/gc-rules.ts';
