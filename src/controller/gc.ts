@@ -142,9 +142,21 @@ export function createCachedGcView(cache: ControllerCache): GcView {
       const v = cache.virtualMachines.get(`${ns}/${name}`);
       return v ? { deleting: v.metadata.deletionTimestamp !== undefined } : undefined;
     },
+    vmLaunchers: (ns, name) => cache.pods.byIndex(VM_LAUNCHER_INDEX, `${ns}/${name}`).map((p) => toGcPod(p as PodObject)),
     poolExists: (name) => cache.pools.get(name) !== undefined,
   };
 }
+
+/** KubeVirt labels each virt-launcher pod with its VM's name. */
+export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
+/** The pod cache's index of virt-launcher pods by `namespace/vm`. */
+export const VM_LAUNCHER_INDEX = 'vmLauncher';
+export const POD_INDEXERS: Readonly<Record<string, (o: KubeObject) => readonly string[]>> = {
+  [VM_LAUNCHER_INDEX]: (o) => {
+    const vm = o.metadata.labels?.[VM_NAME_LABEL];
+    return vm && o.metadata.namespace ? [`${o.metadata.namespace}/${vm}`] : [];
+  },
+};
 
 /**
  * A GcView read fresh from the API server for one record: every decision to
@@ -177,11 +189,21 @@ export async function readFreshGcView(rest: KubeRest, record: GcRecord, cached: 
       : Promise.resolve(undefined),
     stable[0] === 'vm' ? get<KubeObject, { deleting: boolean }>(`/apis/kubevirt.io/v1/namespaces/${stable[1]}/virtualmachines/${stable[2]}`, (v) => ({ deleting: v.metadata.deletionTimestamp !== undefined })) : Promise.resolve(undefined),
   ]);
+  let launchers: readonly GcPod[] | 'unknown' = [];
+  if (stable[0] === 'vm') {
+    try {
+      const list = await rest.list<PodObject>(`/api/v1/namespaces/${stable[1]}/pods`, { labelSelector: `${VM_NAME_LABEL}=${stable[2]}` });
+      launchers = list.items.map(toGcPod);
+    } catch {
+      launchers = 'unknown';
+    }
+  }
   return {
     pod: () => pod,
     node: () => node,
     statefulSet: () => sts,
     virtualMachine: () => vm,
+    vmLaunchers: () => launchers,
     poolExists: () => (pool === undefined ? false : pool),
   };
 }
