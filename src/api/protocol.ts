@@ -4,6 +4,7 @@
  * module loads nothing.
  */
 import type { OrphanReason } from '../ipam/claims.ts';
+import type { IpHold } from '../store/port.ts';
 
 /** A CNI attachment: the runtime's (container ID, interface) pair. */
 export interface AttachmentRef {
@@ -132,16 +133,8 @@ export interface AllocationView {
   readonly hold?: IpHoldView | undefined;
 }
 
-/** Why an IP is held out of use, and until when. */
-export interface IpHoldView {
-  readonly reason: 'ip-conflict';
-  /** The MAC address that answered for the IP. */
-  readonly mac: string;
-  /** When the hold ends and the IP is free again (ms since the epoch). */
-  readonly until: number;
-  /** The pod (namespace/name) or container the IP was being given to when the conflict was found. */
-  readonly detectedFor?: string | undefined;
-}
+/** Why an IP is held out of use, and until when: the store's record of it, as the API shows it. */
+export type IpHoldView = IpHold;
 
 /** Result of one standalone garbage collection run. */
 export interface CollectResponse extends ReleaseResponse {
