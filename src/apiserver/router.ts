@@ -13,7 +13,7 @@
 import { admissionChain, type AdmissionPlugin } from './admission.ts';
 import { attempt, then, type Awaitable } from './awaitable.ts';
 import { unauthorized, type Authenticator, type UserInfo } from './authentication.ts';
-import { forbiddenError, type Authorizer } from './authorization.ts';
+import { authorizationAttributes, forbiddenError, type Authorizer } from './authorization.ts';
 import { discovery } from './discovery.ts';
 import { createBinding } from './handlers/binding.ts';
 import type { Handler, Target } from './handlers/context.ts';
@@ -116,8 +116,9 @@ export function createRouter(deps: RouterDeps): Router {
 
   function authorized(req: ApiRequest, info: RequestInfo, user: UserInfo | undefined): Awaitable<ApiResult> {
     if (!user) throw unauthorized();
-    return then(deps.authorizer({ user, info }), (decision) => {
-      if (!decision.allowed) throw forbiddenError({ user, info }, decision.reason);
+    const attributes = authorizationAttributes(user, info, req.query);
+    return then(deps.authorizer(attributes), (decision) => {
+      if (!decision.allowed) throw forbiddenError(attributes, decision.reason);
       return filtered({ req, info, target: resolveTarget(deps.registry, info), user }, 0);
     });
   }

@@ -5,11 +5,15 @@
 import { writeFileSync } from 'node:fs';
 import type { Authenticator, UserInfo } from '../../src/apiserver/authentication.ts';
 import { fixedUser } from '../../src/apiserver/authentication.ts';
-import { allowAll, anonymousPublicOnly } from '../../src/apiserver/authorization.ts';
+import { allowAll } from '../../src/apiserver/authorization.ts';
 import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
-import type { KindOptions, KubeObject } from '../../src/apiserver/kinds.ts';
+import type { KindOptions, KindSpec, KubeObject } from '../../src/apiserver/kinds.ts';
 import { customKind } from '../../src/apiserver/kinds.ts';
+import { rbacAuthorizer } from '../../src/apiserver/rbac/authorizer.ts';
+import { storeBootstrapPolicy } from '../../src/apiserver/rbac/bootstrap.ts';
+import { rbacKinds } from '../../src/apiserver/rbac/kinds.ts';
 import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer } from '../../src/apiserver/server.ts';
+import { serviceAccountKind } from '../../src/apiserver/service-accounts.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 import type { AdmissionWebhook } from '../../src/apiserver/webhook-admission.ts';
 import { createWebhookAdmission } from '../../src/apiserver/webhook-admission.ts';
@@ -54,12 +58,17 @@ export interface FakeApiServerOptions {
   /** The user every request runs as (and webhooks are told of); default an admin-like test user. */
   userInfo?: UserInfo;
   /**
-   * Bearer-token authentication (default off: every request is served).
-   * When on, a request needs the token of kubeconfig() (never expires) or
-   * one from mintToken() that has not expired by the real clock; anything
-   * else gets the real server's 401, and no credentials at all a 403 as
-   * system:anonymous (except /healthz, /livez, /readyz, /version). Open
-   * watches are not cut when their token expires, as on the real server.
+   * Bearer-token authentication and RBAC (default off: every request is
+   * served as `userInfo`). When on, a request needs the token of
+   * kubeconfig() (the administrator; never expires) or one from mintToken()
+   * or serviceAccountToken() that has not expired by the real clock;
+   * anything else gets the real server's 401, and no credentials at all
+   * make it system:anonymous. Every request is then authorized by RBAC from
+   * the stored ClusterRoles, Roles and bindings, starting from the real
+   * server's bootstrap policy (system:masters may do anything; everyone may
+   * read /healthz, /livez, /readyz, /version; authenticated users also
+   * discovery). Open watches are not cut when their token expires, as on
+   * the real server.
    */
   authentication?: boolean;
 }
@@ -78,8 +87,14 @@ export interface FakeApiServer {
    */
   kubeconfig(user?: Record<string, unknown>): string;
   writeKubeconfig(path: string, user?: Record<string, unknown>): void;
-  /** A bearer token accepted for `lifetimeMs` from now (with `authentication` on). */
-  mintToken(lifetimeMs: number): string;
+  /** A bearer token for `user` (default the administrator) accepted for `lifetimeMs` from now (with `authentication` on). */
+  mintToken(lifetimeMs: number, user?: UserInfo): string;
+  /**
+   * A token of the stored ServiceAccount `namespace/name`, valid for
+   * `lifetimeMs` (default until revoked) and while that ServiceAccount
+   * exists (with `authentication` on). Throws if it does not exist.
+   */
+  serviceAccountToken(namespace: string, name: string, lifetimeMs?: number): string;
   /** Makes a token invalid now. */
   revokeToken(token: string): void;
   /** Serves another kind, as installing a CRD would. */
@@ -108,10 +123,21 @@ export interface FakeApiServer {
 
 const TOKEN = 'tidepool-fake-token';
 
+/** What the test server serves: the built-in kinds, ServiceAccounts, RBAC, and `custom` resources. */
+export function servedKinds(custom: readonly KindOptions[]): KindSpec[] {
+  return [...builtinKinds(), serviceAccountKind(), ...rbacKinds(), ...custom.map(customKind)];
+}
+
 /** Starts a test API server on 127.0.0.1. */
 export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const user = opts.userInfo ?? ADMIN;
-  const authority = opts.authentication ? createTokenAuthority(TOKEN, user) : undefined;
+  let store: ApiServer['store'] | undefined;
+  const serviceAccount = (namespace: string, name: string) => {
+    const k = store?.kind('', 'serviceaccounts');
+    return k && store?.get(k, namespace, name);
+  };
+  const authority = opts.authentication ? createTokenAuthority(serviceAccount) : undefined;
+  authority?.mint(Number.POSITIVE_INFINITY, { user }, TOKEN);
   const authenticator: Authenticator = authority ? authority.authenticator : fixedUser(user);
   let hooks: AdmissionWebhook[] = [...(opts.admission ?? [])];
   const webhooks = createWebhookAdmission(() => hooks);
@@ -124,14 +150,16 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     uid: opts.uid,
     randomInt: opts.randomInt,
     historySize: opts.historySize,
-    kinds: [...builtinKinds(), ...custom.map(customKind)],
+    kinds: servedKinds(custom),
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
-    authorizer: authority ? anonymousPublicOnly : allowAll,
+    authorizer: authority ? (a) => rbacAuthorizer(core.store)(a) : allowAll,
     admission: [webhooks],
     filters: [stats.filter, faults.filter],
     address: () => `127.0.0.1:${port}`,
   });
+  store = core.store;
+  if (authority) storeBootstrapPolicy(core);
   const certs = opts.tls ? createWebhookCertificates({ hosts: ['localhost', '127.0.0.1', '::1'], now: Date.now(), caName: 'tidepool-test-apiserver-ca' }) : undefined;
   const front = await serveHttp(core.router, { port: opts.port ?? 0, tls: certs && { cert: certs.certPem, key: certs.keyPem }, onReply: stats.reply });
   port = front.port;
@@ -148,9 +176,15 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     writeKubeconfig(path, u) {
       writeFileSync(path, kubeconfig(u), { mode: 0o600 });
     },
-    mintToken(lifetimeMs) {
+    mintToken(lifetimeMs, u = user) {
       if (!authority) throw new Error('mintToken needs the server started with authentication: true');
-      return authority.mint(lifetimeMs);
+      return authority.mint(lifetimeMs, { user: u });
+    },
+    serviceAccountToken(namespace, name, lifetimeMs = Number.POSITIVE_INFINITY) {
+      if (!authority) throw new Error('serviceAccountToken needs the server started with authentication: true');
+      const sa = serviceAccount(namespace, name);
+      if (!sa) throw new Error(`serviceaccounts "${name}" not found in namespace ${namespace}`);
+      return authority.mint(lifetimeMs, { serviceAccount: { namespace, name, uid: sa.metadata.uid ?? '' } });
     },
     revokeToken: (token) => authority?.revoke(token),
     registerKind: (k) => void core.registry.add(customKind(k)),
