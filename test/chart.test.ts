@@ -253,6 +253,7 @@ describe('RBAC is least privilege', () => {
     assert.deepEqual(grants(role.rules), [
       'coordination.k8s.io/leases/tidepool-controller: get',
       'coordination.k8s.io/leases/tidepool-controller: list',
+      'coordination.k8s.io/leases/tidepool-controller: patch',
       'coordination.k8s.io/leases/tidepool-controller: update',
       'coordination.k8s.io/leases/tidepool-controller: watch',
       'coordination.k8s.io/leases: create',
