@@ -47,7 +47,7 @@ const sa = (name: string, namespace?: string) => ({ kind: 'ServiceAccount', name
 
 before(async () => {
   server = await createFakeApiServer({ authentication: true });
-  admin = /token: (\S+)/.exec(server.kubeconfig())![1]!;
+  admin = server.adminToken;
   await ok(call(admin, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team' } }));
   await ok(call(admin, 'POST', PODS, pod('web')));
 });

@@ -19,6 +19,7 @@ import type { AdmissionWebhook } from '../../src/apiserver/webhook-admission.ts'
 import { createWebhookAdmission } from '../../src/apiserver/webhook-admission.ts';
 import { createWebhookCertificates } from '../../src/controller/certificates.ts';
 import { createTokenAuthority } from './authn.ts';
+import { createDenialLog } from './denials.ts';
 import { createFaults, type FaultHandle, type FaultSpec } from './faults.ts';
 import { serveHttp } from './http.ts';
 import { kubeconfigText } from './kubeconfig.ts';
@@ -86,6 +87,8 @@ export interface FakeApiServer {
    * token, or the `user` given (e.g. `{ tokenFile: path }` or `{ exec: {...} }`).
    */
   kubeconfig(user?: Record<string, unknown>): string;
+  /** The administrator's token (system:masters), which kubeconfig() carries by default and never expires. */
+  readonly adminToken: string;
   writeKubeconfig(path: string, user?: Record<string, unknown>): void;
   /** A bearer token for `user` (default the administrator) accepted for `lifetimeMs` from now (with `authentication` on). */
   mintToken(lifetimeMs: number, user?: UserInfo): string;
@@ -114,6 +117,10 @@ export interface FakeApiServer {
   watchCount(): number;
   stats(): ServerStats;
   resetStats(): void;
+  /** Messages of the 403s authorization answered so far (`... is forbidden: User "x" cannot ...`), not injected ones; resetStats keeps them. */
+  denials(): string[];
+  /** The same, forgetting them: a test that provoked refusals on purpose takes them. */
+  takeDenials(): string[];
   /** Copies of every stored object of a resource (`pods`, `ippools` or `ippools.tidepool.dev`), sorted by key. */
   objects(resource: string): KubeObject[];
   /** The current global resourceVersion. */
@@ -143,6 +150,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   const webhooks = createWebhookAdmission(() => hooks);
   const faults = createFaults();
   const stats = createStats();
+  const denials = createDenialLog();
   const custom = [...(opts.tidepoolKinds === false ? [] : TIDEPOOL_KINDS), ...(opts.kinds ?? [])];
   let port = 0;
   const core = createApiServer({
@@ -153,12 +161,13 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     kinds: servedKinds(custom),
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
-    authorizer: authority ? (a) => rbacAuthorizer(core.store)(a) : allowAll,
+    authorizer: authority ? denials.wrap((a) => authorizeRbac(a)) : allowAll,
     admission: [webhooks],
     filters: [stats.filter, faults.filter],
     address: () => `127.0.0.1:${port}`,
   });
   store = core.store;
+  const authorizeRbac = rbacAuthorizer(core.store);
   if (authority) storeBootstrapPolicy(core);
   const certs = opts.tls ? createWebhookCertificates({ hosts: ['localhost', '127.0.0.1', '::1'], now: Date.now(), caName: 'tidepool-test-apiserver-ca' }) : undefined;
   const front = await serveHttp(core.router, { port: opts.port ?? 0, tls: certs && { cert: certs.certPem, key: certs.keyPem }, onReply: stats.reply });
@@ -173,6 +182,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     port,
     core,
     kubeconfig,
+    adminToken: TOKEN,
     writeKubeconfig(path, u) {
       writeFileSync(path, kubeconfig(u), { mode: 0o600 });
     },
@@ -198,6 +208,8 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     watchCount: () => front.watchCount(),
     stats: () => stats.snapshot(),
     resetStats: () => stats.reset(),
+    denials: () => denials.list(),
+    takeDenials: () => denials.take(),
     objects(resource) {
       const k = core.registry.lookup(resource);
       return [...k.objects.keys()].sort().map((key) => structuredClone(k.objects.get(key)!));
