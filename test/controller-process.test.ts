@@ -11,6 +11,7 @@ import { runCli } from './helpers/agent-process.ts';
 import { startControllerProcess, type ControllerProcess } from './helpers/controller-process.ts';
 import { waitUntilReady } from './helpers/readiness.ts';
 import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
+import { chartDenials, installChartRbac, type ChartIdentities } from './helpers/chart-rbac.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
@@ -19,10 +20,11 @@ const LEASE = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/tidepo
 let server: FakeApiServer;
 let dir: string;
 let kubeconfig: string;
+let identities: ChartIdentities;
 const spawned: Array<{ proc: ChildProcess; exited: Promise<number | null> }> = [];
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminToken}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return { status: res.status, body: await res.json() };
 }
 
@@ -52,10 +54,12 @@ function startController(identity: string): Promise<ControllerProcess> {
 }
 
 before(async () => {
-  server = await createFakeApiServer();
+  server = await createFakeApiServer({ authentication: true });
   dir = mkdtempSync(join(tmpdir(), 'tidepool-controller-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  server.writeKubeconfig(kubeconfig);
+  // The replicas are the chart's controller account; the test is the administrator.
+  const installed = await installChartRbac(server, dir);
+  identities = installed.identities;
+  kubeconfig = installed.kubeconfigs.controller;
   const webhookConfig = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
@@ -68,8 +72,10 @@ before(async () => {
 after(async () => {
   for (const p of spawned) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
   await Promise.all(spawned.map((p) => p.exited));
+  const refused = chartDenials(server, identities);
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(refused, [], 'RBAC refused none of the replicas\' requests');
 });
 
 describe('tidepool controller (real processes)', () => {

@@ -13,6 +13,7 @@ import { splitPemCertificates } from '../src/controller/ca-bundle-plan.ts';
 import { parseControllerArgs, startController, type RunningController } from '../src/controller/main.ts';
 import { createLogger } from '../src/util/logger.ts';
 import { createFakeApiServer, type AdmissionWebhook, type FakeApiServer } from './apiserver/server.ts';
+import { chartDenials, installChartRbac, type ChartIdentities } from './helpers/chart-rbac.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
@@ -73,11 +74,12 @@ interface Answer {
 let server: FakeApiServer;
 let dir: string;
 let kubeconfig: string;
+let identities: ChartIdentities;
 let controller: RunningController;
 const logs: string[] = [];
 
 async function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Answer> {
-  const res = await fetch(server.url + path, { method, headers: { 'content-type': contentType }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(server.url + path, { method, headers: { 'content-type': contentType, authorization: `Bearer ${server.adminToken}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -119,10 +121,12 @@ function standaloneError(objs: unknown[]): string {
 }
 
 before(async () => {
-  server = await createFakeApiServer();
+  server = await createFakeApiServer({ authentication: true });
   dir = mkdtempSync(join(tmpdir(), 'tidepool-webhook-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  server.writeKubeconfig(kubeconfig);
+  // Every replica is the chart's controller account; the test plays users and the cluster as the administrator.
+  const installed = await installChartRbac(server, dir);
+  identities = installed.identities;
+  kubeconfig = installed.kubeconfigs.controller;
   await ok(call('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', chartWebhookConfiguration));
   controller = await startReplica('replica-a');
   server.setAdmission(admissionFor(controller.webhookAddress!));
@@ -131,8 +135,10 @@ before(async () => {
 
 after(async () => {
   await controller?.stop();
+  const refused = chartDenials(server, identities);
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(refused, [], 'RBAC refused none of the replicas\' requests');
 });
 
 describe('webhook: IPPool', () => {
