@@ -15,8 +15,7 @@ import { rbacKinds } from '../../src/apiserver/rbac/kinds.ts';
 import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer } from '../../src/apiserver/server.ts';
 import { serviceAccountKind } from '../../src/apiserver/service-accounts.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
-import type { AdmissionWebhook } from '../../src/apiserver/webhook-admission.ts';
-import { createWebhookAdmission } from '../../src/apiserver/webhook-admission.ts';
+import { createStoredWebhookAdmission } from '../../src/apiserver/webhooks/plugin.ts';
 import { createWebhookCertificates } from '../../src/controller/certificates.ts';
 import { createTokenAuthority } from './authn.ts';
 import { createDenialLog } from './denials.ts';
@@ -25,7 +24,6 @@ import { serveHttp } from './http.ts';
 import { kubeconfigText } from './kubeconfig.ts';
 import { createStats, type ServerStats } from './stats.ts';
 
-export type { AdmissionWebhook, AdmissionRule } from '../../src/apiserver/webhook-admission.ts';
 export type { AdmissionOperation } from '../../src/apiserver/admission.ts';
 export type { UserInfo } from '../../src/apiserver/authentication.ts';
 export type { KindOptions, KubeObject, ObjectMeta } from '../../src/apiserver/kinds.ts';
@@ -46,8 +44,6 @@ export interface FakeApiServerOptions {
   randomInt?: (n: number) => number;
   /** How many past writes watches and paged lists can resume from; default 10,000. */
   historySize?: number;
-  /** Validating admission webhooks; replace at runtime with setAdmission. */
-  admission?: AdmissionWebhook[];
   /** Period of BOOKMARK events to watches that allow them; default 60,000 (the real server's is about a minute). */
   bookmarkIntervalMs?: number;
   /** Namespaces present at start; default the four every cluster has. */
@@ -102,8 +98,16 @@ export interface FakeApiServer {
   revokeToken(token: string): void;
   /** Serves another kind, as installing a CRD would. */
   registerKind(opts: KindOptions): void;
-  /** Replaces the validating admission webhooks. */
-  setAdmission(hooks: AdmissionWebhook[]): void;
+  /**
+   * Where the Service `namespace/name` serves `port` (443 if not given): the
+   * `host:port` of a process on this machine, or undefined to remove the
+   * route. Validating webhooks whose clientConfig names that Service are
+   * called there, over TLS verified for `<name>.<namespace>.svc` against
+   * their caBundle, as the real server calls a Service's endpoint. A Service
+   * without a route does not resolve. Test-only: the real server finds the
+   * endpoint through the cluster's network.
+   */
+  routeService(service: { namespace: string; name: string; port?: number }, address: string | undefined): void;
   injectFault(fault: FaultSpec): FaultHandle;
   clearFaults(): void;
   /**
@@ -146,8 +150,9 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   const authority = opts.authentication ? createTokenAuthority(serviceAccount) : undefined;
   authority?.mint(Number.POSITIVE_INFINITY, { user }, TOKEN);
   const authenticator: Authenticator = authority ? authority.authenticator : fixedUser(user);
-  let hooks: AdmissionWebhook[] = [...(opts.admission ?? [])];
-  const webhooks = createWebhookAdmission(() => hooks);
+  const routes = new Map<string, { host: string; port: number }>();
+  const routeKey = (namespace: string, name: string, port: number) => `${namespace}/${name}:${port}`;
+  let webhooks: ReturnType<typeof createStoredWebhookAdmission> | undefined;
   const faults = createFaults();
   const stats = createStats();
   const denials = createDenialLog();
@@ -162,11 +167,12 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
     authorizer: authority ? denials.wrap((a) => authorizeRbac(a)) : allowAll,
-    admission: [webhooks],
+    admission: [{ name: 'ValidatingAdmissionWebhook', validate: (a) => webhooks!.validate(a) }],
     filters: [stats.filter, faults.filter],
     address: () => `127.0.0.1:${port}`,
   });
   store = core.store;
+  webhooks = createStoredWebhookAdmission({ store: core.store, resolveService: (ns, name, p) => routes.get(routeKey(ns, name, p)) });
   const authorizeRbac = rbacAuthorizer(core.store);
   if (authority) storeBootstrapPolicy(core);
   const certs = opts.tls ? createWebhookCertificates({ hosts: ['localhost', '127.0.0.1', '::1'], now: Date.now(), caName: 'tidepool-test-apiserver-ca' }) : undefined;
@@ -198,8 +204,10 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     },
     revokeToken: (token) => authority?.revoke(token),
     registerKind: (k) => void core.registry.add(customKind(k)),
-    setAdmission(next) {
-      hooks = [...next];
+    routeService({ namespace, name, port = 443 }, address) {
+      if (address === undefined) return void routes.delete(routeKey(namespace, name, port));
+      const at = address.lastIndexOf(':');
+      routes.set(routeKey(namespace, name, port), { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) });
     },
     injectFault: (spec) => faults.inject(spec),
     clearFaults: () => faults.clear(),
@@ -218,7 +226,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     async close() {
       clearInterval(bookmarkTimer);
       await front.close();
-      webhooks.close();
+      webhooks!.close();
     },
   };
 }
