@@ -11,7 +11,7 @@ import { runCli } from './helpers/agent-process.ts';
 import { startControllerProcess, type ControllerProcess } from './helpers/controller-process.ts';
 import { waitUntilReady } from './helpers/readiness.ts';
 import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
-import { chartDenials, installChartRbac, type ChartIdentities } from './helpers/chart-rbac.ts';
+import { applyAsAdmin, chartDenials, installChartRbac, renderChartObjects, type ChartIdentities } from './helpers/chart-rbac.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
@@ -60,13 +60,8 @@ before(async () => {
   const installed = await installChartRbac(server, dir);
   identities = installed.identities;
   kubeconfig = installed.kubeconfigs.controller;
-  const webhookConfig = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingWebhookConfiguration',
-    metadata: { name: 'tidepool' },
-    webhooks: [{ name: 'validate.tidepool.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', clientConfig: { caBundle: '', service: { name: 'tidepool-controller-webhook', namespace: 'kube-system', path: '/validate', port: 443 } } }],
-  };
-  assert.equal((await call('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', webhookConfig)).status, 201);
+  // The chart's own webhook configuration, with the empty caBundle it ships.
+  await applyAsAdmin(server, renderChartObjects().filter((o) => o.kind === 'ValidatingWebhookConfiguration'));
 });
 
 after(async () => {
@@ -102,7 +97,8 @@ describe('tidepool controller (real processes)', () => {
     const cfg = (await call('GET', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tidepool')).body;
     const pems = Buffer.from(cfg.webhooks[0].clientConfig.caBundle, 'base64').toString('utf8').match(/BEGIN CERTIFICATE/g) ?? [];
     assert.equal(pems.length, 2);
-    server.setAdmission([{ name: 'validate.tidepool.dev', url: `https://${standby.webhook}/validate`, rules: [{ groups: ['tidepool.dev'], resources: ['ippools'], operations: ['*'] }] }]);
+    // The Service sends the API server's calls to the standby: every replica answers, not only the leader.
+    server.routeService({ namespace: 'kube-system', name: 'tidepool-controller-webhook' }, standby.webhook);
     assert.equal((await call('POST', POOLS, { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'lan' }, spec: { subnet: '10.6.0.0/24', ips: ['10.6.0.10-10.6.0.19'] } })).status, 201);
     const overlap = await call('POST', POOLS, { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'lan2' }, spec: { subnet: '10.6.0.0/24' } });
     assert.equal(overlap.status, 422);
