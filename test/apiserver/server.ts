@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Authenticator, UserInfo } from '../../src/apiserver/authentication.ts';
 import { fixedUser } from '../../src/apiserver/authentication.ts';
-import { allowAll } from '../../src/apiserver/authorization.ts';
+import { allowAll, type AuthorizationAttributes } from '../../src/apiserver/authorization.ts';
 import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
 import type { KindOptions, KindSpec, KubeObject } from '../../src/apiserver/kinds.ts';
 import { customKind } from '../../src/apiserver/kinds.ts';
@@ -18,7 +18,7 @@ import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 import { createStoredWebhookAdmission } from '../../src/apiserver/webhooks/plugin.ts';
 import { createWebhookCertificates } from '../../src/controller/certificates.ts';
 import { createTokenAuthority } from './authn.ts';
-import { createDenialLog } from './denials.ts';
+import { createAuthorizationLog } from './authorization-log.ts';
 import { createFaults, type FaultHandle, type FaultSpec } from './faults.ts';
 import { serveHttp } from './http.ts';
 import { kubeconfigText } from './kubeconfig.ts';
@@ -125,6 +125,8 @@ export interface FakeApiServer {
   denials(): string[];
   /** The same, forgetting them: a test that provoked refusals on purpose takes them. */
   takeDenials(): string[];
+  /** Every distinct request authorization allowed to a user outside system:masters, as the authorizer saw it. */
+  allowedRequests(): AuthorizationAttributes[];
   /** Copies of every stored object of a resource (`pods`, `ippools` or `ippools.tidepool.dev`), sorted by key. */
   objects(resource: string): KubeObject[];
   /** The current global resourceVersion. */
@@ -155,7 +157,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   let webhooks: ReturnType<typeof createStoredWebhookAdmission> | undefined;
   const faults = createFaults();
   const stats = createStats();
-  const denials = createDenialLog();
+  const authorizations = createAuthorizationLog();
   const custom = [...(opts.tidepoolKinds === false ? [] : TIDEPOOL_KINDS), ...(opts.kinds ?? [])];
   let port = 0;
   const core = createApiServer({
@@ -166,7 +168,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     kinds: servedKinds(custom),
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
-    authorizer: authority ? denials.wrap((a) => authorizeRbac(a)) : allowAll,
+    authorizer: authority ? authorizations.wrap((a) => authorizeRbac(a)) : allowAll,
     admission: [{ name: 'ValidatingAdmissionWebhook', validate: (a) => webhooks!.validate(a) }],
     filters: [stats.filter, faults.filter],
     address: () => `127.0.0.1:${port}`,
@@ -216,8 +218,9 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     watchCount: () => front.watchCount(),
     stats: () => stats.snapshot(),
     resetStats: () => stats.reset(),
-    denials: () => denials.list(),
-    takeDenials: () => denials.take(),
+    denials: () => authorizations.denials(),
+    takeDenials: () => authorizations.takeDenials(),
+    allowedRequests: () => authorizations.allowed(),
     objects(resource) {
       const k = core.registry.lookup(resource);
       return [...k.objects.keys()].sort().map((key) => structuredClone(k.objects.get(key)!));
