@@ -9,6 +9,7 @@ import { allowAll, type AuthorizationAttributes } from '../../src/apiserver/auth
 import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
 import type { KindOptions, KindSpec, KubeObject } from '../../src/apiserver/kinds.ts';
 import { customKind } from '../../src/apiserver/kinds.ts';
+import { accessReviewFilter, accessReviewKinds } from '../../src/apiserver/rbac/access-reviews.ts';
 import { rbacAuthorizer } from '../../src/apiserver/rbac/authorizer.ts';
 import { storeBootstrapPolicy } from '../../src/apiserver/rbac/bootstrap.ts';
 import { rbacKinds } from '../../src/apiserver/rbac/kinds.ts';
@@ -138,7 +139,7 @@ const TOKEN = 'tidepool-fake-token';
 
 /** What the test server serves: the built-in kinds, ServiceAccounts, RBAC, and `custom` resources. */
 export function servedKinds(custom: readonly KindOptions[]): KindSpec[] {
-  return [...builtinKinds(), serviceAccountKind(), ...rbacKinds(), ...custom.map(customKind)];
+  return [...builtinKinds(), serviceAccountKind(), ...rbacKinds(), ...accessReviewKinds(), ...custom.map(customKind)];
 }
 
 /** Starts a test API server on 127.0.0.1. */
@@ -170,7 +171,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     authenticator,
     authorizer: authority ? authorizations.wrap((a) => authorizeRbac(a)) : allowAll,
     admission: [{ name: 'ValidatingAdmissionWebhook', validate: (a) => webhooks!.validate(a) }],
-    filters: [stats.filter, faults.filter],
+    filters: [stats.filter, faults.filter, accessReviewFilter((a) => (authority ? authorizeRbac(a) : allowAll(a)))],
     address: () => `127.0.0.1:${port}`,
   });
   store = core.store;

@@ -45,6 +45,14 @@ function kindOf(store: Store, plural: string): KindState {
   return k;
 }
 
+/** How the real authorizer names what allowed a request (clusterRoleBindingDescriber, roleBindingDescriber). */
+function allowedBy(binding: Binding, namespace: string, subject: Subject): string {
+  const ref = binding.roleRef ?? {};
+  const who = subject.kind === 'ServiceAccount' ? `ServiceAccount "${subject.name}/${subject.namespace || namespace}"` : `${subject.kind} "${subject.name}"`;
+  const what = namespace ? `RoleBinding "${binding.metadata.name}/${namespace}"` : `ClusterRoleBinding "${binding.metadata.name}"`;
+  return `RBAC: allowed by ${what} of ${ref.kind} "${ref.name}" to ${who}`;
+}
+
 /** The bindings that may apply: all ClusterRoleBindings, then the RoleBindings of the request's namespace. */
 function* bindings(store: Store, namespace: string | undefined): Generator<{ binding: Binding; namespace: string }> {
   for (const b of kindOf(store, 'clusterrolebindings').objects.values()) yield { binding: b as Binding, namespace: '' };
@@ -58,10 +66,11 @@ export function rbacAuthorizer(store: Store): Authorizer {
     if (a.user.groups.includes(PRIVILEGED_GROUP)) return { allowed: true };
     const errors: string[] = [];
     for (const { binding, namespace } of bindings(store, a.info.namespace)) {
-      if (!(binding.subjects ?? []).some((s) => subjectIsUser(s, a.user, namespace))) continue;
+      const subject = (binding.subjects ?? []).find((s) => subjectIsUser(s, a.user, namespace));
+      if (!subject) continue;
       const rules = roleRules(store, binding, namespace);
       if (rules instanceof Error) errors.push(rules.message);
-      else if (rules.some((r) => ruleAllows(a, r))) return { allowed: true, reason: `RBAC: allowed by ${binding.kind ?? 'binding'} "${binding.metadata.name}"` };
+      else if (rules.some((r) => ruleAllows(a, r))) return { allowed: true, reason: allowedBy(binding, namespace, subject) };
     }
     // An aggregate of one error reads as that error; of several, as a bracketed list.
     if (errors.length === 0) return { allowed: false };
