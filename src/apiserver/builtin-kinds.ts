@@ -6,6 +6,7 @@ import { parseLabelSelector, SelectorError } from './selectors.ts';
 import { dns1123Label, dns1123Subdomain, quote } from './validation.ts';
 import { validateEvent } from './event-rules.ts';
 import { builtinKind, getPath, isRecord, jsonEqual, pathGetter, record, str, type KindSpec } from './kinds.ts';
+import { defaultWebhookConfiguration, validateWebhookConfiguration } from './webhooks/configuration.ts';
 
 function validateContainers(spec: Record<string, unknown>, field: string, required: boolean): FieldError[] {
   const errs: FieldError[] = [];
@@ -267,6 +268,8 @@ const webhookConfigurations = builtinKind({
   kind: 'ValidatingWebhookConfiguration',
   namespaced: false,
   hasGeneration: true,
+  defaults: defaultWebhookConfiguration,
+  validate: validateWebhookConfiguration,
 });
 
 /** Every built-in kind (tidepool's custom resources are not among them). The specs are never mutated, so servers may share them. */

@@ -75,7 +75,8 @@ export interface KindSpec {
   hasGeneration: boolean;
   /** Pods only: deletion waits a grace period (see store.ts). */
   gracefulDeletion: boolean;
-  nameRule: 'subdomain' | 'label';
+  /** How names are checked: DNS-1123 subdomain (most kinds), label (namespaces), or only as a path segment (RBAC roles and bindings). */
+  nameRule: 'subdomain' | 'label' | 'path-segment';
   fieldLabels: Record<string, FieldGetter>;
   /** Applied to every incoming object body, as decoding does in the real server. */
   defaults?: (obj: KubeObject) => void;

@@ -13,7 +13,7 @@ import { apiVersionOf, sortKeys } from './kinds.ts';
 import type { LabelSelector, FieldRequirement } from './selectors.ts';
 import type { FieldError, StatusObject } from './status.ts';
 import { OBJECT_MODIFIED, alreadyExists, badRequest, conflict, expired, failure, forbidden, invalid, notFound } from './status.ts';
-import { dns1123Label, dns1123Subdomain, quote, validateCommonMeta } from './validation.ts';
+import { dns1123Label, dns1123Subdomain, pathSegmentName, quote, validateCommonMeta } from './validation.ts';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -212,7 +212,7 @@ export class Store {
     const name = meta.name ?? '';
     const errs: FieldError[] = [];
     if (!name) errs.push({ field: 'metadata.name', type: 'Required value', detail: 'name or generateName is required' });
-    else for (const e of spec.nameRule === 'label' ? dns1123Label(name) : dns1123Subdomain(name)) errs.push({ field: 'metadata.name', type: 'Invalid value', detail: `${quote(name)}: ${e}` });
+    else for (const e of spec.nameRule === 'path-segment' ? pathSegmentName(name) : spec.nameRule === 'label' ? dns1123Label(name) : dns1123Subdomain(name)) errs.push({ field: 'metadata.name', type: 'Invalid value', detail: `${quote(name)}: ${e}` });
     meta.uid = (this.opts.uid ?? randomUUID)();
     meta.creationTimestamp = timestamp(this.now());
     delete meta.deletionTimestamp;

@@ -108,3 +108,9 @@ export function validateCommonMeta(meta: Record<string, unknown>): FieldError[] 
   }
   return errs;
 }
+
+/** Problems with `value` as a name that only has to be a URL path segment (RBAC roles and bindings: `system:discovery`). */
+export function pathSegmentName(value: string): string[] {
+  if (value === '.' || value === '..') return [`may not be '${value}'`];
+  return ['/', '%'].filter((c) => value.includes(c)).map((c) => `may not contain '${c}'`);
+}

@@ -11,8 +11,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
-import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
-import { customKind } from '../../src/apiserver/kinds.ts';
 import type { ApiRequest, ApiResponse } from '../../src/apiserver/request.ts';
 import { createApiServer } from '../../src/apiserver/server.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
@@ -20,7 +18,7 @@ import { createKubeRest, KubeApiError, type KubeList, type KubeObject, type Kube
 import { createSimApiServer, NO_FAULTS, seededIdentities } from '../../src/sim/api-server.ts';
 import { createRng } from '../../src/sim/rng.ts';
 import { createScheduler, type Scheduler } from '../../src/sim/scheduler.ts';
-import { createFakeApiServer, type FakeApiServer } from './server.ts';
+import { createFakeApiServer, servedKinds, type FakeApiServer } from './server.ts';
 
 const EPOCH = Date.UTC(2026, 0, 1);
 const NAMESPACES = ['default', 'kube-system'];
@@ -237,7 +235,7 @@ test('raw requests get the same status, content type and body over HTTP as from 
     now: () => new Date(now),
     ...seededIdentities(createRng(2)),
     namespaces: NAMESPACES,
-    kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)],
+    kinds: servedKinds(TIDEPOOL_KINDS),
     address: () => `127.0.0.1:${server.port}`,
   });
   try {
