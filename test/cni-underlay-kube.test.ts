@@ -45,7 +45,7 @@ describe('underlay data path in Kubernetes mode, real namespaces', () => {
     await cluster.pool('sts-v4', { subnet: '10.91.0.0/24', ips: ['10.91.0.10'], gateway: '10.91.0.1' });
     await cluster.pool('rk-v4', { subnet: '10.92.0.0/24', ips: ['10.92.0.10-10.92.0.30'], gateway: '10.92.0.1' });
     await cluster.pool('vm-v4', { subnet: '10.93.0.0/24', ips: ['10.93.0.10-10.93.0.20'], gateway: '10.93.0.1' });
-    agent = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'node-1' });
+    agent = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'node-1' });
     ip('link', 'add', BRIDGE, 'type', 'bridge');
     links.add(BRIDGE);
     ip('link', 'set', BRIDGE, 'up');
@@ -179,7 +179,7 @@ describe('underlay data path in Kubernetes mode, real namespaces', () => {
     assert.equal(del.code, 0, del.stdout + del.stderr);
     assert.equal(record()?.state, 'allocated', "the source's DEL leaves the VM's IP held");
     await cluster.deletePod('default', 'virt-launcher-vm1-src', true);
-    const gc = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfig, '--dry-run', '--all', '--json']);
+    const gc = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.controller, '--dry-run', '--all', '--json']);
     assert.equal(gc.code, 0, gc.stderr);
     const verdict = (JSON.parse(gc.stdout) as Array<{ ip: string; verdict: { action: string } }>).find((e) => `${e.ip}/24` === vmIp)?.verdict;
     assert.equal(verdict?.action, 'keep', `the collector keeps it: ${JSON.stringify(verdict)}`);
