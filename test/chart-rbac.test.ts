@@ -64,6 +64,8 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
 }
 
 const add = (pod: string, containerId: string) => agent!.call('POST', '/v1/allocate', { containerId, ifname: 'eth0', netns: '', network: 'underlay', pod: { namespace: 'default', name: pod } });
+/** A graceful delete: the pod is Terminating for longer than this test lives. */
+const terminate = (pod: string) => cluster.rest.delete(`/api/v1/namespaces/default/pods/${pod}`, { gracePeriodSeconds: 600 });
 const release = (containerId: string) => agent!.call('POST', '/v1/release', { containerId, ifname: 'eth0' });
 
 /** The life every grant is measured against. */
@@ -74,11 +76,13 @@ async function representativeLife(): Promise<void> {
   await cluster.pool('lan', { subnet: '10.30.0.0/24', ips: ['10.30.0.10-10.30.0.50'], default: true });
   await cluster.reserved('routers', ['10.30.0.1']);
   agent = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'node-1' });
-  // A plain pod, and its DEL after deletion.
+  // A plain pod, and its DEL while it is Terminating, as kubelet orders them (after a force delete, the
+  // controller could reclaim first and the agent's release would write nothing).
   await cluster.pod({ name: 'web', node: 'node-1' });
   assert.equal((await add('web', 'c-web')).status, 200);
-  await cluster.deletePod('default', 'web', true);
+  await terminate('web');
   assert.equal((await release('c-web')).status, 200);
+  await cluster.deletePod('default', 'web', true);
   // An invalid annotation: the agent posts an Event.
   await cluster.pod({ name: 'broken', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{' } });
   assert.equal((await add('broken', 'c-broken')).status, 400);
@@ -86,15 +90,17 @@ async function representativeLife(): Promise<void> {
   await cluster.statefulSet('default', 'db', 1);
   await cluster.pod({ name: 'db-0', node: 'node-1', owner: { kind: 'StatefulSet', name: 'db' }, annotations });
   assert.equal((await add('db-0', 'c-db-0')).status, 200);
-  await cluster.deletePod('default', 'db-0', true);
+  await terminate('db-0');
   assert.equal((await release('c-db-0')).status, 200);
+  await cluster.deletePod('default', 'db-0', true);
   // A KubeVirt VM's pod, whose DEL reads the VM.
   await cluster.rest.create('/apis/kubevirt.io/v1/namespaces/default/virtualmachines', { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'vm1', namespace: 'default' }, spec: {} });
   const owner = { kind: 'VirtualMachineInstance', name: 'vm1', apiVersion: 'kubevirt.io/v1' };
   await cluster.pod({ name: 'virt-launcher-vm1-x', node: 'node-1', labels: { 'vm.kubevirt.io/name': 'vm1' }, annotations, owner });
   assert.equal((await add('virt-launcher-vm1-x', 'c-vm1')).status, 200);
-  await cluster.deletePod('default', 'virt-launcher-vm1-x', true);
+  await terminate('virt-launcher-vm1-x');
   assert.equal((await release('c-vm1')).status, 200);
+  await cluster.deletePod('default', 'virt-launcher-vm1-x', true);
   // A DEL that never comes: the controller reclaims the IP and posts Events.
   await cluster.pod({ name: 'lost', node: 'node-1' });
   const lost = await add('lost', 'c-lost');
