@@ -5,8 +5,12 @@ import { registerPoolGauges } from '../util/pool-metrics.ts';
 
 /** Label values for allocation outcomes. */
 export type AllocationResult = 'allocated' | 'existing' | 'exhausted' | 'error';
+const ALLOCATION_RESULTS: readonly AllocationResult[] = ['allocated', 'existing', 'exhausted', 'error'];
 /** Why an IP was released. */
 export type ReleaseReason = 'del' | 'cni-gc' | 'netns-gc' | 'manual' | 'rollback' | 'hold-expired';
+const RELEASE_REASONS: readonly ReleaseReason[] = ['del', 'cni-gc', 'netns-gc', 'manual', 'rollback', 'hold-expired'];
+/** The namespace collector's one reason: the namespace is gone, or another took its path. */
+const NETNS_REASON = 'netns-gone';
 /** What a probe from the pod's link found. */
 export type ProbeResult = 'free' | 'conflict' | 'reachable' | 'unreachable' | 'failed';
 
@@ -70,7 +74,7 @@ export function createAgentMetrics(registry: Registry, opts: { readonly standalo
     registers: [registry],
   });
   let nextDueAt: number | undefined;
-  const gc = registerGcFamilies(registry, 'netns', now, () => nextDueAt);
+  const gc = registerGcFamilies(registry, 'netns', [NETNS_REASON], now, () => nextDueAt);
   const exhaustedWaits = new Histogram({
     name: 'tidepool_exhausted_wait_seconds',
     help: 'ADDs that found their pools full and waited for an IP to come free, by outcome.',
@@ -87,6 +91,14 @@ export function createAgentMetrics(registry: Registry, opts: { readonly standalo
   });
   const conflicts = new Counter({ name: 'tidepool_ip_conflicts_total', help: 'IPs another host on the LAN answered for when they were probed, by pool.', labelNames: ['pool'], registers: [registry] });
   const reloads = opts.standalone ? registerStandaloneGauges(registry, opts.standalone) : undefined;
+  // Known label values start at zero, so the first event of a kind is an increase that rate() sees.
+  for (const result of ALLOCATION_RESULTS) {
+    allocations.inc({ result }, 0);
+    allocLatency.zero({ result });
+  }
+  for (const reason of RELEASE_REASONS) for (const result of ['released', 'not-held']) releases.inc({ reason, result }, 0);
+  for (const outcome of ['allocated', 'exhausted']) exhaustedWaits.zero({ outcome });
+  for (const result of ['applied', 'refused', 'unchanged']) reloads?.inc({ result }, 0);
   return {
     probe(check, result, seconds) {
       probes.observe({ check, result }, seconds);
@@ -111,7 +123,7 @@ export function createAgentMetrics(registry: Registry, opts: { readonly standalo
       exhaustedWaits.observe({ outcome }, seconds);
     },
     gcRun(run) {
-      for (const seconds of run.reclaimLatencies) gc.reclaimed('netns-gone', seconds);
+      for (const seconds of run.reclaimLatencies) gc.reclaimed(NETNS_REASON, seconds);
       gc.candidates(run.waiting);
       gc.scanned(run.scanned, run.seconds);
       nextDueAt = run.nextDueAt;

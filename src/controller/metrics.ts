@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { RECLAIM_REASONS } from '../ipam/gc-rules.ts';
 import { registerGcFamilies } from '../util/gc-metrics.ts';
 import type { GcMetrics } from './gc.ts';
 
@@ -49,7 +50,7 @@ export function createControllerMetrics(registry: Registry, ready: () => boolean
  * of records it could not parse. `oldestPending` is read at scrape time.
  */
 export function createGcMetrics(registry: Registry, now: () => number, oldestPending: () => number | undefined): GcMetrics {
-  const gc = registerGcFamilies(registry, 'controller', now, oldestPending);
+  const gc = registerGcFamilies(registry, 'controller', RECLAIM_REASONS, now, oldestPending);
   const invalid = new Counter({ name: 'tidepool_gc_invalid_allocations_total', help: 'IPAllocations the garbage collector could not parse and skipped.', registers: [registry] });
   return {
     reclaimed: (reason, seconds) => gc.reclaimed(reason, seconds),

@@ -27,9 +27,11 @@ const SCAN_BUCKETS = [0.0001, 0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30];
 /**
  * Registers the families for `collector`; `oldestPending` is read at scrape
  * time: the moment (ms) the oldest IP found reclaimable but not yet released
- * became reclaimable, or undefined when none waits.
+ * became reclaimable, or undefined when none waits. Every one of `reasons`
+ * starts at zero, so the first reclaim of a kind is an increase that rate()
+ * sees, not the first sample of a new series.
  */
-export function registerGcFamilies(registry: Registry, collector: Collector, now: () => number, oldestPending: () => number | undefined): GcFamilies {
+export function registerGcFamilies(registry: Registry, collector: Collector, reasons: readonly string[], now: () => number, oldestPending: () => number | undefined): GcFamilies {
   const labelNames = ['collector', 'reason'] as const;
   const reclaims = new Counter({ name: 'tidepool_gc_reclaims_total', help: 'IPs reclaimed by a garbage collector (collector: netns or controller), by reason.', labelNames, registers: [registry] });
   const failures = new Counter({ name: 'tidepool_gc_reclaim_failures_total', help: 'Reclaims that failed (API errors) and will be retried, by collector and reason.', labelNames, registers: [registry] });
@@ -54,9 +56,13 @@ export function registerGcFamilies(registry: Registry, collector: Collector, now
       this.set({ collector }, since === undefined ? 0 : Math.max(0, now() - since) / 1000);
     },
   });
-  // Zero from the start, so rate() and absent() see the family before the first reclaim.
   candidates.set({ collector }, 0);
   scans.inc({ collector }, 0);
+  for (const reason of reasons) {
+    reclaims.inc({ collector, reason }, 0);
+    failures.inc({ collector, reason }, 0);
+    latency.zero({ collector, reason });
+  }
   return {
     reclaimed(reason, latencySeconds) {
       reclaims.inc({ collector, reason });
