@@ -2,8 +2,8 @@
  * tidepool as Prometheus sees it: a standalone agent, and a Kubernetes agent
  * with a controller against the test API server, each a real process with
  * its metrics on a loopback port; `drive` gives them traffic that fills most
- * families (allocations, a full pool, an ADD that waits in vain, a reclaim
- * by each collector).
+ * families (allocations, a pool at 90%, a full pool, an ADD that waits in
+ * vain, a reclaim by each collector).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { poolYaml, startAgent, startKubeAgent, waitForMetricsAddress, type AgentProcess } from './agent-process.ts';
@@ -24,8 +24,12 @@ export interface ObservedSystem {
   close(): Promise<void>;
 }
 
-/** Standalone pools: `lan` with room, `tiny` that the traffic fills. */
-export const STANDALONE_POOLS = poolYaml('lan', { subnet: '10.41.0.0/24', ips: ['10.41.0.10-10.41.0.29'] }) + '---\n' + poolYaml('tiny', { subnet: '10.42.0.0/24', ips: ['10.42.0.10-10.42.0.11'] });
+/** Standalone pools: `lan` with room, `snug` that the traffic fills to 90%, `tiny` that it fills. */
+export const STANDALONE_POOLS = [
+  poolYaml('lan', { subnet: '10.41.0.0/24', ips: ['10.41.0.10-10.41.0.29'] }),
+  poolYaml('tiny', { subnet: '10.42.0.0/24', ips: ['10.42.0.10-10.42.0.11'] }),
+  poolYaml('snug', { subnet: '10.44.0.0/24', ips: ['10.44.0.10-10.44.0.19'] }),
+].join('---\n');
 
 export async function startObservedSystem(): Promise<ObservedSystem> {
   const started: Array<() => Promise<unknown>> = [];
@@ -60,6 +64,7 @@ async function drive(standalone: AgentProcess, kubeAgent: AgentProcess, cluster:
   };
   for (const n of [1, 2, 3]) await add(standalone, { containerId: `lan-${n}`, ipv4Pools: ['lan'] });
   for (const n of [1, 2]) await add(standalone, { containerId: `tiny-${n}`, ipv4Pools: ['tiny'] });
+  for (let n = 1; n <= 9; n++) await add(standalone, { containerId: `snug-${n}`, ipv4Pools: ['snug'] });
   // A full pool: this ADD waits --exhausted-wait for an IP to come free, then fails.
   await add(standalone, { containerId: 'tiny-3', ipv4Pools: ['tiny'] }, 409);
   await reclaimByNamespaceCollector(standalone);
