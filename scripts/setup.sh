@@ -2,8 +2,8 @@
 # Installs what tidepool needs on a fresh Debian machine: the CNI reference
 # plugins and iproute2 (for the real-namespace tests and the standalone
 # walkthrough), iputils-arping and ndisc6 (the agent probes addresses and
-# gateways with them, docs/adr/0010-probing-addresses.md), then the npm
-# dependencies. Safe to run again.
+# gateways with them, docs/adr/0010-probing-addresses.md), Prometheus and
+# promtool (the monitoring tests), then the npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,9 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/bin/arping ] && /usr/bin/arping -V 2>&1 | grep -q iputils || need+=(iputils-arping)
 command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# The monitoring tests judge the alert rules with promtool and load them, with the dashboard's queries, into a
+# real Prometheus (test/prometheus*.test.ts), run by the tests on free ports: the package's own service is not used.
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need root to install ${need[*]} (run: sudo scripts/setup.sh)" >&2

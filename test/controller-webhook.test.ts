@@ -223,11 +223,21 @@ describe('webhook: transport', () => {
     assert.match(r.text, /request is missing/);
   });
 
+  test('a change the webhook cannot check (its read of the pools fails) is refused', async () => {
+    const fault = server.injectFault({ verb: 'list', resource: 'ippools', status: 500, times: 1 });
+    const r = await call('POST', POOLS, pool('unchecked', { subnet: '10.99.0.0/24' }));
+    fault.remove();
+    assert.notEqual(r.status, 201, JSON.stringify(r.body));
+    assert.match(JSON.stringify(r.body), /tidepool could not check this change/);
+  });
+
   test('requests are counted by resource, operation and outcome', async () => {
     const text = await (await fetch(`http://${controller.metricsAddress}/metrics`)).text();
-    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="CREATE",allowed="false"\} [1-9]/);
-    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="DELETE",allowed="true"\} [1-9]/);
-    assert.match(text, /tidepool_webhook_requests_total\{resource="reservedips",operation="CREATE",allowed="true"\} [1-9]/);
+    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="CREATE",result="error"\} [1-9]/, 'the review it could not check');
+    assert.match(text, /tidepool_webhook_requests_total\{resource="unknown",operation="unknown",result="error"\} 2/, 'the two malformed reviews');
+    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="CREATE",result="denied"\} [1-9]/);
+    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="DELETE",result="allowed"\} [1-9]/);
+    assert.match(text, /tidepool_webhook_requests_total\{resource="reservedips",operation="CREATE",result="allowed"\} [1-9]/);
   });
 });
 

@@ -2,7 +2,7 @@ import { compareAddressText, formatAddress, formatCidr, parseAddress } from '../
 import { planAllocatedCount, planFreeCount, planNextIp, planUsage, type UsageView } from '../ipam/allocate.ts';
 import { planOrphanGroups, planPoolClaims } from '../ipam/claims.ts';
 import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
-import { planNetnsGc, type NetnsObservation } from '../ipam/netns-gc.ts';
+import { planNetnsGc, type NetnsGcPlan, type NetnsObservation } from '../ipam/netns-gc.ts';
 import type { Pool } from '../ipam/pool.ts';
 import { planRoutes } from '../ipam/routes.ts';
 import { HOLD_CONTAINER_ID, type AllocationRecord, type AllocationStore, type OwnerRef, type ReclaimJournal } from '../store/port.ts';
@@ -22,7 +22,7 @@ import type {
   StatusRequest,
   StatusResponse,
 } from '../api/protocol.ts';
-import { noMetrics, type AgentMetrics, type ReleaseReason } from './metrics.ts';
+import { noMetrics, type AgentMetrics, type NetnsGcRun, type ReleaseReason } from './metrics.ts';
 import { createStandalonePolicy, type AllocationPlan, type IpamPolicy } from './policy.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 
@@ -697,11 +697,12 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         return { released: [...would, ...expired.map((r) => ({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason: 'hold-expired' }))], waiting: waitingFor };
       }
       const freedHolds = await releaseRecords(expired, 'hold-expired');
+      const goneSinceBefore = goneSince;
       // Written before releasing: a crash in between must not lose a sighting.
       if (!sameEntries(goneSince, plan.goneSince)) await journal.save(plan.goneSince);
       goneSince = plan.goneSince;
       const released = await releaseRecords(await withoutRetained(reclaim), 'netns-gc');
-      metrics.gcRun(released.length, waitingFor.length, (performance.now() - started) / 1000);
+      metrics.gcRun(describeGcRun(records.length, released, plan, goneSinceBefore, graceOverride ?? graceMs, now(), performance.now() - started));
       return { released: [...freedHolds, ...released], waiting: waitingFor };
     },
   };
@@ -724,7 +725,20 @@ function ownerOf(r: AllocationRecord): OwnerRef {
 }
 
 /** The collector's key for a record: the attachment and its IP, not the pool, which a pools-file edit may change. */
-function recordKey(r: AllocationRecord): string {
+/**
+ * A collection for the metrics: each reclaim's latency counts from the end of
+ * its grace period (the wait is deliberate, as the controller's delays are).
+ */
+function describeGcRun(scanned: number, released: readonly ReleasedIP[], plan: NetnsGcPlan, goneSince: ReadonlyMap<string, number>, graceMs: number, at: number, elapsedMs: number): NetnsGcRun {
+  const reclaimLatencies = released.map((r) => {
+    const since = goneSince.get(recordKey(r));
+    return since === undefined ? 0 : Math.max(0, at - since - graceMs) / 1000;
+  });
+  const oldest = plan.waiting.reduce((min, w) => Math.min(min, w.goneSince), Infinity);
+  return { reclaimLatencies, waiting: plan.waiting.length, scanned, seconds: elapsedMs / 1000, nextDueAt: oldest === Infinity ? undefined : oldest + graceMs };
+}
+
+function recordKey(r: Pick<AllocationRecord, 'ip' | 'containerId' | 'ifname'>): string {
   return `${r.ip}\u0000${r.containerId}\u0000${r.ifname}`;
 }
 
