@@ -50,6 +50,7 @@ export const DEFAULT_HANDLERS: HandlerTable = {
   subresources: {
     status: { get, watch, update, patch },
     binding: { create: createBinding },
+    finalize: { update },
   },
 };
 

@@ -9,7 +9,8 @@ import { allowAll, anonymousPublicOnly } from '../../src/apiserver/authorization
 import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
 import type { KindOptions, KubeObject } from '../../src/apiserver/kinds.ts';
 import { customKind } from '../../src/apiserver/kinds.ts';
-import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer } from '../../src/apiserver/server.ts';
+import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer, type ApiServerOptions } from '../../src/apiserver/server.ts';
+import type { ControllerOptions } from '../../src/apiserver/controllers/run.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 import type { AdmissionWebhook } from '../../src/apiserver/webhook-admission.ts';
 import { createWebhookAdmission } from '../../src/apiserver/webhook-admission.ts';
@@ -39,8 +40,17 @@ export interface FakeApiServerOptions {
   /** New object UIDs and generateName suffixes; default random. */
   uid?: () => string;
   randomInt?: (n: number) => number;
-  /** How many past writes watches and paged lists can resume from; default 10,000. */
+  /** How many past writes paged lists and exact reads can reach (etcd's compaction window); default 10,000. */
   historySize?: number;
+  /**
+   * How long after a write its watch event is served, in ms: a number, or [min, max] for a uniform
+   * draw per write; default [1, 5]. Events always follow the write's response.
+   */
+  watchLagMs?: number | readonly [number, number];
+  /** The watch cache's block timeout (3 s), per-resource window (100 to 102,400 events) and bookmark period. */
+  watchCache?: ApiServerOptions['watchCache'];
+  /** Controllers running in the server (garbage collector, namespace, pod GC); all by default. */
+  controllers?: ControllerOptions;
   /** Validating admission webhooks; replace at runtime with setAdmission. */
   admission?: AdmissionWebhook[];
   /** Period of BOOKMARK events to watches that allow them; default 60,000 (the real server's is about a minute). */
@@ -108,6 +118,12 @@ export interface FakeApiServer {
 
 const TOKEN = 'tidepool-fake-token';
 
+function lagFrom(lag: number | readonly [number, number]): () => number {
+  if (typeof lag === 'number') return () => lag;
+  const [min, max] = lag;
+  return () => min + Math.random() * (max - min);
+}
+
 /** Starts a test API server on 127.0.0.1. */
 export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const user = opts.userInfo ?? ADMIN;
@@ -124,6 +140,9 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     uid: opts.uid,
     randomInt: opts.randomInt,
     historySize: opts.historySize,
+    watchLag: lagFrom(opts.watchLagMs ?? [1, 5]),
+    watchCache: { bookmarkIntervalMs: opts.bookmarkIntervalMs, ...opts.watchCache },
+    controllers: opts.controllers,
     kinds: [...builtinKinds(), ...custom.map(customKind)],
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
@@ -135,8 +154,6 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   const certs = opts.tls ? createWebhookCertificates({ hosts: ['localhost', '127.0.0.1', '::1'], now: Date.now(), caName: 'tidepool-test-apiserver-ca' }) : undefined;
   const front = await serveHttp(core.router, { port: opts.port ?? 0, tls: certs && { cert: certs.certPem, key: certs.keyPem }, onReply: stats.reply });
   port = front.port;
-  const bookmarkTimer = setInterval(() => void core.watchCache.sendBookmarks(), opts.bookmarkIntervalMs ?? 60_000);
-  bookmarkTimer.unref();
 
   const kubeconfig = (u: Record<string, unknown> = { token: TOKEN }): string => kubeconfigText({ server: front.url, user: u, caPem: certs?.caPem });
 
@@ -170,7 +187,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     },
     resourceVersion: () => String(core.store.resourceVersion),
     async close() {
-      clearInterval(bookmarkTimer);
+      core.stop();
       await front.close();
       webhooks.close();
     },
