@@ -249,6 +249,16 @@ const statefulsets = builtinKind({
   },
 });
 
+/** Coordinated leader election's fields: a known strategy, and a preferred holder only with one. */
+function validateLeaseStrategy(strategy: unknown, preferredHolder: unknown): FieldError[] {
+  const errs: FieldError[] = [];
+  if (typeof strategy === 'string' && strategy !== 'OldestEmulationVersion')
+    errs.push({ field: 'spec.strategy', type: 'Unsupported value', detail: `${quote(strategy)}: supported values: "OldestEmulationVersion"` });
+  if (typeof preferredHolder === 'string' && preferredHolder !== '' && (typeof strategy !== 'string' || strategy === ''))
+    errs.push({ field: 'spec.preferredHolder', type: 'Forbidden', detail: 'may only be specified if `strategy` is defined' });
+  return errs;
+}
+
 const leases = builtinKind({
   group: 'coordination.k8s.io',
   version: 'v1',
@@ -261,6 +271,7 @@ const leases = builtinKind({
     if (d !== undefined && d !== null && (typeof d !== 'number' || d <= 0)) errs.push({ field: 'spec.leaseDurationSeconds', type: 'Invalid value', detail: `${quote(d)}: must be greater than 0` });
     const t = getPath(o, 'spec.leaseTransitions');
     if (t !== undefined && t !== null && (typeof t !== 'number' || t < 0)) errs.push({ field: 'spec.leaseTransitions', type: 'Invalid value', detail: `${quote(t)}: must be greater than or equal to 0` });
+    errs.push(...validateLeaseStrategy(getPath(o, 'spec.strategy'), getPath(o, 'spec.preferredHolder')));
     return errs;
   },
 });

@@ -15,6 +15,7 @@ import { attempt, then, type Awaitable } from './awaitable.ts';
 import { unauthorized, type Authenticator, type UserInfo } from './authentication.ts';
 import { forbiddenError, type Authorizer } from './authorization.ts';
 import { discovery } from './discovery.ts';
+import { decodeBody, fieldValidation, warningHeader } from './field-validation.ts';
 import { createBinding } from './handlers/binding.ts';
 import type { Handler, Target } from './handlers/context.ts';
 import { del, deleteCollection } from './handlers/delete.ts';
@@ -107,7 +108,10 @@ export function createRouter(deps: RouterDeps): Router {
     const table = target.subresource === undefined ? deps.handlers.main : deps.handlers.subresources[target.subresource];
     const handler = table?.[verb];
     if (!handler) throw methodNotAllowed();
-    return handler({ req, info, target, user: ctx.user, store: deps.store, watchCache: deps.watchCache, admit: (a) => admit({ ...a, user: ctx.user }) });
+    const warnings: string[] = [];
+    const decode = (body: unknown) => decodeBody(spec, body, fieldValidation(req.query, verb), (w) => warnings.push(w));
+    const result = handler({ req, info, target, user: ctx.user, store: deps.store, watchCache: deps.watchCache, admit: (a) => admit({ ...a, user: ctx.user }), decode });
+    return then(result, (r) => (warnings.length && r.kind === 'response' ? { ...r, headers: { ...r.headers, warning: warningHeader(warnings) } } : r));
   }
 
   function filtered(ctx: RequestContext, i: number): Awaitable<ApiResult> {
