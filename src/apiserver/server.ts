@@ -39,8 +39,14 @@ export interface ApiServerOptions {
   readonly filters?: readonly Filter[];
   /** Default: DEFAULT_HANDLERS. */
   readonly handlers?: HandlerTable;
-  /** Timers for the watch cache and the controllers; default the real clock's. */
+  /** Timers for the watch cache (its lag, waits and bookmarks); default the real clock's. */
   readonly timers?: Timers;
+  /**
+   * Timers for the controllers; default `timers` reading the server's clock (`now`), so the
+   * times they compare with objects' timestamps are the server's. A test on a manual clock
+   * passes its own, to run the controllers in its virtual time.
+   */
+  readonly controllerTimers?: Timers;
   /** How long after a write the watch cache has it, drawn per write (ms); default 1 to 5 ms. */
   readonly watchLag?: () => number;
   /** The watch cache's block timeout (3 s), bookmark period (1 min) and per-resource window (100 to 102,400 events, 75 s fresh). */
@@ -91,7 +97,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     handlers: opts.handlers ?? DEFAULT_HANDLERS,
     address: opts.address ?? (() => '127.0.0.1:443'),
   });
-  const controllers = startControllers({ store, registry, cache: watchCache, router, timers }, opts.controllers);
+  const base = opts.timers ?? realTimers();
+  const controllerTimers = cancellableTimers(opts.controllerTimers ?? { now: () => opts.now().getTime(), after: base.after });
+  const controllers = startControllers({ store, registry, cache: watchCache, router, timers: controllerTimers }, opts.controllers);
   return {
     store,
     registry,
@@ -101,6 +109,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       controllers.stop();
       watchCache.stop();
       timers.cancelAll();
+      controllerTimers.cancelAll();
     },
   };
 }

@@ -11,6 +11,7 @@ import type { KindOptions, KubeObject } from '../../src/apiserver/kinds.ts';
 import { customKind } from '../../src/apiserver/kinds.ts';
 import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer, type ApiServerOptions } from '../../src/apiserver/server.ts';
 import type { ControllerOptions } from '../../src/apiserver/controllers/run.ts';
+import type { Timers } from '../../src/apiserver/timers.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 import type { AdmissionWebhook } from '../../src/apiserver/webhook-admission.ts';
 import { createWebhookAdmission } from '../../src/apiserver/webhook-admission.ts';
@@ -51,6 +52,8 @@ export interface FakeApiServerOptions {
   watchCache?: ApiServerOptions['watchCache'];
   /** Controllers running in the server (garbage collector, namespace, pod GC); all by default. */
   controllers?: ControllerOptions;
+  /** The controllers' timers, for a test that runs them in its virtual time; default the real ones, reading `now`. */
+  controllerTimers?: Timers;
   /** Validating admission webhooks; replace at runtime with setAdmission. */
   admission?: AdmissionWebhook[];
   /** Period of BOOKMARK events to watches that allow them; default 60,000 (the real server's is about a minute). */
@@ -143,6 +146,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     watchLag: lagFrom(opts.watchLagMs ?? [1, 5]),
     watchCache: { bookmarkIntervalMs: opts.bookmarkIntervalMs, ...opts.watchCache },
     controllers: opts.controllers,
+    controllerTimers: opts.controllerTimers,
     kinds: [...builtinKinds(), ...custom.map(customKind)],
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,

@@ -361,7 +361,8 @@ export const VM_KIND = { group: 'kubevirt.io', version: 'v1', plural: 'virtualma
 export async function startGcHarness(): Promise<GcHarness> {
   const manual = createManualClock();
   const clock = trackClock(manual);
-  const server = await createFakeApiServer({ now: () => new Date(manual.now()), kinds: [VM_KIND] });
+  // The server's controllers (garbage collector, namespace, pod GC) run in the same virtual time.
+  const server = await createFakeApiServer({ now: () => new Date(manual.now()), kinds: [VM_KIND], controllerTimers: { now: () => clock.now(), after: (ms, fn) => clock.setTimer(fn, ms) } });
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
   const rest = await createKubeRest(kc);

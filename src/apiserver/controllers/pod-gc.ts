@@ -43,8 +43,8 @@ export function startPodGc(deps: PodGcDeps): { stop(): void } {
   const quarantineMs = deps.options?.quarantineMs ?? 40_000;
   const podKind = deps.registry.resolve('', 'v1', 'pods');
   const nodeKind = deps.registry.resolve('', 'v1', 'nodes');
-  /** Unknown nodes and when their quarantine ends. */
-  const quarantine = new Map<string, number>();
+  /** Unknown nodes, and whether their quarantine is over (a timer says so, whatever the clock reads). */
+  const quarantine = new Map<string, { over: boolean; cancel: () => void }>();
   let cancel: () => void = () => {};
   let stopped = false;
 
@@ -64,9 +64,11 @@ export function startPodGc(deps: PodGcDeps): { stop(): void } {
   /** Nodes whose quarantine is over and which a live read confirms gone. */
   async function deletedNodes(known: Set<string>): Promise<Set<string>> {
     const gone = new Set<string>();
-    for (const [node, until] of [...quarantine]) {
-      if (known.has(node)) quarantine.delete(node);
-      else if (until <= timers.now()) {
+    for (const [node, q] of [...quarantine]) {
+      if (known.has(node)) {
+        q.cancel();
+        quarantine.delete(node);
+      } else if (q.over) {
         quarantine.delete(node);
         if (!(await client.get(`/api/v1/nodes/${node}`))) gone.add(node);
       }
@@ -74,10 +76,16 @@ export function startPodGc(deps: PodGcDeps): { stop(): void } {
     return gone;
   }
 
+  function startQuarantine(node: string): void {
+    const q = { over: false, cancel: () => {} };
+    q.cancel = timers.after(quarantineMs, () => void (q.over = true));
+    quarantine.set(node, q);
+  }
+
   async function gcOrphaned(pods: KubeObject[], known: Set<string>): Promise<void> {
     for (const pod of pods) {
       const node = nodeOf(pod);
-      if (node && !known.has(node) && !quarantine.has(node)) quarantine.set(node, timers.now() + quarantineMs);
+      if (node && !known.has(node) && !quarantine.has(node)) startQuarantine(node);
     }
     const gone = await deletedNodes(known);
     if (gone.size === 0) return;
@@ -110,6 +118,7 @@ export function startPodGc(deps: PodGcDeps): { stop(): void } {
     stop() {
       stopped = true;
       cancel();
+      for (const q of quarantine.values()) q.cancel();
     },
   };
 }
