@@ -84,6 +84,10 @@ export interface KindSpec {
   prepareForCreate?: (obj: KubeObject) => void;
   validate?: (obj: KubeObject, old?: KubeObject) => FieldError[];
   validateUpdate?: (obj: KubeObject, old: KubeObject) => FieldError[];
+  /** What an update may not change, as the real strategies' PrepareForUpdate: restores it from `old` on `obj`. */
+  prepareForUpdate?: (obj: KubeObject, old: KubeObject, subresource: string | undefined) => void;
+  /** The kind's DefaultGarbageCollectionPolicy is OrphanDependents (batch/v1 Jobs): a DELETE without a policy orphans. */
+  orphanDependentsByDefault?: boolean;
   subresources: string[];
 }
 

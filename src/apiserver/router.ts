@@ -15,6 +15,7 @@ import { attempt, then, type Awaitable } from './awaitable.ts';
 import { unauthorized, type Authenticator, type UserInfo } from './authentication.ts';
 import { authorizationAttributes, forbiddenError, type Authorizer } from './authorization.ts';
 import { discovery } from './discovery.ts';
+import { decodeBody, fieldValidation } from './field-validation.ts';
 import { createBinding } from './handlers/binding.ts';
 import type { Handler, HandlerContext, Target } from './handlers/context.ts';
 import { del, deleteCollection } from './handlers/delete.ts';
@@ -50,6 +51,7 @@ export const DEFAULT_HANDLERS: HandlerTable = {
   subresources: {
     status: { get, watch, update, patch },
     binding: { create: createBinding },
+    finalize: { update },
   },
 };
 
@@ -113,11 +115,12 @@ export function createRouter(deps: RouterDeps): Router {
     const table = target.subresource === undefined ? deps.handlers.main : deps.handlers.subresources[target.subresource];
     const handler = table?.[verb];
     if (!handler) throw methodNotAllowed();
-    // Admission's warnings reach the client whether the request succeeds or not.
+    // Admission's warnings (and unknown fields') reach the client whether the request succeeds or not.
     const warnings: string[] = [];
     const admitAs = (a: Parameters<HandlerContext['admit']>[0]) => admit({ ...a, user: ctx.user, warn: (w) => void warnings.push(w) });
+    const decode = (body: unknown) => decodeBody(spec, body, fieldValidation(req.query, verb), (w) => warnings.push(w));
     return attempt(
-      () => then(handler({ req, info, target, user: ctx.user, store: deps.store, watchCache: deps.watchCache, admit: admitAs }), (r) => withWarnings(r, warnings)),
+      () => then(handler({ req, info, target, user: ctx.user, store: deps.store, watchCache: deps.watchCache, admit: admitAs, decode }), (r) => withWarnings(r, warnings)),
       (e) => withWarnings(errorResult(e), warnings),
     );
   }

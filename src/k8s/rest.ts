@@ -69,6 +69,7 @@ export type Query = Record<string, string | number | boolean | undefined>;
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
   gracePeriodSeconds?: number;
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
 }
 
 export interface KubeRest {

@@ -13,8 +13,10 @@ import { accessReviewFilter, accessReviewKinds } from '../../src/apiserver/rbac/
 import { rbacAuthorizer } from '../../src/apiserver/rbac/authorizer.ts';
 import { storeBootstrapPolicy } from '../../src/apiserver/rbac/bootstrap.ts';
 import { rbacKinds } from '../../src/apiserver/rbac/kinds.ts';
-import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer } from '../../src/apiserver/server.ts';
+import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer, type ApiServerOptions } from '../../src/apiserver/server.ts';
 import { serviceAccountKind } from '../../src/apiserver/service-accounts.ts';
+import type { ControllerOptions } from '../../src/apiserver/controllers/run.ts';
+import type { Timers } from '../../src/apiserver/timers.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 import { createStoredWebhookAdmission } from '../../src/apiserver/webhooks/plugin.ts';
 import { createWebhookCertificates } from '../../src/controller/certificates.ts';
@@ -43,8 +45,19 @@ export interface FakeApiServerOptions {
   /** New object UIDs and generateName suffixes; default random. */
   uid?: () => string;
   randomInt?: (n: number) => number;
-  /** How many past writes watches and paged lists can resume from; default 10,000. */
+  /** How many past writes paged lists and exact reads can reach (etcd's compaction window); default 10,000. */
   historySize?: number;
+  /**
+   * How long after a write its watch event is served, in ms: a number, or [min, max] for a uniform
+   * draw per write; default [1, 5]. Events always follow the write's response.
+   */
+  watchLagMs?: number | readonly [number, number];
+  /** The watch cache's block timeout (3 s), per-resource window (100 to 102,400 events) and bookmark period. */
+  watchCache?: ApiServerOptions['watchCache'];
+  /** Controllers running in the server (garbage collector, namespace, pod GC); all by default. */
+  controllers?: ControllerOptions;
+  /** The controllers' timers, for a test that runs them in its virtual time; default the real ones, reading `now`. */
+  controllerTimers?: Timers;
   /** Period of BOOKMARK events to watches that allow them; default 60,000 (the real server's is about a minute). */
   bookmarkIntervalMs?: number;
   /** Namespaces present at start; default the four every cluster has. */
@@ -142,6 +155,12 @@ export function servedKinds(custom: readonly KindOptions[]): KindSpec[] {
   return [...builtinKinds(), serviceAccountKind(), ...rbacKinds(), ...accessReviewKinds(), ...custom.map(customKind)];
 }
 
+function lagFrom(lag: number | readonly [number, number]): () => number {
+  if (typeof lag === 'number') return () => lag;
+  const [min, max] = lag;
+  return () => min + Math.random() * (max - min);
+}
+
 /** Starts a test API server on 127.0.0.1. */
 export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const user = opts.userInfo ?? ADMIN;
@@ -166,6 +185,10 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     uid: opts.uid,
     randomInt: opts.randomInt,
     historySize: opts.historySize,
+    watchLag: lagFrom(opts.watchLagMs ?? [1, 5]),
+    watchCache: { bookmarkIntervalMs: opts.bookmarkIntervalMs, ...opts.watchCache },
+    controllers: opts.controllers,
+    controllerTimers: opts.controllerTimers,
     kinds: servedKinds(custom),
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
@@ -181,8 +204,6 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   const certs = opts.tls ? createWebhookCertificates({ hosts: ['localhost', '127.0.0.1', '::1'], now: Date.now(), caName: 'tidepool-test-apiserver-ca' }) : undefined;
   const front = await serveHttp(core.router, { port: opts.port ?? 0, tls: certs && { cert: certs.certPem, key: certs.keyPem }, onReply: stats.reply });
   port = front.port;
-  const bookmarkTimer = setInterval(() => void core.watchCache.sendBookmarks(), opts.bookmarkIntervalMs ?? 60_000);
-  bookmarkTimer.unref();
 
   const kubeconfig = (u: Record<string, unknown> = { token: TOKEN }): string => kubeconfigText({ server: front.url, user: u, caPem: certs?.caPem });
 
@@ -228,7 +249,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     },
     resourceVersion: () => String(core.store.resourceVersion),
     async close() {
-      clearInterval(bookmarkTimer);
+      core.stop();
       await front.close();
       webhooks!.close();
     },

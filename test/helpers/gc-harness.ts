@@ -364,7 +364,13 @@ export const VM_KIND = { group: 'kubevirt.io', version: 'v1', plural: 'virtualma
 export async function startGcHarness(): Promise<GcHarness> {
   const manual = createManualClock();
   const clock = trackClock(manual);
-  const server = await createFakeApiServer({ now: () => new Date(manual.now()), kinds: [VM_KIND], authentication: true });
+  // The server's controllers (garbage collector, namespace, pod GC) run in the same virtual time.
+  const server = await createFakeApiServer({
+    now: () => new Date(manual.now()),
+    kinds: [VM_KIND],
+    authentication: true,
+    controllerTimers: { now: () => clock.now(), after: (ms, fn) => clock.setTimer(fn, ms) },
+  });
   const identities = await applyChartRbac(server);
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
