@@ -78,7 +78,8 @@ export const PLANTS: Readonly<Record<PlantName, Plant & { readonly name: PlantNa
     description: "the garbage collector treats a StatefulSet pod's IP like any pod's: gone with the pod, not kept for the ordinal",
     gc: (deps) => {
       const verdict = deps.verdict ?? planGcVerdict;
-      return { ...deps, verdict: (record, view, settings, now) => verdict({ ...record, stableKey: undefined }, view, settings, now) };
+      // Only a StatefulSet's identity: VMs have their own plant.
+      return { ...deps, verdict: (record, view, settings, now) => verdict(record.stableKey?.startsWith('sts:') ? { ...record, stableKey: undefined } : record, view, settings, now) };
     },
   },
   'del-forgets-vm': {
