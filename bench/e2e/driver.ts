@@ -3,7 +3,7 @@
 // every sandbox is a real network namespace, and every ADD and DEL runs
 // Debian's macvlan plugin (through the node's runtime process), which runs
 // tidepool's plugin, which asks that node's agent over its socket.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { KubeRest } from '../../src/k8s/rest.ts';
 import { isNotFound } from '../../src/k8s/rest.ts';
@@ -24,7 +24,8 @@ function suffix(n: number): string {
 export interface Deployment {
   readonly name: string;
   readonly hash: string;
-  readonly rsUid: string;
+  /** The UID of its ReplicaSet, once created: pods name it as their owner, so the API server's garbage collector leaves them be. */
+  readonly rsUid: Promise<string>;
   readonly replicas: number;
   /** Pods that count towards the replicas: not being deleted. */
   active: number;
@@ -251,10 +252,28 @@ export class Driver {
   createDeployments(count: number, replicas: number): void {
     const width = String(count - 1).length;
     for (let i = 0; i < count; i++) {
-      const dep: Deployment = { name: `web-${String(i).padStart(width, '0')}`, hash: suffix(10), rsUid: randomUUID(), replicas, active: 0, deleted: false };
+      const name = `web-${String(i).padStart(width, '0')}`;
+      const hash = suffix(10);
+      const dep: Deployment = { name, hash, rsUid: this.createReplicaSet(name, hash, replicas), replicas, active: 0, deleted: false };
+      // Awaited by every pod's creation; a failure fails those, not the process.
+      dep.rsUid.catch(() => undefined);
       this.deployments.push(dep);
       this.reconcile(dep);
     }
+  }
+
+  /** The ReplicaSet object the pods of a Deployment belong to, as the Deployment controller makes it. */
+  private async createReplicaSet(dep: string, hash: string, replicas: number): Promise<string> {
+    const labels = { app: dep, 'pod-template-hash': hash };
+    const created = await this.apiCall('replicaset', () =>
+      this.o.rest.create<{ metadata: { uid: string } }>(`/apis/apps/v1/namespaces/${POD_NAMESPACE}/replicasets`, {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: `${dep}-${hash}`, namespace: POD_NAMESPACE, labels },
+        spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.9' }] } } },
+      }),
+    );
+    return created.metadata.uid;
   }
 
   /** Keeps `dep` at its replica count: replacements for pods being deleted are created at once. */
@@ -270,6 +289,7 @@ export class Driver {
     const seq = this.podSeq++;
     const rs = `${dep.name}-${dep.hash}`;
     const name = `${rs}-${suffix(5)}`;
+    const rsUid = await dep.rsUid;
     const created = await this.apiCall('replicaset', () =>
       this.o.rest.create<{ metadata: { uid: string } }>(`/api/v1/namespaces/${POD_NAMESPACE}/pods`, {
         apiVersion: 'v1',
@@ -278,7 +298,7 @@ export class Driver {
           name,
           namespace: POD_NAMESPACE,
           labels: { app: dep.name, 'pod-template-hash': dep.hash },
-          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid: dep.rsUid, controller: true, blockOwnerDeletion: true }],
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid: rsUid, controller: true, blockOwnerDeletion: true }],
         },
         spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.9' }] },
       }),
