@@ -12,8 +12,9 @@ function resourceList(registry: KindRegistry, group: string, version: string): u
   if (kinds.length === 0) return undefined;
   const resources: unknown[] = [];
   for (const { spec } of kinds) {
-    const entry: Record<string, unknown> = { name: spec.plural, singularName: spec.singular, namespaced: spec.namespaced, kind: spec.kind, verbs: VERBS };
+    const entry: Record<string, unknown> = { name: spec.plural, singularName: spec.singular, namespaced: spec.namespaced, kind: spec.kind, verbs: spec.verbs ?? VERBS };
     if (spec.shortNames.length) entry['shortNames'] = spec.shortNames;
+    if (spec.categories?.length) entry['categories'] = spec.categories;
     resources.push(entry);
     for (const sub of spec.subresources) {
       const subVerbs = sub === 'binding' ? ['create'] : sub === 'finalize' ? ['update'] : ['get', 'patch', 'update'];

@@ -143,6 +143,11 @@ export class Store {
     return state;
   }
 
+  /** Stops serving a kind: its objects are gone, its watchers get nothing more (a deleted CRD's storage). */
+  removeKind(group: string, plural: string): void {
+    this.kinds.delete(`${group}/${plural}`);
+  }
+
   kind(group: string, plural: string): KindState | undefined {
     return this.kinds.get(`${group}/${plural}`);
   }
@@ -264,6 +269,8 @@ export class Store {
     }
     let next: KubeObject;
     if (opts.subresource === 'status') {
+      // The body is decoded (defaulted, for custom resources pruned) like any other.
+      spec.defaults?.(input);
       next = structuredClone(current);
       if (input['status'] === undefined) delete next['status'];
       else next['status'] = input['status'];
@@ -274,6 +281,7 @@ export class Store {
         else next['status'] = structuredClone(current['status']);
       }
       spec.defaults?.(next);
+      spec.prepareForUpdate?.(next, current);
     }
     const m = next.metadata;
     // System-owned metadata cannot be changed by writes.
@@ -297,7 +305,7 @@ export class Store {
       if (added.length)
         errs.push({ field: 'metadata.finalizers', type: 'Forbidden', detail: `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}` });
     }
-    errs.push(...(spec.validate?.(next, current) ?? []), ...(spec.validateUpdate?.(next, current) ?? []));
+    errs.push(...(spec.validate?.(next, current, opts.subresource) ?? []), ...(spec.validateUpdate?.(next, current) ?? []));
     if (errs.length) throw invalid(spec, opts.urlName, errs);
     if (spec.hasGeneration && specChanged(spec, next, current)) m.generation = (cur.generation ?? 0) + 1;
     if (sameContent(next, current)) return current;
@@ -313,7 +321,9 @@ export class Store {
     const key = objectKey(kind.spec, current.metadata.namespace, current.metadata.name!);
     if (next === current) return { removed: false, object: current };
     const m = next.metadata;
-    if (m.deletionTimestamp && (m.finalizers ?? []).length === 0 && m.deletionGracePeriodSeconds === 0 && this.mayRemove(kind, next)) {
+    // As the real ShouldDeleteDuringUpdate: no grace period, or a zero one.
+    const graceOver = m.deletionGracePeriodSeconds === undefined || m.deletionGracePeriodSeconds === 0;
+    if (m.deletionTimestamp && (m.finalizers ?? []).length === 0 && graceOver && this.mayRemove(kind, next)) {
       return { removed: true, object: this.commit(kind, key, 'DELETED', undefined, next) };
     }
     return { removed: false, object: this.commit(kind, key, 'MODIFIED', next, current) };
