@@ -2,12 +2,12 @@ import { KubeApiError, type DeleteOptions, type KubeList, type KubeRest, type Qu
 import { then, type Awaitable } from '../apiserver/awaitable.ts';
 import type { UserInfo } from '../apiserver/authentication.ts';
 import { builtinKinds } from '../apiserver/builtin-kinds.ts';
-import { customKind, type KubeObject } from '../apiserver/kinds.ts';
+import type { KubeObject } from '../apiserver/kinds.ts';
 import type { ApiRequest, ApiResponse, ApiResult } from '../apiserver/request.ts';
 import { createApiServer } from '../apiserver/server.ts';
 import { ApiError, type StatusObject } from '../apiserver/status.ts';
 import type { KindState, Store } from '../apiserver/store.ts';
-import { TIDEPOOL_KINDS } from '../apiserver/tidepool-kinds.ts';
+import { installTidepoolCrds } from '../apiserver/tidepool-kinds.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -142,10 +142,12 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
     now: () => new Date(sched.now),
     historySize: opts.historySize ?? 5_000,
     ...seededIdentities(opts.rng.fork('api')),
-    kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)],
+    kinds: builtinKinds(),
     namespaces: ['default', 'kube-system'],
   });
   const { store, router } = core;
+  // tidepool's kinds come from its CRDs, installed as a cluster administrator would.
+  installTidepoolCrds(router, SIM_USER);
   const byPlural = new Map<string, KindState>();
   for (const k of core.registry.all()) byPlural.set(k.spec.plural, k);
   const stats: ApiStats = { requests: 0, injectedErrors: 0, injectedTimeouts: 0, injectedConflicts: 0, conflicts: 0, watchEvents: 0, droppedWatches: 0 };

@@ -59,7 +59,7 @@ test('webhook receives an AdmissionReview for create, update and delete and can 
     assert.equal(create.oldObject, null);
     assert.equal(create.userInfo.username, 'tidepool-test');
     assert.match(create.uid, /^[0-9a-f-]{36}$/);
-    const denied = await statusOf(h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'a', body: { ...a, spec: { ip: '10.0.0.66' } } }));
+    const denied = await statusOf(h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'a', body: { ...a, spec: { ...a.spec, ip: '10.0.0.66' } } }));
     assert.equal(denied.code, 403);
     assert.equal(denied.status.message, 'admission webhook "ipallocations.tidepool.dev" denied the request: address is reserved');
     const update = hook.seen[1]!.request;
@@ -72,7 +72,7 @@ test('webhook receives an AdmissionReview for create, update and delete and can 
     assert.equal(del.object, null);
     assert.equal(del.oldObject.metadata.name, 'a');
     // Other resources are not sent to the webhook.
-    await h.custom.createClusterCustomObject({ group: 'tidepool.dev', version: 'v1alpha1', plural: 'reservedips', body: { apiVersion: 'tidepool.dev/v1alpha1', kind: 'ReservedIP', metadata: { name: 'r' }, spec: {} } });
+    await h.custom.createClusterCustomObject({ group: 'tidepool.dev', version: 'v1alpha1', plural: 'reservedips', body: { apiVersion: 'tidepool.dev/v1alpha1', kind: 'ReservedIP', metadata: { name: 'r' }, spec: { ips: [] } } });
     assert.equal(hook.seen.length, 3);
   } finally {
     await h.close();

@@ -10,7 +10,7 @@ import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
 import type { KindOptions, KubeObject } from '../../src/apiserver/kinds.ts';
 import { customKind } from '../../src/apiserver/kinds.ts';
 import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer } from '../../src/apiserver/server.ts';
-import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
+import { installCrds } from '../../src/apiserver/crd/install.ts';
 import type { AdmissionWebhook } from '../../src/apiserver/webhook-admission.ts';
 import { createWebhookAdmission } from '../../src/apiserver/webhook-admission.ts';
 import { createWebhookCertificates } from '../../src/controller/certificates.ts';
@@ -19,6 +19,7 @@ import { createFaults, type FaultHandle, type FaultSpec } from './faults.ts';
 import { serveHttp } from './http.ts';
 import { kubeconfigText } from './kubeconfig.ts';
 import { createStats, type ServerStats } from './stats.ts';
+import { tidepoolCrdObjects } from './tidepool-crds.ts';
 
 export type { AdmissionWebhook, AdmissionRule } from '../../src/apiserver/webhook-admission.ts';
 export type { AdmissionOperation } from '../../src/apiserver/admission.ts';
@@ -47,7 +48,7 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Namespaces present at start; default the four every cluster has. */
   namespaces?: string[];
-  /** Serve tidepool's custom resources from the start; default true. */
+  /** Create tidepool's CustomResourceDefinitions (deploy/tidepool/crds/) at start, so its kinds are served; default true. */
   tidepoolKinds?: boolean;
   /** Extra kinds to serve from the start (same as calling registerKind). */
   kinds?: KindOptions[];
@@ -82,8 +83,15 @@ export interface FakeApiServer {
   mintToken(lifetimeMs: number): string;
   /** Makes a token invalid now. */
   revokeToken(token: string): void;
-  /** Serves another kind, as installing a CRD would. */
+  /** Serves another kind at once, without a CustomResourceDefinition object (POST one to /apis/apiextensions.k8s.io/v1/customresourcedefinitions for the real thing). */
   registerKind(opts: KindOptions): void;
+  /**
+   * Runs `write` while the CRD of `resource` (`ipallocations.tidepool.dev`)
+   * accepts any spec, then puts the CRD back: the objects written meanwhile
+   * stay as written, as records from an older, looser CRD stay in a cluster.
+   * For tests of how tidepool copes with malformed records.
+   */
+  withLooseSchema<T>(resource: string, write: () => Promise<T>): Promise<T>;
   /** Replaces the validating admission webhooks. */
   setAdmission(hooks: AdmissionWebhook[]): void;
   injectFault(fault: FaultSpec): FaultHandle;
@@ -108,23 +116,47 @@ export interface FakeApiServer {
 
 const TOKEN = 'tidepool-fake-token';
 
+const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+
+/** A CRD request through the router, as `user`; the answer's body, or a thrown Error with the server's message. */
+async function crdRequest(core: ApiServer, user: UserInfo, method: 'GET' | 'PUT', name: string, body?: unknown): Promise<Record<string, any>> {
+  const req = { method, path: `${CRDS}/${name}`, query: new URLSearchParams(), contentType: 'application/json', user, ...(body ? { body: { value: body } } : {}) };
+  const r = (await core.router.handle(req)) as { status: number; body: Record<string, any> };
+  if (r.status >= 300) throw new Error(`${method} ${name}: ${String(r.body['message'])}`);
+  return r.body;
+}
+
+async function withLooseSchema<T>(core: ApiServer, user: UserInfo, resource: string, write: () => Promise<T>): Promise<T> {
+  const original = await crdRequest(core, user, 'GET', resource);
+  const loose = structuredClone(original);
+  const props = loose['spec'].versions[0].schema.openAPIV3Schema.properties;
+  props.spec = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
+  await crdRequest(core, user, 'PUT', resource, loose);
+  try {
+    return await write();
+  } finally {
+    const current = await crdRequest(core, user, 'GET', resource);
+    await crdRequest(core, user, 'PUT', resource, { ...current, spec: original['spec'] });
+  }
+}
+
 /** Starts a test API server on 127.0.0.1. */
 export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const user = opts.userInfo ?? ADMIN;
   const authority = opts.authentication ? createTokenAuthority(TOKEN, user) : undefined;
   const authenticator: Authenticator = authority ? authority.authenticator : fixedUser(user);
-  let hooks: AdmissionWebhook[] = [...(opts.admission ?? [])];
+  // Webhooks are configured once tidepool's CRDs are installed, as a chart's would be.
+  let hooks: AdmissionWebhook[] = [];
   const webhooks = createWebhookAdmission(() => hooks);
   const faults = createFaults();
   const stats = createStats();
-  const custom = [...(opts.tidepoolKinds === false ? [] : TIDEPOOL_KINDS), ...(opts.kinds ?? [])];
   let port = 0;
   const core = createApiServer({
     now: opts.now ?? (() => new Date()),
     uid: opts.uid,
     randomInt: opts.randomInt,
     historySize: opts.historySize,
-    kinds: [...builtinKinds(), ...custom.map(customKind)],
+    kinds: [...builtinKinds(), ...(opts.kinds ?? []).map(customKind)],
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
     authorizer: authority ? anonymousPublicOnly : allowAll,
@@ -132,6 +164,9 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     filters: [stats.filter, faults.filter],
     address: () => `127.0.0.1:${port}`,
   });
+  if (opts.tidepoolKinds !== false) installCrds(core.router, tidepoolCrdObjects(), user);
+  hooks = [...(opts.admission ?? [])];
+  stats.reset();
   const certs = opts.tls ? createWebhookCertificates({ hosts: ['localhost', '127.0.0.1', '::1'], now: Date.now(), caName: 'tidepool-test-apiserver-ca' }) : undefined;
   const front = await serveHttp(core.router, { port: opts.port ?? 0, tls: certs && { cert: certs.certPem, key: certs.keyPem }, onReply: stats.reply });
   port = front.port;
@@ -154,6 +189,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     },
     revokeToken: (token) => authority?.revoke(token),
     registerKind: (k) => void core.registry.add(customKind(k)),
+    withLooseSchema: (resource, write) => withLooseSchema(core, user, resource, write),
     setAdmission(next) {
       hooks = [...next];
     },
