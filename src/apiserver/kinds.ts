@@ -79,17 +79,20 @@ export interface KindSpec {
   hasGeneration: boolean;
   /** Pods only: deletion waits a grace period (see store.ts). */
   gracefulDeletion: boolean;
-  nameRule: 'subdomain' | 'label';
+  /** How names are checked: DNS-1123 subdomain (most kinds), label (namespaces), or only as a path segment (RBAC roles and bindings). */
+  nameRule: 'subdomain' | 'label' | 'path-segment';
   fieldLabels: Record<string, FieldGetter>;
   /** Applied to every incoming object body, as decoding does in the real server. */
   defaults?: (obj: KubeObject) => void;
   /** Resets status on create, as the real strategies' PrepareForCreate do. */
   prepareForCreate?: (obj: KubeObject) => void;
-  /** The real strategies' PrepareForUpdate beyond the status rule above, for main-resource writes. */
-  prepareForUpdate?: (obj: KubeObject, old: KubeObject) => void;
   /** `subresource` is set for writes through a subresource (`status`), whose validation may differ. */
   validate?: (obj: KubeObject, old?: KubeObject, subresource?: string) => FieldError[];
   validateUpdate?: (obj: KubeObject, old: KubeObject) => FieldError[];
+  /** What an update may not change, as the real strategies' PrepareForUpdate: restores it from `old` on `obj`. */
+  prepareForUpdate?: (obj: KubeObject, old: KubeObject, subresource: string | undefined) => void;
+  /** The kind's DefaultGarbageCollectionPolicy is OrphanDependents (batch/v1 Jobs): a DELETE without a policy orphans. */
+  orphanDependentsByDefault?: boolean;
   subresources: string[];
 }
 

@@ -30,3 +30,4 @@ test('a server started with tidepool kinds holds the CRDs as objects, Establishe
     await h.close();
   }
 });
+

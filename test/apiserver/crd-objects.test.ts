@@ -212,8 +212,8 @@ test('deleting a CRD: Terminating with the cleanup finalizer, its objects delete
       assert.deepEqual([waiting.status.conditions.at(-1).reason, waiting.status.conditions.at(-1).status], ['InstanceDeletionInProgress', 'True'], 'an object with a finalizer of its own keeps the CRD Terminating');
       assert.equal((await call(h, 'GET', `${WIDGETS}/a`)).status, 404);
       const refused = await call(h, 'POST', WIDGETS, widget('c', { size: 1 }));
-      assert.equal(refused.status, 403);
-      assert.equal(refused.body.message, 'widgets.example.com "c" is forbidden: create not allowed while custom resource definition is terminating');
+      assert.equal(refused.status, 405);
+      assert.deepEqual([refused.body.reason, refused.body.message, refused.body.details], ['MethodNotAllowed', 'create not allowed while custom resource definition is terminating', { group: 'example.com', kind: 'widgets' }]);
       const resources = (await call(h, 'GET', '/apis/example.com/v1')).body.resources;
       assert.deepEqual(resources[0].verbs, ['delete', 'deletecollection', 'get', 'list', 'watch']);
       const b = (await call(h, 'GET', `${WIDGETS}/b`)).body;

@@ -13,7 +13,7 @@ function createObject(ctx: HandlerContext, body: unknown): Awaitable<ApiResponse
   const { store } = ctx;
   const { kind, namespace } = ctx.target;
   if (kind.spec.namespaced && namespace === undefined) throw methodNotAllowed();
-  const obj = store.prepareCreate(kind, namespace, body);
+  const obj = store.prepareCreate(kind, namespace, ctx.decode(body));
   const admitted = ctx.admit({ operation: 'CREATE', spec: kind.spec, name: obj.metadata.name!, namespace: obj.metadata.namespace, object: obj, options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' } });
   return then(admitted, () => jsonResponse(201, store.commitCreate(kind, obj)));
 }
@@ -29,7 +29,7 @@ function writeLoop(ctx: HandlerContext, produce: (current: KubeObject) => unknow
   const { kind, namespace, name, subresource } = ctx.target;
   const current = store.get(kind, namespace, name!);
   if (!current) throw notFound(kind.spec, name!);
-  const next = store.prepareUpdate(kind, current, produce(current), { subresource, urlName: name!, urlNamespace: namespace });
+  const next = store.prepareUpdate(kind, current, ctx.decode(produce(current)), { subresource, urlName: name!, urlNamespace: namespace });
   const admitted = ctx.admit({ operation: 'UPDATE', spec: kind.spec, subresource, name: name!, namespace, object: next, oldObject: current, options: { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' } });
   return then(admitted, () => {
     if (store.get(kind, namespace, name!) !== current) return writeLoop(ctx, produce);
