@@ -31,3 +31,24 @@ test('a server started with tidepool kinds holds the CRDs as objects, Establishe
   }
 });
 
+test('Table: get and list answer a meta.k8s.io Table with the CRD\'s columns when asked; plain objects otherwise', async () => {
+  const h = await startHarness();
+  try {
+    await h.raw('POST', '/apis/tidepool.dev/v1alpha1/ippools', { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'lan' }, spec: { subnet: '10.0.0.0/24', disable: true }, status: { allocatedIPCount: 3 } });
+    const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
+    const res = await fetch(`${h.server.url}/apis/tidepool.dev/v1alpha1/ippools`, { headers: { accept } });
+    const table: any = await res.json();
+    assert.equal(table.kind, 'Table');
+    assert.equal(table.apiVersion, 'meta.k8s.io/v1');
+    assert.deepEqual(table.columnDefinitions.map((c: any) => `${c.name}:${c.type}:${c.priority}`), ['Name:string:0', 'Subnet:string:0', 'Total:string:0', 'Allocated:integer:0', 'Default:boolean:0', 'Disable:boolean:0', 'Age:date:0']);
+    assert.deepEqual(table.rows[0].cells.slice(0, 6), ['lan', '10.0.0.0/24', null, null, null, true]);
+    assert.match(table.rows[0].cells[6], /^\d+s$/);
+    assert.deepEqual(table.rows[0].object.kind, 'PartialObjectMetadata');
+    const one: any = await (await fetch(`${h.server.url}/apis/tidepool.dev/v1alpha1/ippools/lan?includeObject=None`, { headers: { accept } })).json();
+    assert.deepEqual([one.kind, one.rows.length, one.rows[0].object], ['Table', 1, undefined]);
+    const plain: any = await (await fetch(`${h.server.url}/apis/tidepool.dev/v1alpha1/ippools`, { headers: { accept: 'application/json' } })).json();
+    assert.equal(plain.kind, 'IPPoolList');
+  } finally {
+    await h.close();
+  }
+});

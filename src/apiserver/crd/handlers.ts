@@ -20,6 +20,7 @@ import { timestamp } from '../timestamps.ts';
 import { CLEANUP_FINALIZER, setCondition, type CrdController } from './controller.ts';
 import { CRD_GROUP, CRD_PLURAL } from './crd-kind.ts';
 import { customResourceInfo } from './custom-kind.ts';
+import { hasTable, tableVersion, toTable } from './table.ts';
 
 const isCrdKind = (ctx: HandlerContext): boolean => ctx.target.kind.spec.group === CRD_GROUP && ctx.target.kind.spec.plural === CRD_PLURAL;
 const isResponse = (r: ApiResult): r is ApiResponse => r.kind === 'response';
@@ -34,6 +35,23 @@ function refuseWhileTerminating(inner: Handler, controller: CrdController): Hand
       throw failure(405, 'MethodNotAllowed', 'create not allowed while custom resource definition is terminating', { group: spec.group, kind: spec.plural });
     }
     return inner(ctx);
+  };
+}
+
+/** get and list answer a Table when the client asks for one and the kind has columns (kubectl get). */
+function asTable(inner: Handler, now: () => Date): Handler {
+  return (ctx) => {
+    const version = tableVersion(ctx.req.accept);
+    const spec = ctx.target.kind.spec;
+    if (!version || !hasTable(spec)) return inner(ctx);
+    return then(inner(ctx), (r) => {
+      if (!isResponse(r) || r.status !== 200 || !isRecord(r.body)) return r;
+      const body = r.body as Record<string, unknown>;
+      const single = ctx.target.name !== undefined;
+      const objects = (single ? [body] : (body['items'] as KubeObject[])) as KubeObject[];
+      const meta = single ? { resourceVersion: (body as KubeObject).metadata.resourceVersion } : (body['metadata'] as Record<string, unknown>);
+      return { ...r, body: toTable(spec, objects, meta, ctx.req.query, version, now()) };
+    });
   };
 }
 
@@ -103,6 +121,8 @@ export function withCustomResourceDefinitions(inner: HandlerTable, controller: C
   return {
     main: {
       ...main,
+      get: wrapped(main.get, (h) => asTable(h, now)),
+      list: wrapped(main.list, (h) => asTable(h, now)),
       create: wrapped(main.create, (h) => wrapAfter(refuseWhileTerminating(h, controller))!),
       update: wrapAfter(main.update),
       patch: wrapAfter(main.patch),
