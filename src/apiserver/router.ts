@@ -102,7 +102,7 @@ export function createRouter(deps: RouterDeps): Router {
   function dispatch(ctx: RequestContext): Awaitable<ApiResult> {
     const { req, info, target } = ctx;
     if (!target) {
-      const answer = req.method === 'GET' ? discovery(deps.registry, info.path, deps.address()) : undefined;
+      const answer = req.method === 'GET' ? discovery(deps.registry, info.path, deps.address(), req.accept) : undefined;
       if (answer) return answer;
       throw pageNotFound();
     }

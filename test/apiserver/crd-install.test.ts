@@ -31,6 +31,33 @@ test('a server started with tidepool kinds holds the CRDs as objects, Establishe
   }
 });
 
+test('OpenAPI: /openapi/v3 lists the CRD-served group-versions, /openapi/v2 has their definitions in JSON or protobuf', async () => {
+  const h = await startHarness();
+  try {
+    const root = await h.raw('GET', '/openapi/v3');
+    const url = root.body.paths['apis/tidepool.dev/v1alpha1'].serverRelativeURL;
+    assert.match(url, /^\/openapi\/v3\/apis\/tidepool\.dev\/v1alpha1\?hash=[0-9A-F]{128}$/);
+    const doc = (await h.raw('GET', url)).body;
+    const ippool = doc.components.schemas['dev.tidepool.v1alpha1.IPPool'];
+    assert.deepEqual(ippool['x-kubernetes-group-version-kind'], [{ group: 'tidepool.dev', kind: 'IPPool', version: 'v1alpha1' }]);
+    assert.deepEqual(ippool.required, ['spec']);
+    const patch = doc.paths['/apis/tidepool.dev/v1alpha1/ippools/{name}'].patch;
+    assert.ok(patch.parameters.some((p: any) => p.name === 'fieldValidation' && p.in === 'query'));
+    assert.equal((await h.raw('GET', '/openapi/v3/apis/example.com/v1')).status, 404);
+    const v2 = (await h.raw('GET', '/openapi/v2')).body;
+    assert.equal(v2.swagger, '2.0');
+    assert.deepEqual(v2.definitions['dev.tidepool.v1alpha1.IPAllocation']['x-kubernetes-group-version-kind'], [{ group: 'tidepool.dev', kind: 'IPAllocation', version: 'v1alpha1' }]);
+    const pb = await fetch(`${h.server.url}/openapi/v2`, { headers: { accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' } });
+    assert.equal(pb.headers.get('content-type'), 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
+    const bytes = Buffer.from(await pb.arrayBuffer());
+    // Field 1 (swagger) first: tag 0x0a, length 3, "2.0".
+    assert.deepEqual([...bytes.subarray(0, 5)], [0x0a, 3, 0x32, 0x2e, 0x30]);
+    assert.ok(bytes.includes(Buffer.from('dev.tidepool.v1alpha1.IPPool')));
+  } finally {
+    await h.close();
+  }
+});
+
 test('Table: get and list answer a meta.k8s.io Table with the CRD\'s columns when asked; plain objects otherwise', async () => {
   const h = await startHarness();
   try {
