@@ -305,11 +305,12 @@ describe('a reclaimed IP is not handed out again during the cooldown', () => {
 describe('records the controller cannot parse', () => {
   test('reported (metric, Event, log line naming the object), skipped, never deleted; the reconciler keeps working', async () => {
     const gc = await h.startGc();
-    const bad = [
+    // The API server refuses such records today; they can only be left from an older, looser CRD.
+    const bad = await h.server.withLooseSchema('ipallocations.tidepool.dev', async () => [
       await h.allocate({ pool: POOL, ip: '10.20.0.30', node: 'n1', pod: { namespace: 'default', name: 'gone-1', uid: 'u-1' }, ownerOverrides: { allocatedAt: 'yesterday' } }),
       await h.allocate({ pool: POOL, ip: '10.20.0.31', node: 'n1', pod: { namespace: 'default', name: 'gone-2', uid: 'u-2' }, ownerOverrides: { containerId: undefined } }),
       await h.allocate({ pool: POOL, ip: '10.20.0.32', node: 'n1', pod: { namespace: 'default', name: 'gone-3', uid: 'u-3' }, statefulSet: { namespace: 'default', name: 'db', ordinal: 'two' as never } }),
-    ];
+    ]);
     const before = bad.map((name) => JSON.stringify(h.server.objects('ipallocations').find((o) => o.metadata.name === name)));
     await h.advance(BOUND_MS);
     assert.equal(gc.metrics.invalid, 3, 'one invalidRecord per malformed object');

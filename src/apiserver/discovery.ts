@@ -1,5 +1,7 @@
 // The non-resource paths: discovery (/api, /apis and each group and
 // version, listed from the kind registry), /version and the health checks.
+import { openApiV2Document, openApiV3Document, openApiV3Root } from './crd/openapi.ts';
+import { encodeOpenApiV2 } from './openapi-proto.ts';
 import type { KindRegistry } from './registry.ts';
 import { jsonResponse, type ApiResponse } from './request.ts';
 
@@ -12,8 +14,9 @@ function resourceList(registry: KindRegistry, group: string, version: string): u
   if (kinds.length === 0) return undefined;
   const resources: unknown[] = [];
   for (const { spec } of kinds) {
-    const entry: Record<string, unknown> = { name: spec.plural, singularName: spec.singular, namespaced: spec.namespaced, kind: spec.kind, verbs: VERBS };
+    const entry: Record<string, unknown> = { name: spec.plural, singularName: spec.singular, namespaced: spec.namespaced, kind: spec.kind, verbs: spec.verbs ?? VERBS };
     if (spec.shortNames.length) entry['shortNames'] = spec.shortNames;
+    if (spec.categories?.length) entry['categories'] = spec.categories;
     resources.push(entry);
     for (const sub of spec.subresources) {
       const subVerbs = sub === 'binding' ? ['create'] : sub === 'finalize' ? ['update'] : ['get', 'patch', 'update'];
@@ -33,10 +36,30 @@ function apiGroup(registry: KindRegistry, group: string): Record<string, unknown
 
 const HEALTH = new Set(['healthz', 'readyz', 'livez']);
 
+// kubectl asks with the older name (its `@` is no valid media type character); the answer carries the newer.
+const PROTOBUF_V2_ACCEPTED = ['application/com.github.proto-openapi.spec.v2@v1.0+protobuf', 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf'];
+const PROTOBUF_V2 = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
+
+/** /openapi/v2 in the encoding asked for first: protobuf (what kubectl asks for) or JSON. */
+function openApiV2(registry: KindRegistry, accept: string | undefined): ApiResponse {
+  const doc = openApiV2Document(registry);
+  const first = (accept ?? '').split(',').map((t) => t.split(';')[0]!.trim()).find((t) => PROTOBUF_V2_ACCEPTED.includes(t) || t === 'application/json' || t === '*/*');
+  if (first !== undefined && PROTOBUF_V2_ACCEPTED.includes(first)) {
+    return { kind: 'response', status: 200, headers: { 'content-type': PROTOBUF_V2 }, body: encodeOpenApiV2(doc) };
+  }
+  return jsonResponse(200, doc);
+}
+
 /** Answers a GET of a non-resource path, or undefined when there is nothing there (404). `address` is the server's host:port. */
-export function discovery(registry: KindRegistry, path: string, address: string): ApiResponse | undefined {
+export function discovery(registry: KindRegistry, path: string, address: string, accept?: string): ApiResponse | undefined {
   const segs = path.split('/').filter((s) => s !== '');
   const joined = segs.join('/');
+  if (joined === 'openapi/v2') return openApiV2(registry, accept);
+  if (joined === 'openapi/v3') return jsonResponse(200, openApiV3Root(registry));
+  if (segs[0] === 'openapi' && segs[1] === 'v3' && segs[2] === 'apis' && segs.length === 5) {
+    const doc = openApiV3Document(registry, `${segs[3]}/${segs[4]}`);
+    return doc && jsonResponse(200, doc);
+  }
   if (HEALTH.has(joined)) return { kind: 'response', status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'ok' };
   if (joined === 'version') return jsonResponse(200, VERSION);
   if (joined === 'api') return jsonResponse(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: address }] });

@@ -64,6 +64,10 @@ export interface KindSpec {
   statusSubresource: boolean;
   singular: string;
   shortNames: string[];
+  /** Discovery categories (`kubectl get <category>` lists every kind in one). */
+  categories?: string[];
+  /** Verbs discovery lists, when not the usual eight (a custom resource's, in its CRD's order). */
+  verbs?: string[];
   /** Custom resources: strict body typing, no strategic merge, CRD-style error wording. */
   customResource: boolean;
   /** Built-in kinds accept PUT without resourceVersion; custom resources do not. */
@@ -82,7 +86,8 @@ export interface KindSpec {
   defaults?: (obj: KubeObject) => void;
   /** Resets status on create, as the real strategies' PrepareForCreate do. */
   prepareForCreate?: (obj: KubeObject) => void;
-  validate?: (obj: KubeObject, old?: KubeObject) => FieldError[];
+  /** `subresource` is set for writes through a subresource (`status`), whose validation may differ. */
+  validate?: (obj: KubeObject, old?: KubeObject, subresource?: string) => FieldError[];
   validateUpdate?: (obj: KubeObject, old: KubeObject) => FieldError[];
   /** What an update may not change, as the real strategies' PrepareForUpdate: restores it from `old` on `obj`. */
   prepareForUpdate?: (obj: KubeObject, old: KubeObject, subresource: string | undefined) => void;

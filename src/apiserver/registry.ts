@@ -1,7 +1,7 @@
 // Which kinds the server serves, at which group and version. The router
 // resolves every resource request here and discovery lists from it, so a
-// kind added at run time (registerKind today; CustomResourceDefinition
-// objects once they are served) is reachable at once. Its objects live in
+// kind added at run time (by a CustomResourceDefinition, or registerKind in
+// tests) is reachable at once, and one removed is gone at once. Its objects live in
 // the store; the registry only says where they are served.
 import type { KindSpec } from './kinds.ts';
 import type { KindState, Store } from './store.ts';
@@ -9,6 +9,8 @@ import type { KindState, Store } from './store.ts';
 export interface KindRegistry {
   /** Serves a kind; throws if its group and plural are served already. */
   add(spec: KindSpec): KindState;
+  /** Stops serving a kind and drops its objects (its CustomResourceDefinition is gone). */
+  remove(group: string, plural: string): void;
   /** The kind served at group/version/plural, if any. */
   resolve(group: string, version: string, plural: string): KindState | undefined;
   /** A kind by `plural` or `plural.group` (`pods`, `ippools.tidepool.dev`); throws if unknown or ambiguous. */
@@ -20,6 +22,7 @@ export interface KindRegistry {
 export function createKindRegistry(store: Store): KindRegistry {
   return {
     add: (spec) => store.addKind(spec),
+    remove: (group, plural) => store.removeKind(group, plural),
     resolve(group, version, plural) {
       const k = store.kind(group, plural);
       return k && k.spec.version === version ? k : undefined;

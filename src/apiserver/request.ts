@@ -16,6 +16,8 @@ export interface ApiRequest {
   readonly query: URLSearchParams;
   /** The body's media type, lower-case, without parameters; '' when none was sent. */
   readonly contentType: string;
+  /** The Accept header as sent, when one was (Table output, the OpenAPI v2 document's protobuf). */
+  readonly accept?: string;
   /** The Authorization header, for the authentication stage. */
   readonly authorization?: string;
   readonly body?: RequestBody;

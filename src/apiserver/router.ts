@@ -102,7 +102,7 @@ export function createRouter(deps: RouterDeps): Router {
   function dispatch(ctx: RequestContext): Awaitable<ApiResult> {
     const { req, info, target } = ctx;
     if (!target) {
-      const answer = req.method === 'GET' ? discovery(deps.registry, info.path, deps.address()) : undefined;
+      const answer = req.method === 'GET' ? discovery(deps.registry, info.path, deps.address(), req.accept) : undefined;
       if (answer) return answer;
       throw pageNotFound();
     }
@@ -118,7 +118,7 @@ export function createRouter(deps: RouterDeps): Router {
     // Admission's warnings (and unknown fields') reach the client whether the request succeeds or not.
     const warnings: string[] = [];
     const admitAs = (a: Parameters<HandlerContext['admit']>[0]) => admit({ ...a, user: ctx.user, warn: (w) => void warnings.push(w) });
-    const decode = (body: unknown) => decodeBody(spec, body, fieldValidation(req.query, verb), (w) => warnings.push(w));
+    const decode = (body: unknown) => decodeBody(spec, body, fieldValidation(req.query, verb), (w) => warnings.push(w), verb);
     return attempt(
       () => then(handler({ req, info, target, user: ctx.user, store: deps.store, watchCache: deps.watchCache, admit: admitAs, decode }), (r) => withWarnings(r, warnings)),
       (e) => withWarnings(errorResult(e), warnings),

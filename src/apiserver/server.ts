@@ -9,6 +9,9 @@ import type { AdmissionPlugin } from './admission.ts';
 import { fixedUser, type Authenticator, type UserInfo } from './authentication.ts';
 import { allowAll, type Authorizer } from './authorization.ts';
 import { builtinKinds } from './builtin-kinds.ts';
+import { createCrdController } from './crd/controller.ts';
+import { CRD_GROUP, CRD_PLURAL, customResourceDefinitionKind } from './crd/crd-kind.ts';
+import { withCustomResourceDefinitions } from './crd/handlers.ts';
 import type { KindSpec } from './kinds.ts';
 import { createKindRegistry, type KindRegistry } from './registry.ts';
 import { createRouter, DEFAULT_HANDLERS, type Filter, type HandlerTable, type Router } from './router.ts';
@@ -27,7 +30,7 @@ export interface ApiServerOptions {
   readonly randomInt?: (n: number) => number;
   /** How many past writes watches and paged lists can resume from; default 10,000. */
   readonly historySize?: number;
-  /** Kinds served from the start; default builtinKinds(). */
+  /** Kinds served from the start; default builtinKinds(). CustomResourceDefinitions are always served. */
   readonly kinds?: readonly KindSpec[];
   /** Namespaces present at start; default the four every cluster has. */
   readonly namespaces?: readonly string[];
@@ -76,6 +79,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   const store = new Store({ now: opts.now, historySize: opts.historySize ?? 10_000, uid: opts.uid, randomInt: opts.randomInt });
   const registry = createKindRegistry(store);
   for (const spec of opts.kinds ?? builtinKinds()) registry.add(spec);
+  if (!registry.resolve(CRD_GROUP, 'v1', CRD_PLURAL)) registry.add(customResourceDefinitionKind());
+  const crds = createCrdController(store, registry, opts.now);
   const nsKind = registry.resolve('', 'v1', 'namespaces')!;
   for (const ns of opts.namespaces ?? DEFAULT_NAMESPACES) store.commitCreate(nsKind, store.prepareCreate(nsKind, undefined, { metadata: { name: ns } }));
   const timers = cancellableTimers(opts.timers ?? realTimers());
@@ -94,7 +99,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     authorizer: opts.authorizer ?? allowAll,
     admission: opts.admission ?? [],
     filters: opts.filters ?? [],
-    handlers: opts.handlers ?? DEFAULT_HANDLERS,
+    handlers: withCustomResourceDefinitions(opts.handlers ?? DEFAULT_HANDLERS, crds, opts.now),
     address: opts.address ?? (() => '127.0.0.1:443'),
   });
   const base = opts.timers ?? realTimers();

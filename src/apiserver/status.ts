@@ -105,8 +105,10 @@ export const expired = (message: string): ApiError => failure(410, 'Expired', me
 /** A field error in the real server's text form: `<field>: <Type>: <detail>`. */
 export interface FieldError {
   field: string;
-  type: 'Invalid value' | 'Required value' | 'Forbidden' | 'Unsupported value' | 'Duplicate value' | 'Too long' | 'Too many';
+  type: 'Invalid value' | 'Required value' | 'Forbidden' | 'Unsupported value' | 'Duplicate value' | 'Too long' | 'Too many' | 'Too short' | 'Too few' | 'Not found' | 'Internal error';
   detail: string;
+  /** The cause's reason when the type's usual one is not it: a type mismatch reads `Invalid value` but is `FieldValueTypeInvalid`. */
+  reason?: string;
 }
 
 const CAUSE_REASONS: Record<FieldError['type'], string> = {
@@ -117,6 +119,10 @@ const CAUSE_REASONS: Record<FieldError['type'], string> = {
   'Duplicate value': 'FieldValueDuplicate',
   'Too long': 'FieldValueTooLong',
   'Too many': 'FieldValueTooMany',
+  'Too short': 'FieldValueTooShort',
+  'Too few': 'FieldValueTooFew',
+  'Not found': 'FieldValueNotFound',
+  'Internal error': 'InternalError',
 };
 
 export function fieldErrorText(e: FieldError): string {
@@ -128,22 +134,23 @@ export function fieldErrorText(e: FieldError): string {
  * `registerKind`'s `validate` returns; text that fits no known type becomes an Invalid value.
  */
 export function parseFieldError(text: string): FieldError {
-  const m = /^([^:]*): (Invalid value|Required value|Forbidden|Unsupported value|Duplicate value|Too long|Too many)(?:: ([\s\S]*))?$/.exec(text);
+  const m = /^([^:]*): (Invalid value|Required value|Forbidden|Unsupported value|Duplicate value|Too long|Too many|Too short|Too few|Not found|Internal error)(?:: ([\s\S]*))?$/.exec(text);
   if (m) return { field: m[1] ?? '', type: m[2] as FieldError['type'], detail: m[3] ?? '' };
   const colon = text.indexOf(': ');
   if (colon > 0) return { field: text.slice(0, colon), type: 'Invalid value', detail: text.slice(colon + 2) };
   return { field: '', type: 'Invalid value', detail: text };
 }
 
-/** 422 Invalid listing field errors, worded like apimachinery's NewInvalid. */
+/** 422 Invalid listing field errors, worded like apimachinery's NewInvalid (the message lists each distinct text once; the causes keep them all). */
 export function invalid(r: ResourceRef, name: string, errors: FieldError[]): ApiError {
-  const texts = errors.map(fieldErrorText);
+  const texts = [...new Set(errors.map(fieldErrorText))];
   const summary = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
-  const details: StatusDetails = { name };
+  // StatusDetails' name is omitempty: an options object's error has none.
+  const details: StatusDetails = name ? { name } : {};
   if (r.group) details.group = r.group;
   details.kind = r.kind;
   details.causes = errors.map((e) => ({
-    reason: CAUSE_REASONS[e.type],
+    reason: e.reason ?? CAUSE_REASONS[e.type],
     message: `${e.type}${e.detail ? `: ${e.detail}` : ''}`,
     field: e.field,
   }));

@@ -138,6 +138,11 @@ export class Store {
     return state;
   }
 
+  /** Stops serving a kind: its objects are gone, its watchers get nothing more (a deleted CRD's storage). */
+  removeKind(group: string, plural: string): void {
+    this.kinds.delete(`${group}/${plural}`);
+  }
+
   kind(group: string, plural: string): KindState | undefined {
     return this.kinds.get(`${group}/${plural}`);
   }
@@ -266,6 +271,8 @@ export class Store {
     }
     let next: KubeObject;
     if (opts.subresource === 'status') {
+      // The body is decoded (defaulted, for custom resources pruned) like any other.
+      spec.defaults?.(input);
       next = structuredClone(current);
       if (input['status'] === undefined) delete next['status'];
       else next['status'] = input['status'];
@@ -300,7 +307,7 @@ export class Store {
       if (added.length)
         errs.push({ field: 'metadata.finalizers', type: 'Forbidden', detail: `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}` });
     }
-    errs.push(...(spec.validate?.(next, current) ?? []), ...(spec.validateUpdate?.(next, current) ?? []));
+    errs.push(...(spec.validate?.(next, current, opts.subresource) ?? []), ...(spec.validateUpdate?.(next, current) ?? []));
     if (errs.length) throw invalid(spec, opts.urlName, errs);
     if (spec.hasGeneration && specChanged(spec, next, current)) m.generation = (cur.generation ?? 0) + 1;
     if (sameContent(next, current)) return current;

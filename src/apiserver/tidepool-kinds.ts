@@ -1,11 +1,19 @@
-// tidepool's own custom resources, as its CRDs define them, for servers
-// that serve them from the start (tests, the simulator). A server started
-// without them serves them once they are registered.
-import type { KindOptions } from './kinds.ts';
+// tidepool's custom resources as users install them: the
+// CustomResourceDefinitions of deploy/tidepool/crds/ (carried as text by
+// tidepool-crds.generated.ts, which a test holds equal to the files), created
+// through the server like `kubectl apply -f deploy/tidepool/crds/` would.
+// So the schemas tidepool is tested against are the ones a cluster enforces.
+import type { UserInfo } from './authentication.ts';
+import { installCrds, yamlObjects } from './crd/install.ts';
+import type { Router } from './router.ts';
+import { TIDEPOOL_CRD_FILES } from './tidepool-crds.generated.ts';
 
-/** IPPool, IPAllocation and ReservedIP, cluster-scoped, in tidepool.dev/v1alpha1. */
-export const TIDEPOOL_KINDS: KindOptions[] = [
-  { group: 'tidepool.dev', version: 'v1alpha1', plural: 'ippools', kind: 'IPPool', namespaced: false, statusSubresource: true },
-  { group: 'tidepool.dev', version: 'v1alpha1', plural: 'ipallocations', kind: 'IPAllocation', namespaced: false },
-  { group: 'tidepool.dev', version: 'v1alpha1', plural: 'reservedips', kind: 'ReservedIP', namespaced: false },
-];
+/** The CustomResourceDefinitions of deploy/tidepool/crds/ (IPPool, IPAllocation, ReservedIP), as objects. */
+export function tidepoolCrds(): Record<string, unknown>[] {
+  return TIDEPOOL_CRD_FILES.flatMap((f) => yamlObjects(f.text));
+}
+
+/** Creates tidepool's CRDs through `router`; its kinds are served when this returns. */
+export function installTidepoolCrds(router: Router, user: UserInfo): void {
+  installCrds(router, tidepoolCrds(), user);
+}

@@ -9,7 +9,7 @@ import { createApiServer, type ApiServerOptions } from '../apiserver/server.ts';
 import type { Timers } from '../apiserver/timers.ts';
 import { ApiError, type StatusObject } from '../apiserver/status.ts';
 import type { KindState, Store } from '../apiserver/store.ts';
-import { TIDEPOOL_KINDS } from '../apiserver/tidepool-kinds.ts';
+import { installTidepoolCrds } from '../apiserver/tidepool-kinds.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -170,7 +170,7 @@ export function createSimApiServer(opts: SimApiServerOptions): SimApiServer {
     now: () => new Date(sched.now),
     historySize: opts.historySize ?? 5_000,
     ...seededIdentities(opts.rng.fork('api')),
-    kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind), ...(opts.kinds ?? []).map(customKind)],
+    kinds: [...builtinKinds(), ...(opts.kinds ?? []).map(customKind)],
     namespaces: ['default', 'kube-system'],
     timers: serverTimers(sched),
     watchLag: watchCacheLag(opts.rng.fork('watch-cache')),
@@ -178,6 +178,8 @@ export function createSimApiServer(opts: SimApiServerOptions): SimApiServer {
     ...(opts.controllers ? { controllers: opts.controllers } : {}),
   });
   const { store, router } = core;
+  // tidepool's kinds come from its CRDs, installed as a cluster administrator would.
+  installTidepoolCrds(router, SIM_USER);
   const byPlural = new Map<string, KindState>();
   for (const k of core.registry.all()) byPlural.set(k.spec.plural, k);
   const stats: ApiStats = { requests: 0, injectedErrors: 0, injectedTimeouts: 0, injectedConflicts: 0, conflicts: 0, watchEvents: 0, droppedWatches: 0 };

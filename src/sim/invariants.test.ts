@@ -44,7 +44,7 @@ function setup(opts: { vms?: boolean } = {}) {
       apiVersion: TIDEPOOL_API_VERSION,
       kind: 'IPAllocation',
       metadata: { name: `lan.${ip}` },
-      spec: { pool: 'lan', ip, ...(owner ? { owner: { podNamespace: 'default', ...owner, node: 'n1', containerId: `cid-${owner.podName}`, ifname: 'eth0', allocatedAt: '2026-01-01T00:00:00Z' } } : {}) },
+      spec: { pool: 'lan', ip, ...(owner ? { owner: { podNamespace: 'default', ...owner, node: 'n1', containerId: `cid-${owner.podName}`, ifname: 'eth0', allocatedAt: '2026-01-01T00:00:00.000Z' } } : {}) },
     });
   const advance = async (ms: number) => {
     sched.advanceTo(sched.now + ms);

@@ -110,7 +110,7 @@ describe('what a webhook is sent, and what its answer does', () => {
     assert.deepEqual(rq.userInfo, { username: 'tidepool-test', groups: ['system:masters', 'system:authenticated'] });
     assert.equal(rq.object.metadata.uid, a.metadata.uid, 'validating webhooks see the object as it will be stored');
     assert.deepEqual([rq.oldObject, rq.dryRun, rq.options], [null, false, { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' }]);
-    const denied = await statusOf(h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'a', body: { ...a, spec: { ip: '10.0.0.66' } } }));
+    const denied = await statusOf(h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'a', body: { ...a, spec: { ...a.spec, ip: '10.0.0.66' } } }));
     assert.deepEqual([denied.code, denied.status.message], [403, 'admission webhook "ipallocations.tidepool.dev" denied the request: address is reserved']);
     assert.equal(hook.seen[1]!.request.operation, 'UPDATE');
     assert.equal(hook.seen[1]!.request.oldObject.spec.ip, '10.0.0.1');
@@ -118,7 +118,7 @@ describe('what a webhook is sent, and what its answer does', () => {
     await h.custom.deleteClusterCustomObject({ ...ALLOC, name: 'a' });
     const del = hook.seen[2]!.request;
     assert.deepEqual([del.operation, del.object, del.oldObject.metadata.name, del.options.kind], ['DELETE', null, 'a', 'DeleteOptions']);
-    await h.custom.createClusterCustomObject({ group: 'tidepool.dev', version: 'v1alpha1', plural: 'reservedips', body: { apiVersion: 'tidepool.dev/v1alpha1', kind: 'ReservedIP', metadata: { name: 'r' }, spec: {} } });
+    await h.custom.createClusterCustomObject({ group: 'tidepool.dev', version: 'v1alpha1', plural: 'reservedips', body: { apiVersion: 'tidepool.dev/v1alpha1', kind: 'ReservedIP', metadata: { name: 'r' }, spec: { ips: [] } } });
     assert.equal(hook.seen.length, 3, 'other resources are not sent');
   });
 

@@ -133,8 +133,8 @@ test('discovery, version and health endpoints', async () => {
     assert.deepEqual(
       tp.body.resources.filter((r: any) => !r.name.includes('/')).map((r: any) => [r.name, r.kind, r.namespaced]),
       [
-        ['ippools', 'IPPool', false],
         ['ipallocations', 'IPAllocation', false],
+        ['ippools', 'IPPool', false],
         ['reservedips', 'ReservedIP', false],
       ],
     );

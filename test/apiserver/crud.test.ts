@@ -186,12 +186,12 @@ test('update with a stale resourceVersion is 409 Conflict; current one succeeds'
   try {
     const created = await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation('a.10.0.0.1') });
     const first = structuredClone(created);
-    first.spec.owner = 'pod-a';
+    first.spec.pool = 'pool-a';
     const updated = await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'a.10.0.0.1', body: first });
     assert.equal(Number(updated.metadata.resourceVersion), Number(created.metadata.resourceVersion) + 1);
     assert.equal(updated.metadata.generation, 2);
     const stale = structuredClone(created);
-    stale.spec.owner = 'pod-b';
+    stale.spec.pool = 'pool-b';
     const { code, status } = await statusOf(h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'a.10.0.0.1', body: stale }));
     assert.equal(code, 409);
     assert.equal(status.reason, 'Conflict');
@@ -236,15 +236,15 @@ test('status subresource: main PUT ignores status, /status changes only status; 
   try {
     const created = await h.custom.createClusterCustomObject({
       ...POOL,
-      body: { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'pool-a' }, spec: { cidr: '10.0.0.0/24' }, status: { free: 9 } },
+      body: { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'pool-a' }, spec: { subnet: '10.0.0.0/24' }, status: { allocatedIPCount: 9 } },
     });
     assert.equal(created.status, undefined, 'status is dropped on create');
-    const withStatus = await h.custom.replaceClusterCustomObjectStatus({ ...POOL, name: 'pool-a', body: { ...created, spec: { cidr: '10.9.9.0/24' }, status: { free: 254 } } });
-    assert.deepEqual(withStatus.status, { free: 254 });
-    assert.deepEqual(withStatus.spec, { cidr: '10.0.0.0/24' }, 'spec change through /status is ignored');
+    const withStatus = await h.custom.replaceClusterCustomObjectStatus({ ...POOL, name: 'pool-a', body: { ...created, spec: { subnet: '10.9.9.0/24' }, status: { allocatedIPCount: 254 } } });
+    assert.deepEqual(withStatus.status, { allocatedIPCount: 254 });
+    assert.deepEqual(withStatus.spec, { subnet: '10.0.0.0/24' }, 'spec change through /status is ignored');
     assert.equal(withStatus.metadata.generation, 1);
-    const specChange = await h.custom.replaceClusterCustomObject({ ...POOL, name: 'pool-a', body: { ...withStatus, spec: { cidr: '10.0.1.0/24' }, status: { free: 0 } } });
-    assert.deepEqual(specChange.status, { free: 254 }, 'status change through the main resource is ignored');
+    const specChange = await h.custom.replaceClusterCustomObject({ ...POOL, name: 'pool-a', body: { ...withStatus, spec: { subnet: '10.0.1.0/24' }, status: { allocatedIPCount: 0 } } });
+    assert.deepEqual(specChange.status, { allocatedIPCount: 254 }, 'status change through the main resource is ignored');
     assert.equal(specChange.metadata.generation, 2);
     const labelOnly = await h.custom.replaceClusterCustomObject({ ...POOL, name: 'pool-a', body: { ...specChange, metadata: { ...specChange.metadata, labels: { a: 'b' } } } });
     assert.equal(labelOnly.metadata.generation, 2, 'metadata changes do not bump generation');

@@ -63,6 +63,7 @@ function toApiRequest(req: IncomingMessage, body: Buffer): ApiRequest {
     body: { bytes: body },
   };
   if (req.headers.authorization !== undefined) r.authorization = req.headers.authorization;
+  if (req.headers.accept !== undefined) r.accept = req.headers.accept;
   return r;
 }
 
@@ -73,7 +74,7 @@ export async function serveHttp(router: Router, opts: HttpFrontOptions): Promise
   const sockets = new Set<Socket>();
 
   function send(req: ApiRequest, res: ServerResponse, status: number, headers: Readonly<Record<string, string>>, body: unknown): void {
-    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    const text = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
     opts.onReply?.(req, status, body);
     res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(text) });
     res.end(text);

@@ -3,10 +3,9 @@
 // depend on the machine's speed: time moves only when the test says so.
 import { isPromise } from '../../src/apiserver/awaitable.ts';
 import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
-import { customKind } from '../../src/apiserver/kinds.ts';
 import type { ApiRequest, ApiResponse, WatchResponse } from '../../src/apiserver/request.ts';
 import { ADMIN, createApiServer, type ApiServer, type ApiServerOptions } from '../../src/apiserver/server.ts';
-import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
+import { installTidepoolCrds } from '../../src/apiserver/tidepool-kinds.ts';
 import type { Timers } from '../../src/apiserver/timers.ts';
 
 export const T0 = Date.parse('2030-05-01T00:00:00Z');
@@ -73,7 +72,8 @@ export interface InProcess {
 /** A server with the built-in and tidepool kinds on manual timers; `watchLag` defaults to a fixed 5 ms. */
 export function startInProcess(opts: Partial<ApiServerOptions> = {}): InProcess {
   const timers = manualTimers();
-  const core = createApiServer({ now: () => new Date(timers.now()), timers, watchLag: () => 5, kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)], ...opts });
+  const core = createApiServer({ now: () => new Date(timers.now()), timers, watchLag: () => 5, kinds: builtinKinds(), ...opts });
+  installTidepoolCrds(core.router, ADMIN);
   const request = (method: string, path: string, o: { body?: unknown; query?: Record<string, string>; contentType?: string } = {}): ApiRequest => {
     const req: { -readonly [K in keyof ApiRequest]: ApiRequest[K] } = { method, path, query: new URLSearchParams(o.query ?? {}), contentType: o.body === undefined ? '' : (o.contentType ?? 'application/json'), user: ADMIN };
     if (o.body !== undefined) req.body = { value: o.body };

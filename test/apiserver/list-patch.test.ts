@@ -67,10 +67,10 @@ test('list: limit/continue pages form a consistent snapshot', async () => {
     await h.custom.deleteClusterCustomObject({ ...ALLOC, name: 'n2' });
     await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation('n21') });
     const cur = await h.custom.getClusterCustomObject({ ...ALLOC, name: 'n3' });
-    await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'n3', body: { ...cur, spec: { changed: true } } });
+    await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'n3', body: { ...cur, spec: { ...cur.spec, pool: 'changed' } } });
     const page2 = (await h.custom.listClusterCustomObject({ ...ALLOC, limit: 2, _continue: page1.metadata.continue })) as any;
     assert.deepEqual(page2.items.map((o: any) => o.metadata.name), ['n2', 'n3']);
-    assert.equal(page2.items[1].spec.changed, undefined);
+    assert.equal(page2.items[1].spec.pool, 'p');
     assert.equal(page2.metadata.resourceVersion, listRv);
     const page3 = (await h.custom.listClusterCustomObject({ ...ALLOC, limit: 2, _continue: page2.metadata.continue })) as any;
     assert.deepEqual(page3.items.map((o: any) => o.metadata.name), ['n4']);
@@ -117,14 +117,14 @@ test('merge patch (and strategic merge for built-ins) with resourceVersion preco
   const h = await startHarness();
   try {
     const c = await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation('m', { a: '1', b: '2' }) });
-    const p = await h.custom.patchClusterCustomObject({ ...ALLOC, name: 'm', body: { metadata: { labels: { a: null, c: '3' } }, spec: { owner: 'x' } } }, merge);
+    const p = await h.custom.patchClusterCustomObject({ ...ALLOC, name: 'm', body: { metadata: { labels: { a: null, c: '3' } }, spec: { pool: 'x' } } }, merge);
     assert.deepEqual(p.metadata.labels, { b: '2', c: '3' });
-    assert.equal(p.spec.owner, 'x');
-    const stale = await statusOf(h.custom.patchClusterCustomObject({ ...ALLOC, name: 'm', body: { metadata: { resourceVersion: c.metadata.resourceVersion }, spec: { owner: 'y' } } }, merge));
+    assert.equal(p.spec.pool, 'x');
+    const stale = await statusOf(h.custom.patchClusterCustomObject({ ...ALLOC, name: 'm', body: { metadata: { resourceVersion: c.metadata.resourceVersion }, spec: { pool: 'y' } } }, merge));
     assert.equal(stale.code, 409);
     assert.equal(stale.status.reason, 'Conflict');
-    const fresh = await h.custom.patchClusterCustomObject({ ...ALLOC, name: 'm', body: { metadata: { resourceVersion: p.metadata.resourceVersion }, spec: { owner: 'y' } } }, merge);
-    assert.equal(fresh.spec.owner, 'y');
+    const fresh = await h.custom.patchClusterCustomObject({ ...ALLOC, name: 'm', body: { metadata: { resourceVersion: p.metadata.resourceVersion }, spec: { pool: 'y' } } }, merge);
+    assert.equal(fresh.spec.pool, 'y');
     const missing = await statusOf(h.custom.patchClusterCustomObject({ ...ALLOC, name: 'nope', body: { spec: {} } }, merge));
     assert.equal(missing.code, 404);
     await h.core.createNamespacedPod({ namespace: 'default', body: pod('p') });
@@ -149,15 +149,15 @@ test('JSON patch ops; failed test op is 422; apply patch is 415', async () => {
         body: [
           { op: 'test', path: '/metadata/labels/state', value: 'released' },
           { op: 'replace', path: '/metadata/labels/state', value: 'allocated' },
-          { op: 'add', path: '/spec/owner', value: { pod: 'a' } },
-          { op: 'copy', from: '/spec/owner', path: '/spec/previous' },
-          { op: 'remove', path: '/spec/ip' },
+          { op: 'add', path: '/spec/releasedAt', value: '2026-01-01T00:00:00.000Z' },
+          { op: 'copy', from: '/spec/releasedAt', path: '/spec/reusableAt' },
+          { op: 'remove', path: '/spec/releasedAt' },
         ],
       },
       jsonPatch,
     );
     assert.equal(ok.metadata.labels.state, 'allocated');
-    assert.deepEqual(ok.spec, { pool: 'p', owner: { pod: 'a' }, previous: { pod: 'a' } });
+    assert.deepEqual(ok.spec, { pool: 'p', ip: '10.0.0.1', reusableAt: '2026-01-01T00:00:00.000Z' });
     const failed = await statusOf(
       h.custom.patchClusterCustomObject({ ...ALLOC, name: 'j', body: [{ op: 'test', path: '/metadata/labels/state', value: 'released' }, { op: 'remove', path: '/spec' }] }, jsonPatch),
     );

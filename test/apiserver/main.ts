@@ -10,7 +10,7 @@ import { createFakeApiServer } from './server.ts';
 const USAGE = `usage: npm run kube-apiserver -- --kubeconfig FILE [options]
   --kubeconfig FILE   where to write a kubeconfig for this server (required)
   --port N            TCP port on 127.0.0.1; default 0, any free port
-  --tidepool-crds     serve tidepool's IPPool, IPAllocation and ReservedIP from the start
+  --tidepool-crds     create the CRDs of deploy/tidepool/crds/ at start (what kubectl apply -f deploy/tidepool/crds/ does)
   --http              plain HTTP instead of HTTPS (the kubeconfig then skips TLS verification)
   --history-size N    writes that watches and paged lists can resume from; default 10000
 `;

@@ -14,10 +14,10 @@ import { rbacAuthorizer } from '../../src/apiserver/rbac/authorizer.ts';
 import { storeBootstrapPolicy } from '../../src/apiserver/rbac/bootstrap.ts';
 import { rbacKinds } from '../../src/apiserver/rbac/kinds.ts';
 import { ADMIN, createApiServer, DEFAULT_NAMESPACES, type ApiServer, type ApiServerOptions } from '../../src/apiserver/server.ts';
+import { installCrds } from '../../src/apiserver/crd/install.ts';
 import { serviceAccountKind } from '../../src/apiserver/service-accounts.ts';
 import type { ControllerOptions } from '../../src/apiserver/controllers/run.ts';
 import type { Timers } from '../../src/apiserver/timers.ts';
-import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 import { createStoredWebhookAdmission } from '../../src/apiserver/webhooks/plugin.ts';
 import { createWebhookCertificates } from '../../src/controller/certificates.ts';
 import { createTokenAuthority } from './authn.ts';
@@ -26,6 +26,7 @@ import { createFaults, type FaultHandle, type FaultSpec } from './faults.ts';
 import { serveHttp } from './http.ts';
 import { kubeconfigText } from './kubeconfig.ts';
 import { createStats, type ServerStats } from './stats.ts';
+import { tidepoolCrdObjects } from './tidepool-crds.ts';
 
 export type { AdmissionOperation } from '../../src/apiserver/admission.ts';
 export type { UserInfo } from '../../src/apiserver/authentication.ts';
@@ -62,7 +63,7 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Namespaces present at start; default the four every cluster has. */
   namespaces?: string[];
-  /** Serve tidepool's custom resources from the start; default true. */
+  /** Create tidepool's CustomResourceDefinitions (deploy/tidepool/crds/) at start, so its kinds are served; default true. */
   tidepoolKinds?: boolean;
   /** Extra kinds to serve from the start (same as calling registerKind). */
   kinds?: KindOptions[];
@@ -110,8 +111,15 @@ export interface FakeApiServer {
   serviceAccountToken(namespace: string, name: string, lifetimeMs?: number): string;
   /** Makes a token invalid now. */
   revokeToken(token: string): void;
-  /** Serves another kind, as installing a CRD would. */
+  /** Serves another kind at once, without a CustomResourceDefinition object (POST one to /apis/apiextensions.k8s.io/v1/customresourcedefinitions for the real thing). */
   registerKind(opts: KindOptions): void;
+  /**
+   * Runs `write` while the CRD of `resource` (`ipallocations.tidepool.dev`)
+   * accepts any spec, then puts the CRD back: the objects written meanwhile
+   * stay as written, as records from an older, looser CRD stay in a cluster.
+   * For tests of how tidepool copes with malformed records.
+   */
+  withLooseSchema<T>(resource: string, write: () => Promise<T>): Promise<T>;
   /**
    * Where the Service `namespace/name` serves `port` (443 if not given): the
    * `host:port` of a process on this machine, or undefined to remove the
@@ -150,6 +158,30 @@ export interface FakeApiServer {
 
 const TOKEN = 'tidepool-fake-token';
 
+const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+
+/** A CRD request through the router, as `user`; the answer's body, or a thrown Error with the server's message. */
+async function crdRequest(core: ApiServer, user: UserInfo, method: 'GET' | 'PUT', name: string, body?: unknown): Promise<Record<string, any>> {
+  const req = { method, path: `${CRDS}/${name}`, query: new URLSearchParams(), contentType: 'application/json', user, ...(body ? { body: { value: body } } : {}) };
+  const r = (await core.router.handle(req)) as { status: number; body: Record<string, any> };
+  if (r.status >= 300) throw new Error(`${method} ${name}: ${String(r.body['message'])}`);
+  return r.body;
+}
+
+async function withLooseSchema<T>(core: ApiServer, user: UserInfo, resource: string, write: () => Promise<T>): Promise<T> {
+  const original = await crdRequest(core, user, 'GET', resource);
+  const loose = structuredClone(original);
+  const props = loose['spec'].versions[0].schema.openAPIV3Schema.properties;
+  props.spec = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
+  await crdRequest(core, user, 'PUT', resource, loose);
+  try {
+    return await write();
+  } finally {
+    const current = await crdRequest(core, user, 'GET', resource);
+    await crdRequest(core, user, 'PUT', resource, { ...current, spec: original['spec'] });
+  }
+}
+
 /** What the test server serves: the built-in kinds, ServiceAccounts, RBAC, and `custom` resources. */
 export function servedKinds(custom: readonly KindOptions[]): KindSpec[] {
   return [...builtinKinds(), serviceAccountKind(), ...rbacKinds(), ...accessReviewKinds(), ...custom.map(customKind)];
@@ -178,7 +210,6 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   const faults = createFaults();
   const stats = createStats();
   const authorizations = createAuthorizationLog();
-  const custom = [...(opts.tidepoolKinds === false ? [] : TIDEPOOL_KINDS), ...(opts.kinds ?? [])];
   let port = 0;
   const core = createApiServer({
     now: opts.now ?? (() => new Date()),
@@ -189,7 +220,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     watchCache: { bookmarkIntervalMs: opts.bookmarkIntervalMs, ...opts.watchCache },
     controllers: opts.controllers,
     controllerTimers: opts.controllerTimers,
-    kinds: servedKinds(custom),
+    kinds: servedKinds(opts.kinds ?? []),
     namespaces: opts.namespaces ?? DEFAULT_NAMESPACES,
     authenticator,
     authorizer: authority ? authorizations.wrap((a) => authorizeRbac(a)) : allowAll,
@@ -201,6 +232,9 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
   webhooks = createStoredWebhookAdmission({ store: core.store, resolveService: (ns, name, p) => routes.get(routeKey(ns, name, p)) });
   const authorizeRbac = rbacAuthorizer(core.store);
   if (authority) storeBootstrapPolicy(core);
+  // tidepool's kinds come from its CRDs, created as the administrator would: kubectl apply -f deploy/tidepool/crds/.
+  if (opts.tidepoolKinds !== false) installCrds(core.router, tidepoolCrdObjects(), ADMIN);
+  stats.reset();
   const certs = opts.tls ? createWebhookCertificates({ hosts: ['localhost', '127.0.0.1', '::1'], now: Date.now(), caName: 'tidepool-test-apiserver-ca' }) : undefined;
   const front = await serveHttp(core.router, { port: opts.port ?? 0, tls: certs && { cert: certs.certPem, key: certs.keyPem }, onReply: stats.reply });
   port = front.port;
@@ -228,6 +262,7 @@ export async function createFakeApiServer(opts: FakeApiServerOptions = {}): Prom
     },
     revokeToken: (token) => authority?.revoke(token),
     registerKind: (k) => void core.registry.add(customKind(k)),
+    withLooseSchema: (resource, write) => withLooseSchema(core, ADMIN, resource, write),
     routeService({ namespace, name, port = 443 }, address) {
       if (address === undefined) return void routes.delete(routeKey(namespace, name, port));
       const at = address.lastIndexOf(':');

@@ -12,7 +12,7 @@ test('watch without resourceVersion sends current objects as ADDED, then live ev
     const w = await openWatch(h.kc, ALLOC_PATH);
     await w.waitFor(1);
     const b = await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation('b') });
-    await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'b', body: { ...b, spec: { owner: 'x' } } });
+    await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'b', body: { ...b, spec: { ...b.spec, pool: 'x' } } });
     await h.custom.deleteClusterCustomObject({ ...ALLOC, name: 'a' });
     const ev = await w.waitFor(4);
     assert.deepEqual(ev.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED a', 'ADDED b', 'MODIFIED b', 'DELETED a']);
@@ -66,7 +66,7 @@ test('label selector transitions: leaving is DELETED, entering is ADDED', async 
     await w.waitFor(1);
     const cur = await h.custom.getClusterCustomObject({ ...ALLOC, name: 'x' });
     const moved = await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'x', body: { ...cur, metadata: { ...cur.metadata, labels: { pool: 'b' } } } });
-    await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'x', body: { ...moved, spec: { other: 1 } } });
+    await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'x', body: { ...moved, spec: { ...moved.spec, pool: 'other' } } });
     const back = await h.custom.getClusterCustomObject({ ...ALLOC, name: 'x' });
     await h.custom.replaceClusterCustomObject({ ...ALLOC, name: 'x', body: { ...back, metadata: { ...back.metadata, labels: { pool: 'a' } } } });
     const ev = await w.waitFor(3);
