@@ -21,6 +21,9 @@ export interface Kubectl {
   run(args: string[], stdin?: string): Promise<KubectlResult>;
   /** Runs and fails the test unless kubectl exits 0; resolves with stdout. */
   ok(args: string[], stdin?: string): Promise<string>;
+  /** The kubeconfig and environment the calls use, for a kubectl the test starts itself (a watch). */
+  readonly kubeconfig: string;
+  readonly env: NodeJS.ProcessEnv;
   close(): void;
 }
 
@@ -41,6 +44,8 @@ export function kubectlFor(server: FakeApiServer): Kubectl {
       child.stdin?.end(stdin ?? '');
     });
   return {
+    kubeconfig,
+    env,
     run,
     async ok(args, stdin) {
       const r = await run(args, stdin);
