@@ -1,5 +1,6 @@
 // watch: a stream of events from now, or replayed from a resourceVersion,
 // served by the watch cache (watch-cache.ts). The transport owns the wire.
+import { queryBool } from '../params.ts';
 import { parseCount, parseFilter, parseRv } from '../query.ts';
 import type { WatchResponse, WatchSink } from '../request.ts';
 import type { HandlerContext } from './context.ts';
@@ -14,7 +15,7 @@ export function watch(ctx: HandlerContext): WatchResponse {
   const rvParam = req.query.get('resourceVersion') ?? '';
   const sinceRv = rvParam === '' || rvParam === '0' ? undefined : parseRv(rvParam);
   const timeoutSeconds = parseCount(req.query, 'timeoutSeconds');
-  const bookmarks = req.query.get('allowWatchBookmarks') === 'true' || req.query.get('allowWatchBookmarks') === '1';
+  const bookmarks = queryBool(req.query, 'allowWatchBookmarks') === true;
   return {
     kind: 'watch',
     status: 200,
