@@ -3,10 +3,12 @@
 // they are computed and admitted again, as the real server's retry loop does.
 import { then, type Awaitable } from '../awaitable.ts';
 import { decodeObject, decodePatch } from '../body.ts';
-import type { KubeObject } from '../kinds.ts';
+import type { KindSpec, KubeObject } from '../kinds.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from '../patch.ts';
+import { kindType } from '../patch/kind-types.ts';
+import { applyStrategicMergePatch, StrategicPatchError } from '../patch/strategic.ts';
 import { jsonResponse, type ApiResponse } from '../request.ts';
-import { badRequest, failure, methodNotAllowed, notFound } from '../status.ts';
+import { badRequest, failure, methodNotAllowed, notFound, unsupportedMediaType, type ApiError } from '../status.ts';
 import type { HandlerContext } from './context.ts';
 
 function createObject(ctx: HandlerContext, body: unknown): Awaitable<ApiResponse> {
@@ -50,13 +52,28 @@ export function update(ctx: HandlerContext): Awaitable<ApiResponse> {
 }
 
 export function patch(ctx: HandlerContext): Awaitable<ApiResponse> {
-  const { type, patch: doc } = decodePatch(ctx.req, ctx.target.kind.spec);
-  return writeLoop(ctx, (current) => {
-    try {
-      return type === 'merge' ? applyMergePatch(current, doc) : applyJsonPatch(current, doc);
-    } catch (e) {
-      if (e instanceof PatchError) throw e.code === 400 ? badRequest(e.message) : failure(422, 'Invalid', e.message);
-      throw e;
-    }
-  });
+  const spec = ctx.target.kind.spec;
+  const { type, patch: doc } = decodePatch(ctx.req, spec);
+  if (type === 'apply') throw unsupportedMediaType(['application/json-patch+json', 'application/merge-patch+json']);
+  return writeLoop(ctx, (current) => patched(type, current, doc, spec));
+}
+
+/** The current object with a merge, JSON or strategic merge patch applied; failures as the real server answers them. */
+function patched(type: 'merge' | 'json' | 'strategic', current: KubeObject, doc: unknown, spec: KindSpec): unknown {
+  try {
+    if (type === 'merge') return applyMergePatch(current, doc);
+    if (type === 'json') return applyJsonPatch(current, doc);
+    return applyStrategicMergePatch(current, doc as Record<string, unknown>, kindType(spec));
+  } catch (e) {
+    if (e instanceof PatchError) throw e.code === 400 ? badRequest(e.message) : failure(422, 'Invalid', e.message);
+    if (e instanceof StrategicPatchError) throw strategicPatchFailure(e);
+    throw e;
+  }
+}
+
+/** How the real server answers a strategic merge patch it cannot apply: 400 for a malformed directive, a generic 422, or 500 with the bare error. */
+function strategicPatchFailure(e: StrategicPatchError): ApiError {
+  if (e.code === 400) return badRequest(e.message);
+  if (e.code === 422) return failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {});
+  return failure(500, undefined, e.message);
 }
