@@ -151,7 +151,8 @@ export class Store {
     return kind.objects.get(objectKey(kind.spec, namespace, name));
   }
 
-  private now(): Date {
+  /** The injected clock, also used for managedFields times. */
+  now(): Date {
     return this.opts.now();
   }
 

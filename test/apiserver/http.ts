@@ -63,6 +63,7 @@ function toApiRequest(req: IncomingMessage, body: Buffer): ApiRequest {
     body: { bytes: body },
   };
   if (req.headers.authorization !== undefined) r.authorization = req.headers.authorization;
+  if (req.headers['user-agent'] !== undefined) r.userAgent = req.headers['user-agent'];
   return r;
 }
 
