@@ -11,6 +11,11 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # test/state-permissions.test.ts probes the state files as another user with these.
 [ -x /usr/bin/sqlite3 ] || need+=(sqlite3)
 [ -x /usr/bin/python3 ] || need+=(python3)
+# test/apiserver/python-client.test.ts drives the test API server with the official Python client.
+/usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1 || need+=(python3-kubernetes)
+# The kubectl tests use the kubectl on PATH; Debian's package only when there is none,
+# since it conflicts with a kubectl installed from Kubernetes' own packages.
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need root to install ${need[*]} (run: sudo scripts/setup.sh)" >&2
