@@ -71,3 +71,15 @@ test('at most ten Update entries: the oldest merge into ancient-changes', () => 
   assert.deepEqual([ancient['fieldsV1'], ancient['time']], [{ 'f:f0': {}, 'f:f1': {}, 'f:f2': {} }, '2026-01-01T00:00:02Z']);
   assert.ok(!out.some((e) => ['m00', 'm01', 'm02'].includes(String(e['manager']))));
 });
+
+test('set algebra: union, difference and intersection work level by level; removing a member leaves the paths below it', () => {
+  const a = FieldSet.of(['f:spec'], ['f:spec', 'f:a'], ['f:spec', 'f:b', 'f:c'], ['f:status']);
+  const b = FieldSet.of(['f:spec', 'f:a'], ['f:spec', 'f:b', 'f:d'], ['f:data']);
+  assert.deepEqual(a.union(b).toFieldsV1(), { 'f:data': {}, 'f:spec': { '.': {}, 'f:a': {}, 'f:b': { 'f:c': {}, 'f:d': {} } }, 'f:status': {} });
+  assert.deepEqual(a.difference(b).toFieldsV1(), { 'f:spec': { '.': {}, 'f:b': { 'f:c': {} } }, 'f:status': {} });
+  assert.deepEqual(a.intersection(b).toFieldsV1(), { 'f:spec': { 'f:a': {} } });
+  assert.deepEqual(a.difference(FieldSet.of(['f:spec'])).toFieldsV1(), { 'f:spec': { 'f:a': {}, 'f:b': { 'f:c': {} } }, 'f:status': {} });
+  assert.deepEqual(a.recursiveDifference(FieldSet.of(['f:spec'])).toFieldsV1(), { 'f:status': {} });
+  assert.ok(a.intersection(FieldSet.of(['f:spec', 'f:b'])).isEmpty(), 'a path below a member is not the member');
+  assert.deepEqual(a.toFieldsV1(), { 'f:spec': { '.': {}, 'f:a': {}, 'f:b': { 'f:c': {} } }, 'f:status': {} }, 'the operands are unchanged');
+});

@@ -110,15 +110,36 @@ export class FieldSet {
   }
 
   union(o: FieldSet): FieldSet {
-    return combine(this, o, (a, b) => a || b, (a, b) => (a && b ? a.union(b) : (a ?? b)!.copy()));
+    const out = this.copy();
+    for (const m of o.members) out.members.add(m);
+    for (const [pe, c] of o.children) {
+      const mine = out.children.get(pe);
+      out.children.set(pe, mine ? mine.union(c) : c.copy());
+    }
+    return out;
   }
 
   difference(o: FieldSet): FieldSet {
-    return combine(this, o, (a, b) => a && !b, (a, b) => (a ? (b ? a.difference(b) : a.copy()) : undefined));
+    const out = new FieldSet();
+    for (const m of this.members) if (!o.members.has(m)) out.members.add(m);
+    for (const [pe, c] of this.children) {
+      const theirs = o.children.get(pe);
+      const rest = theirs ? c.difference(theirs) : c.copy();
+      if (!rest.isEmpty()) out.children.set(pe, rest);
+    }
+    return out;
   }
 
   intersection(o: FieldSet): FieldSet {
-    return combine(this, o, (a, b) => a && b, (a, b) => (a && b ? a.intersection(b) : undefined));
+    const out = new FieldSet();
+    for (const m of this.members) if (o.members.has(m)) out.members.add(m);
+    for (const [pe, c] of this.children) {
+      const theirs = o.children.get(pe);
+      if (!theirs) continue;
+      const both = c.intersection(theirs);
+      if (!both.isEmpty()) out.children.set(pe, both);
+    }
+    return out;
   }
 
   /** Removes every path that is, or lies below, a member of `o` (a filter of fields the server resets). */
@@ -178,23 +199,4 @@ export class FieldSet {
     }
     return out;
   }
-}
-
-function combine(
-  a: FieldSet,
-  b: FieldSet,
-  member: (inA: boolean, inB: boolean) => boolean,
-  child: (ca: FieldSet | undefined, cb: FieldSet | undefined) => FieldSet | undefined,
-): FieldSet {
-  const out = FieldSet.of();
-  const ma = new Set(a.memberElements());
-  const mb = new Set(b.memberElements());
-  for (const m of new Set([...ma, ...mb])) if (member(ma.has(m), mb.has(m))) out.insert([m]);
-  const ca = new Map(a.childElements());
-  const cb = new Map(b.childElements());
-  for (const pe of new Set([...ca.keys(), ...cb.keys()])) {
-    const c = child(ca.get(pe), cb.get(pe));
-    if (c && !c.isEmpty()) for (const p of c.paths([pe])) out.insert(p);
-  }
-  return out;
 }
