@@ -83,3 +83,15 @@ test('set algebra: union, difference and intersection work level by level; remov
   assert.ok(a.intersection(FieldSet.of(['f:spec', 'f:b'])).isEmpty(), 'a path below a member is not the member');
   assert.deepEqual(a.toFieldsV1(), { 'f:spec': { '.': {}, 'f:a': {}, 'f:b': { 'f:c': {} } }, 'f:status': {} }, 'the operands are unchanged');
 });
+
+test('comparing: unchanged parts add no paths, yet a keyed list item without its key is refused as when it changes', () => {
+  const live = { metadata: { labels: { a: '1' } }, spec: { containers: [{ name: 'app', image: 'i', ports: [{ containerPort: 80 }] }] } };
+  const next = { metadata: { labels: { a: '2' } }, spec: structuredClone(live.spec) };
+  const c = compare(live, next, POD);
+  assert.deepEqual([c.added.isEmpty(), c.modified.paths().map(pathString), c.removed.isEmpty()], [true, ['.metadata.labels.a'], true]);
+  const unnamed = { metadata: { labels: { a: '1' } }, spec: { containers: [{ image: 'i' }] } };
+  assert.throws(() => compare(unnamed, { ...unnamed, metadata: { labels: { a: '2' } } }, POD), /omits key field "name"/);
+  assert.throws(() => compare(unnamed, unnamed, POD), /omits key field "name"/);
+  const twice = { spec: { containers: [{ name: 'a', ports: [{}] }, { name: 'a', ports: [{}] }] } };
+  assert.doesNotThrow(() => compare(twice, structuredClone(twice), POD), 'items sharing a name compare whole, so nothing below them is named');
+});

@@ -82,6 +82,9 @@ const shapeOf = (v: unknown): string => (Array.isArray(v) ? 'list' : isObject(v)
 const isEmpty = (v: unknown): boolean => v === null || v === undefined || (Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0);
 
 function walkCompare(lhs: unknown, rhs: unknown, declared: FieldType, path: Path, out: Comparison): void {
+  // Most of an object is unchanged by a write: equal values add no paths,
+  // but their list items must still be nameable, as the walk would check.
+  if (lhs !== undefined && rhs !== undefined && deepEqual(lhs, rhs)) return checkItemsNamed(rhs, declared);
   const both = lhs !== undefined && rhs !== undefined && lhs !== null && rhs !== null;
   const t = typeFor(declared, rhs ?? lhs);
   const leaf = t.kind === 'scalar' || isAtomic(t) || (isEmpty(lhs) && isEmpty(rhs)) || (both && shapeOf(lhs) !== shapeOf(rhs));
@@ -97,6 +100,17 @@ function walkCompare(lhs: unknown, rhs: unknown, declared: FieldType, path: Path
 }
 
 const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+/** Throws the TypedValueError walkCompare would for `value` compared with itself; adds no paths. */
+function checkItemsNamed(value: unknown, declared: FieldType): void {
+  const t = typeFor(declared, value);
+  if (t.kind === 'scalar' || isAtomic(t) || isEmpty(value)) return;
+  if (t.kind === 'list') {
+    const groups = groupByElement(asList(value), t);
+    // Items sharing a name are compared whole, so nothing below them is named.
+    for (const items of groups.values()) if (items.length === 1) checkItemsNamed(items[0], t.items);
+  } else if (isObject(value)) for (const [k, v] of Object.entries(value)) checkItemsNamed(v, fieldType(t, k));
+}
 
 function compareLeaf(lhs: unknown, rhs: unknown, path: Path, out: Comparison): void {
   if (lhs === undefined) out.added.insert(path);
@@ -129,7 +143,9 @@ function groupByElement(list: unknown[], t: ListType): Map<PathElement, unknown[
   const groups = new Map<PathElement, unknown[]>();
   list.forEach((item, i) => {
     const pe = itemElement(item, t, i);
-    groups.set(pe, [...(groups.get(pe) ?? []), item]);
+    const group = groups.get(pe);
+    if (group) group.push(item);
+    else groups.set(pe, [item]);
   });
   return groups;
 }
