@@ -8,7 +8,7 @@ import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
 import { customKind } from '../../src/apiserver/kinds.ts';
 import { FieldSet, pathString } from '../../src/apiserver/patch/fieldset.ts';
 import { kindType, zeroObject } from '../../src/apiserver/patch/kind-types.ts';
-import { capUpdateManagers, decodeManagedFields, encodeManagedFields, identifier } from '../../src/apiserver/patch/managed-fields.ts';
+import { capUpdateManagers, decodeManagedFields, decodeStoredManagedFields, encodeManagedFields, identifier } from '../../src/apiserver/patch/managed-fields.ts';
 import { compare, toFieldSet, TypedValueError } from '../../src/apiserver/patch/typed-sets.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
 
@@ -94,4 +94,12 @@ test('comparing: unchanged parts add no paths, yet a keyed list item without its
   assert.throws(() => compare(unnamed, unnamed, POD), /omits key field "name"/);
   const twice = { spec: { containers: [{ name: 'a', ports: [{}] }, { name: 'a', ports: [{}] }] } };
   assert.doesNotThrow(() => compare(twice, structuredClone(twice), POD), 'items sharing a name compare whole, so nothing below them is named');
+});
+
+test('managedFields a write stored decode to what was encoded, and changing one decode leaves the next whole', () => {
+  const encoded = encodeManagedFields(decodeManagedFields([{ manager: 'a', operation: 'Update', apiVersion: 'v1', time: '2026-01-01T00:00:01Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }]))!;
+  const first = decodeStoredManagedFields(encoded);
+  first.clear();
+  assert.deepEqual([...decodeStoredManagedFields(encoded).keys()], ['{"manager":"a","operation":"Update","apiVersion":"v1"}']);
+  assert.deepEqual(encodeManagedFields(decodeStoredManagedFields(encoded)), encoded);
 });

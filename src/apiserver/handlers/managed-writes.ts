@@ -85,7 +85,8 @@ const decodable = (entries: unknown): boolean => {
 export function withStartingManagedFields(body: unknown, current: KubeObject): { body: unknown; requested: unknown } {
   if (!isRecord(body) || !isRecord(body['metadata'])) return { body, requested: undefined };
   const requested = body['metadata']['managedFields'];
-  if (isReset(requested) || decodable(requested)) return { body, requested };
+  // A patch leaves the live object's own list in place: it needs no decoding to be kept.
+  if (requested === current.metadata.managedFields || isReset(requested) || decodable(requested)) return { body, requested };
   const metadata: Record<string, unknown> = { ...body['metadata'] };
   if (current.metadata.managedFields === undefined) delete metadata['managedFields'];
   else metadata['managedFields'] = current.metadata.managedFields;

@@ -11,7 +11,7 @@ import { FieldSet } from './fieldset.ts';
 import { isObject } from './field-types.ts';
 import { kindType } from './kind-types.ts';
 import { KUBECTL, lastAppliedFields, syncLastApplied } from './last-applied.ts';
-import { capUpdateManagers, decodeManagedFields, encodeManagedFields, entryInfo, identifier, isReset, STRIPPED, type Managed } from './managed-fields.ts';
+import { capUpdateManagers, decodeManagedFields, decodeStoredManagedFields, encodeManagedFields, entryInfo, identifier, isReset, STRIPPED, type Managed } from './managed-fields.ts';
 import { TypedValueError } from './typed-sets.ts';
 import { ApplyConflicts, applyConfiguration, updatedFields, type Applied, type Schema } from './updater.ts';
 
@@ -41,7 +41,7 @@ function schemaOf(w: Write): Schema {
 
 const decodeOrEmpty = (entries: unknown): Managed => {
   try {
-    return decodeManagedFields(entries);
+    return decodeStoredManagedFields(entries);
   } catch {
     return new Map();
   }
@@ -54,7 +54,8 @@ const decodeOrEmpty = (entries: unknown): Managed => {
  * writes always start from the live object's.
  */
 export function startingManagedFields(requested: unknown, live: unknown, subresource: string | undefined): Managed {
-  if (subresource !== undefined) return decodeOrEmpty(live);
+  // The live object's own list (left in place by a patch) decodes from the stored cache.
+  if (subresource !== undefined || requested === live) return decodeOrEmpty(live);
   if (isReset(requested)) return new Map();
   try {
     const m = decodeManagedFields(requested);
@@ -122,7 +123,7 @@ export function trackApply(live: KubeObject | undefined, empty: KubeObject, conf
   const base = live ?? empty;
   let managed: Managed;
   try {
-    managed = decodeManagedFields(base.metadata.managedFields);
+    managed = decodeStoredManagedFields(base.metadata.managedFields);
   } catch (e) {
     throw internalError(`failed to decode managed fields: ${(e as Error).message}`);
   }

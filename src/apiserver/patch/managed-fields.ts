@@ -60,11 +60,29 @@ export function decodeManagedFields(entries: unknown): Managed {
   return out;
 }
 
+// Stored objects are never changed once committed, so their managedFields are decoded once.
+const decodedStored = new WeakMap<object, Managed>();
+
+/** decodeManagedFields for the managedFields of a stored object; returns a map the caller may change. */
+export function decodeStoredManagedFields(entries: unknown): Managed {
+  if (typeof entries !== 'object' || entries === null) return decodeManagedFields(entries);
+  let m = decodedStored.get(entries);
+  if (!m) decodedStored.set(entries, (m = decodeManagedFields(entries)));
+  return new Map(m);
+}
+
 const seconds = (t: string | undefined): number => (t ? Math.floor(Date.parse(t) / 1000) : 0);
 
 /** metadata.managedFields for `managed`, in the real order: appliers first, then by time, manager, version, subresource. */
 export function encodeManagedFields(managed: Managed): Record<string, unknown>[] | undefined {
   if (managed.size === 0) return undefined;
+  const encoded = encodeEntries(managed);
+  // The encoded list is what the next write of the object will decode.
+  decodedStored.set(encoded, new Map(managed));
+  return encoded;
+}
+
+function encodeEntries(managed: Managed): Record<string, unknown>[] {
   const entries = [...managed.values()].map((e) => {
     const out: Record<string, unknown> = { manager: e.info.manager, operation: e.info.operation, apiVersion: e.apiVersion };
     if (e.time !== undefined) out['time'] = e.time;
