@@ -6,6 +6,7 @@
 // changed under that manager with operation Update.
 import { apiVersionOf, isRecord, jsonEqual, type KubeObject } from '../kinds.ts';
 import { decodeManagedFields, isReset } from '../patch/managed-fields.ts';
+import { deepEqual } from '../patch/values.ts';
 import { managedAfterUpdate, setManagedFields, type Write } from '../patch/field-manager.ts';
 import { zeroObject } from '../patch/kind-types.ts';
 import { failure, type ApiError, type FieldError } from '../status.ts';
@@ -23,7 +24,8 @@ export function optionsInvalid(kind: OptionsKind, errors: FieldError[]): ApiErro
 }
 
 const MAX_MANAGER_LENGTH = 128;
-const printable = (c: string): boolean => c === ' ' || /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u.test(c);
+// Printable ASCII (all of it letters, digits, punctuation, symbols or space) skips the Unicode test.
+const printable = (c: string): boolean => (c >= ' ' && c <= '~') || /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u.test(c);
 
 /** fieldManager: at most 128 bytes of printable characters. */
 export function fieldManagerErrors(value: string): FieldError[] {
@@ -109,5 +111,7 @@ export function withManagedFields(w: Write, current: KubeObject, next: KubeObjec
   }
   if (next === current) return current;
   setManagedFields(next, managedAfterUpdate(current, next, requested, w));
-  return jsonEqual(next, current) ? current : next;
+  // Most writes that change anything also change managedFields (a new time or
+  // owner), so comparing those first spares comparing the whole objects.
+  return deepEqual(next.metadata.managedFields, current.metadata.managedFields) && jsonEqual(next, current) ? current : next;
 }

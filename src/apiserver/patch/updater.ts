@@ -44,15 +44,15 @@ function filteredComparison(live: unknown, next: unknown, schema: Schema): Compa
  */
 function takeFromOthers(managed: Managed, self: string, c: Comparison, force: boolean): void {
   const changed = c.modified.union(c.added);
-  const conflicts: Conflict[] = [];
-  for (const [id, e] of managed) {
-    if (id === self) continue;
-    for (const path of e.set.intersection(changed).paths()) conflicts.push({ manager: id, path });
+  // Updates are always forced: only an unforced apply needs its conflicts listed.
+  if (!force) {
+    const conflicts: Conflict[] = [];
+    for (const [id, e] of managed) if (id !== self) for (const path of e.set.intersection(changed).paths()) conflicts.push({ manager: id, path });
+    if (conflicts.length) throw new ApplyConflicts(conflicts);
   }
-  if (!force && conflicts.length) throw new ApplyConflicts(conflicts);
   for (const [id, e] of [...managed]) {
     if (id === self) continue;
-    const set = e.set.difference(e.set.intersection(changed)).difference(c.removed);
+    const set = e.set.difference(changed).difference(c.removed);
     if (set.isEmpty()) managed.delete(id);
     else managed.set(id, { ...e, set });
   }
