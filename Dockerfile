@@ -6,8 +6,9 @@
 # It runs as root by default because the agent cannot do otherwise: it
 # shares the host's network namespace, stats other containers' namespaces
 # under /var/run/netns and /proc, and writes the plugin into the host's
-# /opt/cni/bin. The Helm chart drops every capability but SYS_PTRACE for it,
-# and runs the controller, which needs none of this, as UID 65532.
+# /opt/cni/bin, and probes new addresses from inside pods' namespaces. The
+# Helm chart keeps only the capabilities that needs for it, and runs the
+# controller, which needs none of this, as UID 65532.
 
 FROM node:20-bookworm AS build
 WORKDIR /app
@@ -25,6 +26,10 @@ RUN npm run build \
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# The agent probes addresses and gateways from the pod's link (nsenter from util-linux, ip, arping, ndisc6).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iputils-arping ndisc6 \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 # dist/tidepool.mjs (CLI, agent, controller) with the chunks it loads,

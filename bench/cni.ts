@@ -1,7 +1,11 @@
 // ADD/DEL latency of tidepool against Debian's host-local, through the same
 // macvlan network config in real network namespaces, plus each IPAM plugin
 // invoked alone. The two IPAMs alternate within one run, and swap which goes
-// first every round, so machine noise and drift hit both alike.
+// first every round, so machine noise and drift hit both alike. Each
+// tidepool iteration also runs macvlan ADD and DEL with IP conflict detection
+// on (nothing answers: the common case) and with gateway detection on (a
+// namespace behind the master answers for the gateway), so the cost of
+// probing is read against the plain ADD of the same run.
 // Run: npm run bench:cni -- [--iterations N] [--warmup N] [--json FILE]
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,10 +23,32 @@ const GOAL_RATIO = 1.5;
 const IMPLS = ['host-local', 'tidepool'] as const;
 type Impl = (typeof IMPLS)[number];
 const OPS = ['macvlanAdd', 'macvlanDel', 'ipamAdd', 'ipamDel'] as const;
-type Op = (typeof OPS)[number];
-const OP_LABEL: Record<Op, string> = { macvlanAdd: 'macvlan ADD', macvlanDel: 'macvlan DEL', ipamAdd: 'IPAM ADD', ipamDel: 'IPAM DEL' };
+// tidepool only: macvlan ADD (and its DEL) with a detection switched on.
+const PROBE_OPS = ['conflictAdd', 'conflictDel', 'gatewayAdd', 'gatewayDel'] as const;
+type Op = (typeof OPS)[number] | (typeof PROBE_OPS)[number];
+const OP_LABEL: Record<Op, string> = {
+  macvlanAdd: 'macvlan ADD',
+  macvlanDel: 'macvlan DEL',
+  ipamAdd: 'IPAM ADD',
+  ipamDel: 'IPAM DEL',
+  conflictAdd: 'macvlan ADD, IP conflict detection',
+  conflictDel: 'macvlan DEL, after conflict detection',
+  gatewayAdd: 'macvlan ADD, gateway detection',
+  gatewayDel: 'macvlan DEL, after gateway detection',
+};
 // Which agent route each tidepool invocation ends up calling, once.
-const OP_ROUTE: Record<Op, AgentRoute> = { macvlanAdd: '/v1/allocate', macvlanDel: '/v1/release', ipamAdd: '/v1/allocate', ipamDel: '/v1/release' };
+const OP_ROUTE: Record<Op, AgentRoute> = {
+  macvlanAdd: '/v1/allocate',
+  macvlanDel: '/v1/release',
+  ipamAdd: '/v1/allocate',
+  ipamDel: '/v1/release',
+  conflictAdd: '/v1/allocate',
+  conflictDel: '/v1/release',
+  gatewayAdd: '/v1/allocate',
+  gatewayDel: '/v1/release',
+};
+/** Added p99 of a detection over the plain ADD that the goal allows (Spiderpool's default probe waits about 100 ms). */
+const PROBE_GOAL_MS = 100;
 type AgentRoute = '/v1/allocate' | '/v1/release';
 
 
@@ -280,11 +306,10 @@ async function main(): Promise<number> {
   const master = `tpbench${tag}`;
   const nsName = (round: number, impl: Impl) => `tpbench-${tag}-${round}-${impl === 'tidepool' ? 'tp' : 'hl'}`;
 
-  const samples = Object.fromEntries(OPS.map((op) => [op, { 'host-local': [] as number[], tidepool: [] as number[] }])) as Samples;
-  const agentMs: Record<AgentRoute, Record<Op, number[]>> = {
-    '/v1/allocate': { macvlanAdd: [], macvlanDel: [], ipamAdd: [], ipamDel: [] },
-    '/v1/release': { macvlanAdd: [], macvlanDel: [], ipamAdd: [], ipamDel: [] },
-  };
+  const ALL_OPS: readonly Op[] = [...OPS, ...PROBE_OPS];
+  const samples = Object.fromEntries(ALL_OPS.map((op) => [op, { 'host-local': [] as number[], tidepool: [] as number[] }])) as Samples;
+  const perOp = () => Object.fromEntries(ALL_OPS.map((op) => [op, [] as number[]])) as Record<Op, number[]>;
+  const agentMs: Record<AgentRoute, Record<Op, number[]>> = { '/v1/allocate': perOp(), '/v1/release': perOp() };
   const spawnFloor: number[] = [];
 
   try {
@@ -297,7 +322,7 @@ async function main(): Promise<number> {
     agentStarting = true;
     let agent: AgentProcess;
     try {
-      agent = await startAgent({ pools: poolYaml('bench', { subnet: '10.124.0.0/16' }), args: ['--log-level', 'debug'] });
+      agent = await startAgent({ pools: poolYaml('bench', { subnet: '10.124.0.0/16', gateway: '10.124.0.1' }), args: ['--log-level', 'debug'] });
       owned.agent = agent;
     } finally {
       agentStarting = false;
@@ -308,13 +333,26 @@ async function main(): Promise<number> {
     ip('link', 'add', master, 'type', 'veth', 'peer', 'name', `${master}p`);
     owned.links.add(master);
     ip('link', 'set', master, 'up');
+    // The LAN behind the master: one namespace that answers for both gateways, and nothing else.
+    const lan = `tpbench-${tag}-lan`;
+    ip('netns', 'add', lan);
+    owned.namespaces.add(lan);
+    ip('link', 'set', `${master}p`, 'netns', lan);
+    ip('-n', lan, 'link', 'set', `${master}p`, 'up');
+    ip('-n', lan, 'addr', 'add', '10.124.0.1/16', 'dev', `${master}p`);
+    ip('-n', lan, 'addr', 'add', '10.123.0.1/16', 'dev', `${master}p`);
 
     // Identical apart from `ipam`; the subnets are disjoint so neither run can touch the other's addresses.
     const base = { cniVersion: '1.0.0', name: 'tidepool-bench', type: 'macvlan', master, mode: 'bridge' };
+    // Both give the pod a default route through their gateway; the plain tidepool rows probe nothing, as host-local does not.
+    const tidepoolIpam = { type: 'tidepool', socket: agent.socket, ipv4Pools: ['bench'] };
     const netconf: Record<Impl, Record<string, unknown>> = {
-      tidepool: { ...base, ipam: { type: 'tidepool', socket: agent.socket, ipv4Pools: ['bench'] } },
-      'host-local': { ...base, ipam: { type: 'host-local', ranges: [[{ subnet: '10.123.0.0/16' }]], dataDir: hostLocalDir } },
+      tidepool: { ...base, ipam: { ...tidepoolIpam, ipConflictDetection: false } },
+      'host-local': { ...base, ipam: { type: 'host-local', ranges: [[{ subnet: '10.123.0.0/16', gateway: '10.123.0.1' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: hostLocalDir } },
     };
+    // Default settings otherwise: conflict detection is on by default, with the node's default timeout.
+    const conflictConf = { ...base, ipam: tidepoolIpam };
+    const gatewayConf = { ...base, ipam: { ...tidepoolIpam, ipConflictDetection: false, gatewayDetection: true } };
     const ipamBinary: Record<Impl, string> = { tidepool: join(pluginDir, 'tidepool'), 'host-local': `${CNI_BIN}/host-local` };
 
     const timed = async (binary: string, env: Record<string, string>, conf: unknown): Promise<{ ms: number; run: PluginRun }> => {
@@ -336,14 +374,22 @@ async function main(): Promise<number> {
         ip('netns', 'add', ns);
         owned.namespaces.add(ns);
         const id = `tpbench-${tag}-${round}-${impl}`;
-        const steps: Array<[Op, string, string]> = [
-          ['macvlanAdd', `${CNI_BIN}/macvlan`, 'ADD'],
-          ['macvlanDel', `${CNI_BIN}/macvlan`, 'DEL'],
-          ['ipamAdd', ipamBinary[impl], 'ADD'],
-          ['ipamDel', ipamBinary[impl], 'DEL'],
+        const steps: Array<[Op, string, string, unknown]> = [
+          ['macvlanAdd', `${CNI_BIN}/macvlan`, 'ADD', netconf[impl]],
+          ['macvlanDel', `${CNI_BIN}/macvlan`, 'DEL', netconf[impl]],
+          ['ipamAdd', ipamBinary[impl], 'ADD', netconf[impl]],
+          ['ipamDel', ipamBinary[impl], 'DEL', netconf[impl]],
         ];
-        for (const [op, binary, command] of steps) {
-          const { ms, run } = await timed(binary, { ...cniEnv(command, id, ns), CNI_PATH: cniPath }, netconf[impl]);
+        if (impl === 'tidepool') {
+          steps.push(
+            ['conflictAdd', `${CNI_BIN}/macvlan`, 'ADD', conflictConf],
+            ['conflictDel', `${CNI_BIN}/macvlan`, 'DEL', conflictConf],
+            ['gatewayAdd', `${CNI_BIN}/macvlan`, 'ADD', gatewayConf],
+            ['gatewayDel', `${CNI_BIN}/macvlan`, 'DEL', gatewayConf],
+          );
+        }
+        for (const [op, binary, command, conf] of steps) {
+          const { ms, run } = await timed(binary, { ...cniEnv(command, id, ns), CNI_PATH: cniPath }, conf);
           expectOk(`${impl} ${OP_LABEL[op]} (round ${round})`, run);
           let agentDuration: number | undefined;
           if (impl === 'tidepool') agentDuration = await share.next(OP_ROUTE[op]);
@@ -407,6 +453,17 @@ function report(opts: Options, samples: Samples, agentMs: Record<AgentRoute, Rec
   );
   const met = ratio('macvlanAdd') <= GOAL_RATIO;
   lines.push(`goal: tidepool macvlan ADD within ${GOAL_RATIO}x of host-local: ${met ? 'MET' : 'NOT MET'} (${ratio('macvlanAdd').toFixed(2)}x)`);
+  // The probing rows, read against the plain tidepool ADD of the same rounds.
+  const probe = Object.fromEntries(PROBE_OPS.map((op) => [op, summarize(samples[op].tidepool)])) as Record<(typeof PROBE_OPS)[number], Summary>;
+  const plain = s.macvlanAdd.tidepool;
+  lines.push(`with probing (tidepool, default ${'50 ms'} probe timeout; the plain ADD above probes nothing)`);
+  for (const op of PROBE_OPS) lines.push(`${OP_LABEL[op].padEnd(38)} ${f(probe[op].median)} ${f(probe[op].p99)}`);
+  const added = { conflict: probe.conflictAdd.p99 - plain.p99, gateway: probe.gatewayAdd.p99 - plain.p99 };
+  const probeMet = added.conflict <= PROBE_GOAL_MS && added.gateway <= PROBE_GOAL_MS;
+  lines.push(
+    `goal: each detection adds at most ${PROBE_GOAL_MS} ms at p99 over the plain ADD: ${probeMet ? 'MET' : 'NOT MET'} ` +
+      `(conflict +${added.conflict.toFixed(1)} ms, gateway +${added.gateway.toFixed(1)} ms; medians +${(probe.conflictAdd.median - plain.median).toFixed(1)} / +${(probe.gatewayAdd.median - plain.median).toFixed(1)} ms)`,
+  );
   console.log(lines.join('\n'));
 
   if (opts.jsonFile) {
@@ -421,6 +478,7 @@ function report(opts: Options, samples: Samples, agentMs: Record<AgentRoute, Rec
         spawnFloor: floor,
         ratioMedian: Object.fromEntries(OPS.map((op) => [op, Math.round(ratio(op) * 1000) / 1000])),
         goalMet: met,
+        probing: { ...probe, addedP99Ms: added, goalMs: PROBE_GOAL_MS, goalMet: probeMet },
       },
       samples: { ...samples, agentShare: agentMs, spawnFloor },
     };

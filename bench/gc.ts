@@ -369,7 +369,6 @@ interface ReclaimResult {
 }
 
 async function runReclaim(opts: Options, dir: string): Promise<ReclaimResult> {
-  const kubeconfig = join(dir, 'kubeconfig');
   let fake: FakeApiServerProcess | undefined;
   let controller: ControllerProcess | undefined;
   let rest: KubeRest | undefined;
@@ -379,10 +378,10 @@ async function runReclaim(opts: Options, dir: string): Promise<ReclaimResult> {
     process.stderr.write('part 1: starting the fake API server...\n');
     const setupStarted = performance.now();
     const cli = snapshotCli(dir);
-    fake = await startFakeApiServerProcess({ kubeconfig });
+    fake = await startFakeApiServerProcess({ dir: join(dir, 'kubeconfigs') });
     children.add(fake.proc);
     const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
+    kc.loadFromFile(fake.kubeconfigs.admin);
     rest = await createKubeRest(kc);
     // Watches get their own connection pool, so a burst of deletes never waits behind them or they behind it.
     watchRest = await createKubeRest(kc);
@@ -415,7 +414,7 @@ async function runReclaim(opts: Options, dir: string): Promise<ReclaimResult> {
 
     process.stderr.write(`part 1: starting the controller (--gc-workers ${opts.workers}) and waiting until it leads and has scanned...\n`);
     const controllerStarted = performance.now();
-    controller = await startControllerProcess(cli.cli, kubeconfig, opts.workers, opts.cpuProf);
+    controller = await startControllerProcess(cli.cli, fake.kubeconfigs.controller, opts.workers, opts.cpuProf);
     const takeoverScan = await waitForController(controller, opts.pods);
     const controllerReadySeconds = (performance.now() - controllerStarted) / 1000;
 
@@ -526,6 +525,8 @@ async function runReclaim(opts: Options, dir: string): Promise<ReclaimResult> {
     const problems: string[] = [];
     if (!takeoverScan) problems.push(`the controller logged no takeover "garbage collection scan" of ${opts.pods} records within 10 s of leading (scans seen: ${JSON.stringify(controller.scans)}); the deletes were sent anyway`);
     if (watchErrors.length > 0) problems.push(`watch errors: ${watchErrors.join('; ')}`);
+    // The chart's RBAC must have let every request of the controller through.
+    for (const d of await fake.denials()) problems.push(`refused by the chart's RBAC: ${d}`);
     const missingDeletes = pods.filter((p) => !deletedAt.has(p.name)).map((p) => p.name);
     // A pod deletion the watch missed falls back to the DELETE's answer, so no sample is lost.
     for (const name of missingDeletes) deletedAt.set(name, answeredAt.get(name)!);

@@ -235,7 +235,6 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-k8s-'));
   tempDirs.add(dir);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
-  const kubeconfig = join(dir, 'kubeconfig');
   const nodes = Array.from({ length: opts.nodes }, (_, i) => opts.nodeName.replace('%d', String(i)));
   const pool = planPool(opts.ips);
   const agents: AgentProcess[] = [];
@@ -245,10 +244,11 @@ async function main(): Promise<number> {
   try {
     process.stderr.write(`starting the fake API server and ${opts.nodes} agents...\n`);
     // Its own directory and node's default names: tsx's loader thread writes a profile too, and a fixed name would let it overwrite the main thread's.
-    fake = await startFakeApiServerProcess({ kubeconfig, execArgv: opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProf, 'fake-apiserver')] : [] });
+    fake = await startFakeApiServerProcess({ dir: join(dir, 'kubeconfigs'), execArgv: opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProf, 'fake-apiserver')] : [] });
     children.add(fake.proc);
     const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
+    kc.loadFromFile(fake.kubeconfigs.admin);
+    const kubeconfig = fake.kubeconfigs.agent;
     rest = await createKubeRest(kc);
     await createNodes(rest, nodes);
     await createPool(rest, pool);
@@ -296,6 +296,8 @@ async function main(): Promise<number> {
     console.log(table(opts, raw, rawNarrow, phases));
     console.log(`DEL of ${firstPods.length} pods: ${(del.wallMs / 1000).toFixed(2)} s; machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}`);
     const problems = phases.flatMap((p) => p.problems.map((x) => `${p.label}: ${x}`));
+    // The chart's RBAC must have let every request of the agents through.
+    for (const d of await fake.denials()) problems.push(`refused by the chart's RBAC: ${d}`);
     for (const p of problems) console.error(`CORRECTNESS: ${p}`);
     if (opts.jsonFile) {
       writeFileSync(

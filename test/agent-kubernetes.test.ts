@@ -26,8 +26,8 @@ describe('agent in Kubernetes mode', () => {
     await cluster.pool('sts-v4', { subnet: '10.16.0.0/24', ips: ['10.16.0.10-10.16.0.19'] });
     await cluster.pool('reserved-v4', { subnet: '10.17.0.0/24', ips: ['10.17.0.10-10.17.0.12'] });
     await cluster.reserved('keep-out', ['10.17.0.10-10.17.0.11']);
-    node1 = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'node-1' });
-    node2 = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'node-2' });
+    node1 = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'node-1' });
+    node2 = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'node-2' });
   });
 
   after(async () => {
@@ -239,7 +239,7 @@ describe('agent in Kubernetes mode', () => {
   test("a full pool: another node's ADD waits, and takes the IP node-1's DEL frees, learned from the watch", async () => {
     await cluster.pool('one-ip', { subnet: '10.19.0.0/24', ips: ['10.19.0.10'] });
     await cluster.node('node-3');
-    const node3 = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'node-3', args: ['--log-level', 'debug', '--exhausted-wait', '8s'] });
+    const node3 = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'node-3', args: ['--log-level', 'debug', '--exhausted-wait', '8s'] });
     try {
       await cluster.pod({ name: 'holder', node: 'node-1' });
       let held = await add(node1, { name: 'holder' }, { ipv4Pools: ['one-ip'] });
@@ -281,7 +281,7 @@ describe('agent in Kubernetes mode', () => {
 describe('agent readiness in Kubernetes mode', () => {
   test('/readyz is 503 until the Node object exists, then 200', async () => {
     const cluster = await startCluster();
-    const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'late-node', args: ['--metrics-listen', '127.0.0.1:0'] });
+    const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'late-node', args: ['--metrics-listen', '127.0.0.1:0'] });
     try {
       const address = await waitForMetricsAddress(agent);
       const readyz = async () => (await fetch(`http://${address}/readyz`)).status;
@@ -308,7 +308,7 @@ describe('starting agents on a slow machine', () => {
     const slow = cluster.server.injectFault({ verb: 'list', resource: 'ipallocations', delayMs: 6_000, times: 1 });
     try {
       await cluster.node('slow-node');
-      const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfig, node: 'slow-node' });
+      const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'slow-node' });
       try {
         assert.equal(slow.hits, 1);
         assert.equal((await agent.call('GET', '/healthz')).status, 200);

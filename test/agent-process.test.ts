@@ -249,9 +249,9 @@ describe('agent durability and start-up errors', () => {
       });
       assert.match(text, /tidepool_allocations_total\{result="allocated"\} 1/);
       assert.match(text, /tidepool_releases_total\{reason="del",result="released"\} 1/);
-      assert.match(text, /tidepool_request_duration_seconds_bucket\{le="0.001",route="\/v1\/allocate",status="200"\} \d/);
-      assert.match(text, /tidepool_pool_ips\{pool="lan",state="total"\} 3/);
-      assert.match(text, /tidepool_pool_ips\{pool="lan",state="free"\} 3/);
+      assert.match(text, /tidepool_agent_request_duration_seconds_bucket\{le="0.001",route="\/v1\/allocate",code="200"\} \d/);
+      assert.match(text, /^tidepool_pool_capacity_ips\{pool="lan"\} 3$/m);
+      assert.match(text, /^tidepool_pool_allocated_ips\{pool="lan"\} 0$/m);
     } finally {
       await agent.cleanup();
     }

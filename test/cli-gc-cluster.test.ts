@@ -1,5 +1,6 @@
 // `tidepool gc --cluster`: the dry run reads the cluster and changes nothing;
-// the plain form asks the leader for a scan through its Lease.
+// the plain form asks the leader for a scan through its Lease. It runs as the
+// controller's ServiceAccount (in a controller pod), under the chart's RBAC.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './helpers/agent-process.ts';
@@ -26,10 +27,10 @@ describe('tidepool gc --cluster', () => {
 
   test('--dry-run lists the leaked IP with its reason, not the live one, and changes nothing', async () => {
     const before = JSON.stringify(cluster.allocations());
-    const res = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfig, '--dry-run']);
+    const res = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.controller, '--dry-run']);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^IP\s+POOL\s+POD\s+NODE\s+VERDICT\n10\.30\.0\.6\s+lan\s+default\/gone\s+node-1\s+reclaim now: pod-deleted\n1 of 2 allocations \(dry run: nothing was changed\)\n$/);
-    const all = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfig, '--dry-run', '--all', '--json']);
+    const all = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.controller, '--dry-run', '--all', '--json']);
     const entries = JSON.parse(all.stdout) as Array<{ ip: string; verdict: { action: string; why?: string } }>;
     assert.deepEqual(entries.map((e) => [e.ip, e.verdict.action]).sort(), [['10.30.0.5', 'keep'], ['10.30.0.6', 'release']]);
     assert.equal(JSON.stringify(cluster.allocations()), before);
@@ -42,18 +43,31 @@ describe('tidepool gc --cluster', () => {
       metadata: { name: 'tidepool-controller', namespace: 'kube-system' },
       spec: { holderIdentity: 'controller-a', leaseDurationSeconds: 15 },
     });
-    const res = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfig]);
+    const res = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.controller]);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout, 'asked the leader (controller-a) for a garbage collection scan now\n');
     const lease = await cluster.rest.get<{ metadata: { annotations?: Record<string, string> } }>('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/tidepool-controller');
     assert.match(lease.metadata.annotations?.['tidepool.dev/scan-requested-at'] ?? '', /^\d{4}-\d\d-\d\dT/);
   });
 
+  test('an identity the chart does not let patch the Lease is told so (STORE_REFUSED naming the 403), not that no controller runs', async () => {
+    const refused = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.agent]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /leases\.coordination\.k8s\.io "tidepool-controller" is forbidden: User "system:serviceaccount:kube-system:tidepool-agent" cannot patch resource "leases"/);
+    assert.match(refused.stderr, /\(STORE_REFUSED\)\n$/);
+    assert.doesNotMatch(refused.stderr, /is tidepool controller running/);
+    assert.equal(cluster.server.takeDenials().length, 1, 'refused by RBAC, once');
+  });
+
   test('a missing lease and standalone-only flags give precise errors', async () => {
-    const missing = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfig, '--lease-name', 'nope']);
+    // The chart lets the controller's account patch its own Lease only; an administrator may try any.
+    const other = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.controller, '--lease-name', 'nope']);
+    assert.match(other.stderr, /leases\.coordination\.k8s\.io "nope" is forbidden: .* cannot patch resource "leases" .* \(STORE_REFUSED\)/);
+    assert.equal(cluster.server.takeDenials().length, 1);
+    const missing = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.admin, '--lease-name', 'nope']);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /cannot reach the controller's lease kube-system\/nope/);
-    const wrong = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfig, '--no-grace']);
+    assert.match(missing.stderr, /cannot reach the controller's lease kube-system\/nope: .* not found .*\(NOT_FOUND\)/);
+    const wrong = await runCli(['gc', '--cluster', '--kubeconfig', cluster.kubeconfigs.controller, '--no-grace']);
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /--no-grace applies to the standalone agent/);
   });

@@ -10,6 +10,7 @@ import { createLeaderElector, type LeaderElector } from '../src/controller/leade
 import { DEFAULT_LEADER_ELECTION } from '../src/controller/lease-plan.ts';
 import { silentLogger } from '../src/util/logger.ts';
 import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
+import { applyChartRbac, chartDenials, serviceAccountKubeconfig } from './helpers/chart-rbac.ts';
 
 const LEASE_PATH = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/tidepool-controller';
 
@@ -35,12 +36,17 @@ interface Cluster {
 }
 
 async function openCluster(): Promise<Cluster> {
-  const server = await createFakeApiServer();
+  const server = await createFakeApiServer({ authentication: true });
+  const identities = await applyChartRbac(server);
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
   const clients: KubeRest[] = [];
-  const raw = await createKubeRest(kc);
-  clients.push(raw);
+  const rest = await createKubeRest(kc);
+  // The electors are the chart's controller account; the test reads and meddles as the administrator.
+  const controllerKc = new KubeConfig();
+  controllerKc.loadFromString(serviceAccountKubeconfig(server, identities.controller));
+  const raw = await createKubeRest(controllerKc);
+  clients.push(rest, raw);
   // Counting requests in flight lets virtual time move only while every elector is asleep, however slow the machine.
   let inFlight = 0;
   const counted = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
@@ -52,7 +58,6 @@ async function openCluster(): Promise<Cluster> {
     }
   };
   const electorRest: KubeRest = { ...raw, get: counted(raw.get), create: counted(raw.create), replace: counted(raw.replace) } as KubeRest;
-  const rest = raw;
   const clock = createManualClock();
   const replicas: Replica[] = [];
   const overlaps: string[] = [];
@@ -103,7 +108,9 @@ async function openCluster(): Promise<Cluster> {
     async close() {
       for (const r of replicas) await r.elector.stop({ release: false });
       for (const c of clients) c.close();
+      const refused = chartDenials(server, identities);
       await server.close();
+      assert.deepEqual(refused, [], 'RBAC refused none of the electors\' requests');
     },
   };
 }

@@ -12,11 +12,13 @@ import { createPoolStatusReconciler } from '../src/controller/pool-status.ts';
 import { noControllerMetrics } from '../src/controller/metrics.ts';
 import { createLogger } from '../src/util/logger.ts';
 import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
+import { applyChartRbac, chartDenials, serviceAccountKubeconfig, type ChartIdentities } from './helpers/chart-rbac.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
 
 let server: FakeApiServer;
+let identities: ChartIdentities;
 let rest: KubeRest;
 let clock: ManualClock;
 let cache: ControllerCache;
@@ -26,7 +28,7 @@ let metricWrites = 0;
 const logs: string[] = [];
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminToken}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const parsed = await res.json();
   assert.ok(res.ok, JSON.stringify(parsed));
   return parsed;
@@ -69,9 +71,11 @@ async function cached(...written: Array<{ metadata: { name: string; resourceVers
 }
 
 before(async () => {
-  server = await createFakeApiServer();
+  server = await createFakeApiServer({ authentication: true });
+  identities = await applyChartRbac(server);
+  // The reconciler is the chart's controller account; the test sets up and reads as the administrator.
   const kc = new KubeConfig();
-  kc.loadFromString(server.kubeconfig());
+  kc.loadFromString(serviceAccountKubeconfig(server, identities.controller));
   rest = await createKubeRest(kc);
   await call('POST', POOLS, pool('lan', { subnet: '10.6.0.0/24', ips: ['10.6.0.10-10.6.0.20'] }));
   await call('POST', ALLOCS, allocation('lan', '10.6.0.10', true));
@@ -89,7 +93,9 @@ after(async () => {
   await running;
   await cache?.stop();
   rest?.close();
+  const refused = chartDenials(server, identities);
   await server?.close();
+  assert.deepEqual(refused, [], 'RBAC refused none of the reconciler\'s requests');
 });
 
 describe('IPPool status (leader task, debounced)', () => {

@@ -11,6 +11,7 @@ import { runCli } from './helpers/agent-process.ts';
 import { startControllerProcess, type ControllerProcess } from './helpers/controller-process.ts';
 import { waitUntilReady } from './helpers/readiness.ts';
 import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
+import { applyAsAdmin, chartDenials, installChartRbac, renderChartObjects, type ChartIdentities } from './helpers/chart-rbac.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
@@ -19,10 +20,11 @@ const LEASE = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/tidepo
 let server: FakeApiServer;
 let dir: string;
 let kubeconfig: string;
+let identities: ChartIdentities;
 const spawned: Array<{ proc: ChildProcess; exited: Promise<number | null> }> = [];
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminToken}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return { status: res.status, body: await res.json() };
 }
 
@@ -52,24 +54,23 @@ function startController(identity: string): Promise<ControllerProcess> {
 }
 
 before(async () => {
-  server = await createFakeApiServer();
+  server = await createFakeApiServer({ authentication: true });
   dir = mkdtempSync(join(tmpdir(), 'tidepool-controller-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  server.writeKubeconfig(kubeconfig);
-  const webhookConfig = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingWebhookConfiguration',
-    metadata: { name: 'tidepool' },
-    webhooks: [{ name: 'validate.tidepool.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', clientConfig: { caBundle: '', service: { name: 'tidepool-controller-webhook', namespace: 'kube-system', path: '/validate', port: 443 } } }],
-  };
-  assert.equal((await call('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', webhookConfig)).status, 201);
+  // The replicas are the chart's controller account; the test is the administrator.
+  const installed = await installChartRbac(server, dir);
+  identities = installed.identities;
+  kubeconfig = installed.kubeconfigs.controller;
+  // The chart's own webhook configuration, with the empty caBundle it ships.
+  await applyAsAdmin(server, renderChartObjects().filter((o) => o.kind === 'ValidatingWebhookConfiguration'));
 });
 
 after(async () => {
   for (const p of spawned) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
   await Promise.all(spawned.map((p) => p.exited));
+  const refused = chartDenials(server, identities);
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(refused, [], 'RBAC refused none of the replicas\' requests');
 });
 
 describe('tidepool controller (real processes)', () => {
@@ -96,7 +97,8 @@ describe('tidepool controller (real processes)', () => {
     const cfg = (await call('GET', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tidepool')).body;
     const pems = Buffer.from(cfg.webhooks[0].clientConfig.caBundle, 'base64').toString('utf8').match(/BEGIN CERTIFICATE/g) ?? [];
     assert.equal(pems.length, 2);
-    server.setAdmission([{ name: 'validate.tidepool.dev', url: `https://${standby.webhook}/validate`, rules: [{ groups: ['tidepool.dev'], resources: ['ippools'], operations: ['*'] }] }]);
+    // The Service sends the API server's calls to the standby: every replica answers, not only the leader.
+    server.routeService({ namespace: 'kube-system', name: 'tidepool-controller-webhook' }, standby.webhook);
     assert.equal((await call('POST', POOLS, { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'lan' }, spec: { subnet: '10.6.0.0/24', ips: ['10.6.0.10-10.6.0.19'] } })).status, 201);
     const overlap = await call('POST', POOLS, { apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name: 'lan2' }, spec: { subnet: '10.6.0.0/24' } });
     assert.equal(overlap.status, 422);

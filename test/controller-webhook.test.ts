@@ -1,6 +1,7 @@
-// The validating webhook end to end: the fake API server calls the real
-// controller's HTTPS endpoint for every IPPool and ReservedIP write, exactly
-// as the chart's ValidatingWebhookConfiguration makes a real one do.
+// The validating webhook end to end: the chart's ValidatingWebhookConfiguration,
+// stored in the fake API server, makes it call the real controller's HTTPS
+// endpoint through the chart's Service for every IPPool and ReservedIP write,
+// trusting only the CAs the replicas patched into its caBundle.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { planPools } from '../src/ipam/pool.ts';
 import { splitPemCertificates } from '../src/controller/ca-bundle-plan.ts';
 import { parseControllerArgs, startController, type RunningController } from '../src/controller/main.ts';
 import { createLogger } from '../src/util/logger.ts';
-import { createFakeApiServer, type AdmissionWebhook, type FakeApiServer } from './apiserver/server.ts';
+import { createFakeApiServer, type FakeApiServer, type KubeObject } from './apiserver/server.ts';
+import { applyAsAdmin, chartDenials, installChartRbac, renderChartObjects, type ChartIdentities } from './helpers/chart-rbac.ts';
 
 const POOLS = '/apis/tidepool.dev/v1alpha1/ippools';
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
@@ -20,40 +22,10 @@ const RESERVED = '/apis/tidepool.dev/v1alpha1/reservedips';
 const WEBHOOK_CONFIG = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tidepool';
 const DENIED = 'admission webhook "validate.tidepool.dev" denied the request: ';
 
-/** The chart's webhook configuration (deploy/tidepool/templates/webhook.yaml), with the empty caBundle it ships. */
-const chartWebhookConfiguration = {
-  apiVersion: 'admissionregistration.k8s.io/v1',
-  kind: 'ValidatingWebhookConfiguration',
-  metadata: { name: 'tidepool' },
-  webhooks: [
-    {
-      name: 'validate.tidepool.dev',
-      admissionReviewVersions: ['v1'],
-      sideEffects: 'None',
-      failurePolicy: 'Fail',
-      timeoutSeconds: 10,
-      matchPolicy: 'Equivalent',
-      clientConfig: { caBundle: '', service: { name: 'tidepool-controller-webhook', namespace: 'kube-system', path: '/validate', port: 443 } },
-      rules: [
-        { apiGroups: ['tidepool.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['ippools'], scope: 'Cluster' },
-        { apiGroups: ['tidepool.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['reservedips'], scope: 'Cluster' },
-      ],
-    },
-  ],
-};
-
-function admissionFor(address: string): AdmissionWebhook[] {
-  return [
-    {
-      name: 'validate.tidepool.dev',
-      url: `https://${address}/validate`,
-      rules: [
-        { groups: ['tidepool.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['ippools'] },
-        { groups: ['tidepool.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['reservedips'] },
-      ],
-    },
-  ];
-}
+/** The chart's webhook configuration (deploy/tidepool/templates/webhook.yaml, default values), with the empty caBundle it ships. */
+const chartWebhookConfiguration = renderChartObjects().find((o) => o.kind === 'ValidatingWebhookConfiguration') as KubeObject & { webhooks: Array<{ clientConfig: { service: Record<string, unknown> }; rules: unknown[] }> };
+/** The Service the configuration names, which the test server routes to one replica's webhook port. */
+const WEBHOOK_SERVICE = { namespace: 'kube-system', name: 'tidepool-controller-webhook', port: 443 };
 
 const pool = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name }, spec });
 const allocation = (poolName: string, ip: string, pod?: [string, string]) => ({
@@ -73,11 +45,12 @@ interface Answer {
 let server: FakeApiServer;
 let dir: string;
 let kubeconfig: string;
+let identities: ChartIdentities;
 let controller: RunningController;
 const logs: string[] = [];
 
 async function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Answer> {
-  const res = await fetch(server.url + path, { method, headers: { 'content-type': contentType }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(server.url + path, { method, headers: { 'content-type': contentType, authorization: `Bearer ${server.adminToken}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -95,8 +68,8 @@ async function ok(p: Promise<Answer>): Promise<any> {
   return r.body;
 }
 
-function startReplica(identity: string): Promise<RunningController> {
-  const config = parseControllerArgs(['--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--webhook-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--identity', identity, '--gc', 'off']);
+function startReplica(identity: string, args: readonly string[] = []): Promise<RunningController> {
+  const config = parseControllerArgs(['--namespace', 'kube-system', '--kubeconfig', kubeconfig, '--webhook-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--identity', identity, '--gc', 'off', ...args]);
   return startController(config, { log: createLogger({ level: 'debug', write: (l) => logs.push(l) }) });
 }
 
@@ -119,20 +92,24 @@ function standaloneError(objs: unknown[]): string {
 }
 
 before(async () => {
-  server = await createFakeApiServer();
+  server = await createFakeApiServer({ authentication: true });
   dir = mkdtempSync(join(tmpdir(), 'tidepool-webhook-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  server.writeKubeconfig(kubeconfig);
-  await ok(call('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', chartWebhookConfiguration));
+  // Every replica is the chart's controller account; the test plays users and the cluster as the administrator.
+  const installed = await installChartRbac(server, dir);
+  identities = installed.identities;
+  kubeconfig = installed.kubeconfigs.controller;
+  await applyAsAdmin(server, [chartWebhookConfiguration]);
   controller = await startReplica('replica-a');
-  server.setAdmission(admissionFor(controller.webhookAddress!));
+  server.routeService(WEBHOOK_SERVICE, controller.webhookAddress!);
   await until('the controller is ready', () => controller.ready());
 });
 
 after(async () => {
   await controller?.stop();
+  const refused = chartDenials(server, identities);
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(refused, [], 'RBAC refused none of the replicas\' requests');
 });
 
 describe('webhook: IPPool', () => {
@@ -246,11 +223,21 @@ describe('webhook: transport', () => {
     assert.match(r.text, /request is missing/);
   });
 
+  test('a change the webhook cannot check (its read of the pools fails) is refused', async () => {
+    const fault = server.injectFault({ verb: 'list', resource: 'ippools', status: 500, times: 1 });
+    const r = await call('POST', POOLS, pool('unchecked', { subnet: '10.99.0.0/24' }));
+    fault.remove();
+    assert.notEqual(r.status, 201, JSON.stringify(r.body));
+    assert.match(JSON.stringify(r.body), /tidepool could not check this change/);
+  });
+
   test('requests are counted by resource, operation and outcome', async () => {
     const text = await (await fetch(`http://${controller.metricsAddress}/metrics`)).text();
-    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="CREATE",allowed="false"\} [1-9]/);
-    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="DELETE",allowed="true"\} [1-9]/);
-    assert.match(text, /tidepool_webhook_requests_total\{resource="reservedips",operation="CREATE",allowed="true"\} [1-9]/);
+    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="CREATE",result="error"\} [1-9]/, 'the review it could not check');
+    assert.match(text, /tidepool_webhook_requests_total\{resource="unknown",operation="unknown",result="error"\} 2/, 'the two malformed reviews');
+    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="CREATE",result="denied"\} [1-9]/);
+    assert.match(text, /tidepool_webhook_requests_total\{resource="ippools",operation="DELETE",result="allowed"\} [1-9]/);
+    assert.match(text, /tidepool_webhook_requests_total\{resource="reservedips",operation="CREATE",result="allowed"\} [1-9]/);
   });
 });
 
@@ -259,6 +246,28 @@ describe('webhook: caBundle', () => {
     const cfg = await ok(call('GET', WEBHOOK_CONFIG));
     return splitPemCertificates(Buffer.from(cfg.webhooks[0].clientConfig.caBundle, 'base64').toString('utf8'));
   };
+
+  test('a replica whose CA is not in caBundle is not trusted: with failurePolicy Fail, pool changes are refused naming the webhook', async () => {
+    // This replica would patch another configuration, which the chart's RBAC does not even let it read: the chart's never lists its CA.
+    const stranger = await startReplica('stranger', ['--webhook-config-name', 'elsewhere']);
+    try {
+      server.routeService(WEBHOOK_SERVICE, stranger.webhookAddress!);
+      const r = await call('POST', POOLS, pool('untrusted', { subnet: '10.9.0.0/24' }));
+      assert.equal(r.status, 500);
+      assert.equal(
+        r.body.message,
+        'Internal error occurred: failed calling webhook "validate.tidepool.dev": failed to call webhook: Post "https://tidepool-controller-webhook.kube-system.svc:443/validate?timeout=10s": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+      );
+      assert.equal((await call('GET', `${POOLS}/untrusted`)).status, 404);
+      assert.ok(!(await bundle()).includes(splitPemCertificates(stranger.caPem!)[0]!));
+    } finally {
+      server.routeService(WEBHOOK_SERVICE, controller.webhookAddress!);
+      await stranger.stop();
+    }
+    const refused = server.takeDenials();
+    assert.ok(refused.length >= 1);
+    for (const d of refused) assert.match(d, /^validatingwebhookconfigurations\.admissionregistration\.k8s\.io "elsewhere" is forbidden: User "system:serviceaccount:kube-system:tidepool-controller" cannot get/);
+  });
 
   test('the replica\'s CA is patched into the chart\'s empty caBundle, the rest of the webhook untouched', async () => {
     assert.deepEqual(await bundle(), splitPemCertificates(controller.caPem!));
@@ -274,10 +283,10 @@ describe('webhook: caBundle', () => {
     try {
       await until('the second replica is ready', () => second.ready());
       assert.deepEqual(await bundle(), [...splitPemCertificates(controller.caPem!), ...splitPemCertificates(second.caPem!)]);
-      server.setAdmission(admissionFor(second.webhookAddress!));
+      server.routeService(WEBHOOK_SERVICE, second.webhookAddress!);
       await denial(call('POST', POOLS, pool('dup', { subnet: '10.6.0.0/24' })), 422);
     } finally {
-      server.setAdmission(admissionFor(controller.webhookAddress!));
+      server.routeService(WEBHOOK_SERVICE, controller.webhookAddress!);
       await second.stop();
     }
   });

@@ -73,11 +73,13 @@ test('startController with --gc flags: reclaims within the bound, posts Events, 
   );
 
   const text = await (await fetch(`http://${controller.metricsAddress}/metrics`)).text();
-  assert.match(text, /^tidepool_gc_reclaims_total\{reason="pod-deleted"\} 1$/m);
-  assert.match(text, /^tidepool_gc_reclaims_total\{reason="pod-finished"\} 1$/m);
-  assert.match(text, /^tidepool_gc_reclaim_latency_seconds_count\{reason="pod-deleted"\} 1$/m);
-  assert.match(text, /^tidepool_gc_reclaim_latency_seconds_count\{reason="pod-finished"\} 1$/m);
-  assert.match(text, /^tidepool_gc_scan_records \d+$/m);
+  assert.match(text, /^tidepool_gc_reclaims_total\{collector="controller",reason="pod-deleted"\} 1$/m);
+  assert.match(text, /^tidepool_gc_reclaims_total\{collector="controller",reason="pod-finished"\} 1$/m);
+  assert.match(text, /^tidepool_gc_reclaim_latency_seconds_count\{collector="controller",reason="pod-deleted"\} 1$/m);
+  assert.match(text, /^tidepool_gc_reclaim_latency_seconds_count\{collector="controller",reason="pod-finished"\} 1$/m);
+  assert.match(text, /^tidepool_gc_scanned_allocations\{collector="controller"\} \d+$/m);
+  assert.match(text, /^tidepool_gc_oldest_pending_reclaim_seconds\{collector="controller"\} 0$/m, 'nothing reclaimable is left waiting');
+  assert.match(text, /^tidepool_workqueue_adds_total\{queue="garbage-collection"\} [1-9]\d*$/m);
 
   await controller.stop();
 });

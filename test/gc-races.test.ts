@@ -19,7 +19,7 @@ beforeEach(async () => {
   await h.node('n1');
   await h.pool(POOL, '10.20.0.0/24', ['10.20.0.10-10.20.0.99']);
   // The node agent's side: the same store the agent writes through.
-  agent = await createKubernetesStore({ rest: h.rest });
+  agent = await createKubernetesStore({ rest: h.agentRest });
 });
 afterEach(async () => {
   await agent.close();

@@ -27,7 +27,7 @@ afterEach(async () => {
 
 /** What an agent on the node does: its own store over the API server. */
 async function agentStore() {
-  const store = await createKubernetesStore({ rest: h.rest });
+  const store = await createKubernetesStore({ rest: h.agentRest });
   return store;
 }
 

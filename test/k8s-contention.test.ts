@@ -41,7 +41,7 @@ describe('ten nodes, one pool at 1:1 IPs to pods', () => {
     await createNodes(cluster.rest, nodes);
     await createPool(cluster.rest, pool);
     // Started together: each agent's start-up is mostly loading its client, which two cores can overlap with the others' I/O.
-    const started = await Promise.allSettled(nodes.map((node) => startKubeAgent({ kubeconfig: cluster.kubeconfig, node })));
+    const started = await Promise.allSettled(nodes.map((node) => startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node })));
     for (const s of started) if (s.status === 'fulfilled') agents.push(s.value);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;

@@ -10,18 +10,29 @@ import { createKubeRest, type KubeRest } from '../src/k8s/rest.ts';
 import type { AllocationRecord } from '../src/store/port.ts';
 import { planUsage } from '../src/ipam/allocate.ts';
 import { createFakeApiServer, type FakeApiServer } from './apiserver/server.ts';
+import { applyChartRbac, chartDenials, serviceAccountKubeconfig } from './helpers/chart-rbac.ts';
 
-async function openCluster(): Promise<{ server: FakeApiServer; rest: KubeRest; close: () => Promise<void> }> {
-  const server = await createFakeApiServer();
-  const kc = new KubeConfig();
-  kc.loadFromString(server.kubeconfig());
-  const rest = await createKubeRest(kc);
+/** A server with the chart's RBAC; `rest` is the agent's account, which every store here writes as, `admin` the test's. */
+async function openCluster(): Promise<{ server: FakeApiServer; rest: KubeRest; admin: KubeRest; close: () => Promise<void> }> {
+  const server = await createFakeApiServer({ authentication: true });
+  const identities = await applyChartRbac(server);
+  const client = async (text: string) => {
+    const kc = new KubeConfig();
+    kc.loadFromString(text);
+    return createKubeRest(kc);
+  };
+  const rest = await client(serviceAccountKubeconfig(server, identities.agent));
+  const admin = await client(server.kubeconfig());
   return {
     server,
     rest,
+    admin,
     async close() {
       rest.close();
+      admin.close();
+      const refused = chartDenials(server, identities);
       await server.close();
+      assert.deepEqual(refused, [], 'RBAC refused none of the store\'s requests');
     },
   };
 }
@@ -72,13 +83,13 @@ describe('kubernetes store: shared-store behaviour', () => {
     const store = await createKubernetesStore({ rest: cluster.rest });
     try {
       assert.equal(await store.reserve(record({ stableKey: 'sts:default/web/1' })), true);
-      const obj = await cluster.rest.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.5`);
+      const obj = await cluster.admin.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.5`);
       assert.deepEqual(obj.metadata.labels, { 'tidepool.dev/pool': 'lan', 'tidepool.dev/node': 'node-1', 'tidepool.dev/state': 'allocated', 'tidepool.dev/stable-key': stableKeyLabel('sts:default/web/1') });
       assert.match(stableKeyLabel('sts:default/web/1'), /^[0-9a-f]{40}$/);
       assert.deepEqual(obj.spec.owner.statefulSet, { namespace: 'default', name: 'web', ordinal: 1 });
       assert.equal(obj.spec.owner.allocatedAt, '2023-11-14T22:13:20.123Z');
       assert.equal(await store.release('lan', '10.6.0.5', { containerId: 'c-1', ifname: 'eth0', podUid: 'uid-1' }, 1_700_000_001_000), true);
-      const released = await cluster.rest.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.5`);
+      const released = await cluster.admin.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.5`);
       assert.equal(released.metadata.labels['tidepool.dev/state'], 'released');
       assert.equal(released.spec.owner, undefined);
       assert.equal(released.spec.releasedAt, '2023-11-14T22:13:21.000Z');
@@ -147,7 +158,7 @@ describe('kubernetes store: shared-store behaviour', () => {
       assert.deepEqual(freed, [], 'reserving and handing an IP on frees nothing');
       assert.ok(await writer.release('lan', '10.6.0.7', { containerId: 'c-1b', ifname: 'eth0' }, 5));
       await waitFor(() => freed.length === 1, 'the release to reach the watcher');
-      await cluster.rest.delete(`${IPALLOCATIONS_PATH}/${allocationName('other', '10.7.0.7')}`);
+      await cluster.admin.delete(`${IPALLOCATIONS_PATH}/${allocationName('other', '10.7.0.7')}`);
       await waitFor(() => freed.length === 2, 'the deletion to reach the watcher');
       assert.deepEqual(freed, ['lan', 'other']);
     } finally {
@@ -159,7 +170,7 @@ describe('kubernetes store: shared-store behaviour', () => {
 
   test('a malformed IPAllocation is reported, skipped by list, counted as occupied, and never overwritten', async () => {
     const cluster = await openCluster();
-    await cluster.rest.create(IPALLOCATIONS_PATH, {
+    await cluster.admin.create(IPALLOCATIONS_PATH, {
       apiVersion: 'tidepool.dev/v1alpha1',
       kind: 'IPAllocation',
       metadata: { name: 'lan.10.6.0.7', labels: { 'tidepool.dev/pool': 'lan' } },
@@ -173,7 +184,7 @@ describe('kubernetes store: shared-store behaviour', () => {
       assert.equal(await store.reserve(record({ ip: '10.6.0.7' })), false);
       assert.equal(await store.release('lan', '10.6.0.7', { containerId: 'c', ifname: 'eth0' }, 1), false);
       assert.match(invalid[0] ?? '', /^lan\.10\.6\.0\.7: spec\.owner\.allocatedAt: Expected an RFC 3339 time/);
-      const obj = await cluster.rest.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.7`);
+      const obj = await cluster.admin.get<any>(`${IPALLOCATIONS_PATH}/lan.10.6.0.7`);
       assert.equal(obj.spec.owner.allocatedAt, 'yesterday', 'left as it was');
     } finally {
       await store.close();

@@ -132,7 +132,6 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
   const poolIps = cfg.ips * cfg.variant.factor;
   const dir = mkdtempSync(join(tmpdir(), `tidepool-e2e-${cfg.variant.id}-`));
   owned.dirs.add(dir);
-  const kubeconfig = join(dir, 'kubeconfig');
   const nodes = Array.from({ length: cfg.nodes }, (_, i) => `node-${i}`);
   const sockets = new Map(nodes.map((n) => [n, join(dir, `${n}.sock`)]));
   const agents = new Map<string, TidepoolProcess>();
@@ -158,7 +157,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       name: `agent ${node}`,
       cli: cfg.build.cli,
       nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', profile, '--cpu-prof-name', `agent-${node}.cpuprofile`] : [],
-      args: ['daemon', '--store', 'kubernetes', '--kubeconfig', kubeconfig, '--node', node, '--socket', sockets.get(node)!, '--metrics-listen', '127.0.0.1:0'],
+      args: ['daemon', '--store', 'kubernetes', '--kubeconfig', fake!.kubeconfigs.agent, '--node', node, '--socket', sockets.get(node)!, '--metrics-listen', '127.0.0.1:0'],
       startedMsg: 'tidepool agent started',
       socket: sockets.get(node),
     }).then((p) => {
@@ -172,7 +171,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       name: `controller ${id}`,
       cli: cfg.build.cli,
       nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', profile, '--cpu-prof-name', `controller-${id}.cpuprofile`] : [],
-      args: ['controller', '--namespace', CONTROLLER_NS, '--kubeconfig', kubeconfig, '--identity', id, '--webhook-listen', 'off', '--metrics-listen', '127.0.0.1:0'],
+      args: ['controller', '--namespace', CONTROLLER_NS, '--kubeconfig', fake!.kubeconfigs.controller, '--identity', id, '--webhook-listen', 'off', '--metrics-listen', '127.0.0.1:0'],
       startedMsg: 'tidepool controller started',
     }).then((p) => {
       controllers.set(id, p);
@@ -220,7 +219,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
 
   try {
     log(`[${cfg.variant.id}] starting the fake API server, ${cfg.nodes} agents and 2 controllers`);
-    fake = await startFakeApiServerProcess({ kubeconfig });
+    fake = await startFakeApiServerProcess({ dir: join(dir, 'kubeconfigs') });
     owned.children.add(fake.proc);
     meter.track(fake.proc.pid, 'API server');
     for (const n of nodes) {
@@ -231,7 +230,7 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
       meter.track(r.pid, 'runtimes', 'plugins + ip');
     }
     const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
+    kc.loadFromFile(fake.kubeconfigs.admin);
     rest = await createKubeRest(kc, { timeoutMs: 60_000 });
     await createNodes(rest, nodes);
     for (const p of planPools(poolIps, cfg.variant.dual)) {
@@ -457,6 +456,8 @@ export async function runVariant(cfg: RunConfig, owned: Owned): Promise<VariantR
     );
     await d.settle();
     await finishPhase('deletion', t, 0, { failedPods: d.pods.size, problems: await verify(t.timedOut ? 'skip' : 'empty') });
+    // The chart's RBAC must have let every request of the agents and controllers through.
+    problems.push(...cap(await fake.denials(), 'requests of tidepool refused by the chart\'s RBAC'));
     return done();
 
     // ---- checks -----------------------------------------------------------------

@@ -4,6 +4,7 @@ import { toTidepoolError } from '../ipam/errors.ts';
 import { matchesLabelSelector } from '../ipam/label-selector.ts';
 import type { NamespaceView, NodeView } from '../ipam/selection.ts';
 import { createInformer, type Informer } from '../k8s/informer.ts';
+import { createEventPoster } from '../k8s/events.ts';
 import { isNotFound, type KubeObject, type KubeRest } from '../k8s/rest.ts';
 import { storeError } from '../store/kube-errors.ts';
 import type { Logger } from '../util/logger.ts';
@@ -69,6 +70,7 @@ function toPodInfo(p: PodObject): PodInfo {
  */
 export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string; log: Logger; delay?: (ms: number) => Promise<void> }): AgentClusterView {
   const { rest, nodeName, log } = opts;
+  const postEvent = createEventPoster({ rest, component: 'tidepool-agent', host: nodeName, now: Date.now, log });
   const onError = (what: string) => (err: unknown, next: string) => log.warn('watch failed', { what, next, err: err instanceof Error ? err.message : String(err) });
   const common = { rest, delay: opts.delay };
   // Every Node, not just this one: the pool partition depends on which nodes share each pool. Only
@@ -200,21 +202,10 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
       listeners.push(fn);
     },
     warn(pod, reason, message) {
-      const now = new Date().toISOString();
-      const event = {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { generateName: `${pod.name}.tidepool-`, namespace: pod.namespace },
-        involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) },
-        reason,
-        message,
-        type: 'Warning',
-        source: { component: 'tidepool-agent', host: nodeName },
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-      };
-      rest.create(`/api/v1/namespaces/${pod.namespace}/events`, event).catch((err: unknown) => log.warn('could not post event', { reason, err: err instanceof Error ? err.message : String(err) }));
+      postEvent({ kind: 'Pod', ...pod }, reason, message);
+    },
+    poolEvent(pool, reason, message) {
+      postEvent({ kind: 'IPPool', name: pool, uid: poolObjects.get(pool)?.metadata?.uid }, reason, message);
     },
     get synced() {
       return informers.every((i) => i.synced);

@@ -23,6 +23,8 @@ const accepted: Array<[string[], (c: ReturnType<typeof parseDaemonArgs>) => unkn
   [['--reuse-cooldown', '1m30s'], (c) => c.reuseCooldownMs, 90_000],
   [['--shutdown-timeout', '0s'], (c) => c.shutdownTimeoutMs, 0],
   [['--shutdown-timeout=45s'], (c) => c.shutdownTimeoutMs, 45_000],
+  [[], (c) => c.logFormat, 'json'],
+  [['--log-format', 'text'], (c) => c.logFormat, 'text'],
 ];
 for (const [argv, pick, want] of accepted) {
   test(`daemon flags: accepts ${argv.join(' ')}`, () => assert.equal(pick(parseDaemonArgs([...base, ...argv])), want));
@@ -36,6 +38,7 @@ const refused: Array<[string[], RegExp]> = [
   [['--gc-interval', '10ms'], /^--gc-interval: must be at least 100ms$/],
   [['--store', 'etcd'], /^--store: "etcd" must be sqlite or kubernetes$/],
   [['--sqlite-sync', 'sometimes'], /^--sqlite-sync: "sometimes" must be normal or full$/],
+  [['--log-format', 'logfmt'], /^--log-format: "logfmt" must be json or text$/],
 ];
 for (const [argv, message] of refused) {
   test(`daemon flags: refuses ${argv.join(' ')}`, () => {

@@ -251,7 +251,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 /** Creates the socket's directory and removes a stale socket left by a dead agent. */
 async function prepareSocketPath(path: string): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw new TidepoolError('INVALID_CONFIG', `--socket ${path}: cannot create its directory ${dirname(path)}: ${(err as Error).message}`, { field: 'socket' });
+  }
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return;
   if (!st.isSocket()) throw new TidepoolError('INVALID_CONFIG', `--socket ${path} exists and is not a socket; refusing to replace it`, { field: 'socket' });

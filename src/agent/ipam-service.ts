@@ -2,9 +2,11 @@ import { compareAddressText, formatAddress, formatCidr, parseAddress } from '../
 import { planAllocatedCount, planFreeCount, planNextIp, planUsage, type UsageView } from '../ipam/allocate.ts';
 import { planOrphanGroups, planPoolClaims } from '../ipam/claims.ts';
 import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
-import { planNetnsGc, type NetnsObservation } from '../ipam/netns-gc.ts';
+import { planNetnsGc, type NetnsGcPlan, type NetnsObservation } from '../ipam/netns-gc.ts';
 import type { Pool } from '../ipam/pool.ts';
-import type { AllocationRecord, AllocationStore, OwnerRef, ReclaimJournal } from '../store/port.ts';
+import { planRoutes } from '../ipam/routes.ts';
+import { HOLD_CONTAINER_ID, type AllocationRecord, type AllocationStore, type OwnerRef, type ReclaimJournal } from '../store/port.ts';
+import { GATEWAY_TRIES, type AddressProber } from './address-probe.ts';
 import type {
   AllocateRequest,
   AllocateResponse,
@@ -20,8 +22,8 @@ import type {
   StatusRequest,
   StatusResponse,
 } from '../api/protocol.ts';
-import { noMetrics, type AgentMetrics, type ReleaseReason } from './metrics.ts';
-import { createStandalonePolicy, type IpamPolicy } from './policy.ts';
+import { noMetrics, type AgentMetrics, type NetnsGcRun, type ReleaseReason } from './metrics.ts';
+import { createStandalonePolicy, type AllocationPlan, type IpamPolicy } from './policy.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 
 export interface IpamServiceDeps {
@@ -67,7 +69,27 @@ export interface IpamServiceDeps {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly metrics?: AgentMetrics;
   readonly log?: Logger;
+  /** Probes addresses and gateways from the pod's link; without one, no ADD probes (unit tests, the simulator). */
+  readonly prober?: AddressProber;
+  /** This node's detection settings; pools and netconfs may override the switches and the timeout. */
+  readonly detection?: NodeDetection;
 }
+
+/** A node's detection settings (daemon flags). */
+export interface NodeDetection {
+  /** Probe every new IP for another host answering for it (default on). */
+  readonly ipConflict: boolean;
+  /** Require the pool's gateway to answer from the pod's link (default off). */
+  readonly gateway: boolean;
+  /** How long each probe waits for an answer. */
+  readonly timeoutMs: number;
+  /** How long an IP another host answered for is held out of use. */
+  readonly holdMs: number;
+  /** How many IPs a stateless pod may try before its ADD fails with IP_CONFLICT. */
+  readonly conflictAttempts: number;
+}
+
+export const DEFAULT_DETECTION: NodeDetection = { ipConflict: true, gateway: false, timeoutMs: 50, holdMs: 10 * 60_000, conflictAttempts: 3 };
 
 /** While waiting for a free IP, the pools are re-read this often even without news of a release (cooldowns, stores that cannot tell). */
 export const EXHAUSTED_POLL_MS = 500;
@@ -261,23 +283,159 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     throw new TidepoolError('STORE_BUSY', `pool "${pool.name}": lost the race for ${MAX_RESERVE_ATTEMPTS} IPs in a row`, { pool: pool.name });
   }
 
-  function toResponse(records: readonly AllocationRecord[]): AllocateResponse {
+  /**
+   * The answer for one interface: its IPs, and the routes of planRoutes.
+   * Without a plan (CHECK), the interface's name decides whether it is the
+   * default one, as the standalone policy decides it.
+   */
+  function toResponse(records: readonly AllocationRecord[], iface?: AllocationPlan['interfaces'][number], req?: AllocateRequest): AllocateResponse {
     const ips: AllocatedIP[] = [];
-    const routes: RouteSpec[] = [];
-    const seen = new Set<string>();
+    const ipPools: Pool[] = [];
     for (const r of [...records].sort((a, b) => familyOf(a.ip) - familyOf(b.ip))) {
       const pool = pools.get(r.pool);
       const family = familyOf(r.ip);
       const prefix = pool?.subnet.prefix ?? (family === 4 ? 32 : 128);
       ips.push({ address: `${r.ip}/${prefix}`, family, gateway: pool?.gateway ? formatAddress(pool.gateway) : undefined, pool: r.pool });
-      for (const route of pool?.routes ?? []) {
-        const key = `${route.dst}|${route.gw ?? ''}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        routes.push(route.gw ? { dst: route.dst, gw: route.gw } : { dst: route.dst });
-      }
+      if (pool) ipPools.push(pool);
     }
+    const routes: RouteSpec[] = planRoutes({
+      pools: ipPools,
+      podRoutes: iface?.routes ?? [],
+      defaultInterface: iface?.defaultRoute ?? records[0]?.ifname === 'eth0',
+      cleanGateway: iface?.cleanGateway ?? req?.cleanGateway,
+    });
     return { ips, routes };
+  }
+
+  const detectionDefaults = deps.detection ?? DEFAULT_DETECTION;
+  /** The detection in force for an IP of `pool`: the netconf's word, else the pool's, else the node's. */
+  function detectionFor(pool: Pool, req: AllocateRequest): { conflict: boolean; gateway: boolean; timeoutMs: number } {
+    return {
+      conflict: req.ipConflictDetection ?? pool.detection.ipConflict ?? detectionDefaults.ipConflict,
+      gateway: (req.gatewayDetection ?? pool.detection.gateway ?? detectionDefaults.gateway) && pool.gateway !== undefined,
+      timeoutMs: req.detectionTimeoutMs ?? pool.detection.timeoutMs ?? detectionDefaults.timeoutMs,
+    };
+  }
+
+  /**
+   * Probes this ADD's interface's IPs from the pod's link before the answer
+   * lets the main plugin configure them, one family at a time in parallel.
+   * An IP another host answers for is held out of use (a hold record) and a
+   * stateless pod gets the next free one, probed the same way, up to
+   * `conflictAttempts` IPs; a fixed IP (StatefulSet, VM) fails the ADD. A
+   * gateway that does not answer fails the ADD. Replaces entries of
+   * `result` and appends to `taken`, so the caller's rollback covers them.
+   */
+  async function probeAll(
+    req: AllocateRequest,
+    plan: AllocationPlan,
+    result: AllocationRecord[],
+    taken: AllocationRecord[],
+    owner: (ifname: string) => Omit<AllocationRecord, 'pool' | 'ip'>,
+  ): Promise<void> {
+    const prober = deps.prober!;
+    const who = plan.podRef ? `pod ${plan.podRef}` : `container ${req.containerId}`;
+    const settle = async (index: number): Promise<void> => {
+      const tried: Array<{ ip: string; mac: string }> = [];
+      for (;;) {
+        const r = result[index]!;
+        const pool = pools.get(r.pool);
+        if (!pool) return;
+        const family = familyOf(r.ip);
+        const s = detectionFor(pool, req);
+        // The source launcher pod of a live migration answers for the VM's IPs until the migration ends.
+        const conflict = s.conflict && plan.migration === undefined;
+        const gateway = s.gateway && pool.gateway ? formatAddress(pool.gateway) : undefined;
+        if (!conflict && gateway === undefined) return;
+        const started = performance.now();
+        const outcome = await prober.probe({ netns: req.netns, ifname: r.ifname, family, ip: r.ip, conflict, gateway, timeoutMs: s.timeoutMs });
+        const seconds = (performance.now() - started) / 1000;
+        if (!outcome.ok) {
+          metrics.probe(gateway ? 'gateway' : 'conflict', 'failed', seconds);
+          if (gateway !== undefined) {
+            throw new TidepoolError('PROBE_FAILED', `${who}: gateway detection for ${gateway} (pool "${pool.name}") on interface ${r.ifname} could not run: ${outcome.problem}`, {
+              pool: pool.name,
+              gateway,
+              ifname: r.ifname,
+            });
+          }
+          // Detection is on by default: a node or link where it cannot run must not stop every pod, so it is logged and skipped.
+          log.warn('IP conflict detection skipped', { ip: r.ip, pool: pool.name, ifname: r.ifname, containerId: req.containerId, problem: outcome.problem });
+          return;
+        }
+        if (conflict) metrics.probe('conflict', outcome.conflictMac ? 'conflict' : 'free', seconds);
+        if (outcome.conflictMac) {
+          const mac = outcome.conflictMac;
+          tried.push({ ip: r.ip, mac });
+          metrics.conflict(pool.name);
+          const wasTaken = taken.indexOf(r);
+          // An IP this pod held before (its StatefulSet ordinal's, its VM's) is its address; it cannot be swapped for another.
+          if (plan.stableKey !== undefined && wasTaken < 0) {
+            const message = `${who}: IP ${r.ip} (pool "${pool.name}") is already in use on the LAN by MAC ${mac}; the pod's IP is fixed (${plan.stableKey}), so it cannot take another: free ${r.ip} on the host with MAC ${mac}`;
+            policy.conflictDetected?.(req, { pool: pool.name, ip: r.ip, mac, fixed: true, message });
+            log.warn('IP conflict on a fixed IP', { ip: r.ip, pool: pool.name, mac, stableKey: plan.stableKey, containerId: req.containerId });
+            throw new TidepoolError('IP_CONFLICT', message, { ip: r.ip, mac, pool: pool.name, ifname: r.ifname, fixed: true });
+          }
+          const until = now() + detectionDefaults.holdMs;
+          const hold: AllocationRecord = {
+            pool: r.pool,
+            ip: r.ip,
+            containerId: HOLD_CONTAINER_ID,
+            ifname: r.ifname,
+            netns: '',
+            node,
+            allocatedAt: now(),
+            hold: { reason: 'ip-conflict', mac, until, detectedFor: plan.podRef ?? `container ${req.containerId}` },
+          };
+          if (await store.transfer(ownerOf(r), hold)) {
+            if (wasTaken >= 0) taken.splice(wasTaken, 1);
+          }
+          const message = `${who}: IP ${r.ip} (pool "${pool.name}") is already in use on the LAN by MAC ${mac}; it is held out of use until ${new Date(until).toISOString()}`;
+          policy.conflictDetected?.(req, { pool: pool.name, ip: r.ip, mac, fixed: false, heldUntil: until, message });
+          log.warn('IP conflict: IP held out of use', { ip: r.ip, pool: pool.name, mac, until, containerId: req.containerId });
+          const list = tried.map((t) => `${t.ip} (MAC ${t.mac})`).join(', ');
+          if (tried.length >= detectionDefaults.conflictAttempts) {
+            throw new TidepoolError('IP_CONFLICT', `${who}: every IP tried is already in use on the LAN: ${list}; they are held out of use`, {
+              ips: tried.map((t) => t.ip),
+              macs: tried.map((t) => t.mac),
+              pool: pool.name,
+              ifname: r.ifname,
+              fixed: false,
+            });
+          }
+          const candidates = plan.interfaces.find((i) => i.ifname === r.ifname)?.families.find((f) => f.family === family)?.pools ?? [pool];
+          const { record } = await reserveAny(candidates, owner(r.ifname));
+          if (!record) {
+            throw new TidepoolError('IP_CONFLICT', `${who}: ${list} already in use on the LAN, and no other IPv${family} address is free in pool${candidates.length > 1 ? 's' : ''} ${candidates.map((p) => `"${p.name}"`).join(', ')}`, {
+              ips: tried.map((t) => t.ip),
+              macs: tried.map((t) => t.mac),
+              pool: pool.name,
+              ifname: r.ifname,
+              fixed: false,
+            });
+          }
+          taken.push(record);
+          result[index] = record;
+          continue;
+        }
+        if (gateway !== undefined) {
+          metrics.probe('gateway', outcome.gatewayReachable ? 'reachable' : 'unreachable', seconds);
+          if (!outcome.gatewayReachable) {
+            throw new TidepoolError(
+              'GATEWAY_UNREACHABLE',
+              `${who}: gateway ${gateway} of pool "${pool.name}" did not answer on interface ${r.ifname} (${GATEWAY_TRIES} tries of ${s.timeoutMs} ms); no IP was allocated`,
+              { pool: pool.name, gateway, ifname: r.ifname, timeoutMs: s.timeoutMs },
+            );
+          }
+        }
+        return;
+      }
+    };
+    const indexes = result.flatMap((r, i) => (r.ifname === req.ifname ? [i] : []));
+    // Every family settles before a failure is reported, so no probe still runs (or reserves) after the rollback.
+    const outcomes = await Promise.allSettled(indexes.map(settle));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async function withoutRetained(records: readonly AllocationRecord[]): Promise<AllocationRecord[]> {
@@ -404,6 +562,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
               result.push(record);
             }
           }
+          if (deps.prober && req.netns) await probeAll(req, plan, result, taken, owner);
         } catch (err) {
           // All or nothing: give back what this call took before failing.
           if (taken.length > 0) await releaseRecords(taken, 'rollback');
@@ -413,7 +572,11 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         if (taken.length + moved > 0) {
           log.info('allocated', { containerId: req.containerId, ifname: req.ifname, pod: req.pod, ips: result.map((r) => `${r.pool}/${r.ip}`), new: taken.length, moved });
         }
-        return toResponse(result.filter((r) => r.ifname === req.ifname));
+        return toResponse(
+          result.filter((r) => r.ifname === req.ifname),
+          plan.interfaces.find((i) => i.ifname === req.ifname),
+          req,
+        );
       } catch (err) {
         const e = toTidepoolError(err);
         observe(e.code === 'POOL_EXHAUSTED' ? 'exhausted' : 'error');
@@ -438,7 +601,8 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
     async gc(req) {
       const keep = new Set(req.validAttachments.map((a) => `${a.containerId}\u0000${a.ifname}`));
       const mine = await store.list({ node });
-      const stale = mine.filter((r) => (r.network ?? '') === req.network && !keep.has(`${r.containerId}\u0000${r.ifname}`));
+      // A hold is no runtime's attachment: only its end frees it.
+      const stale = mine.filter((r) => r.hold === undefined && (r.network ?? '') === req.network && !keep.has(`${r.containerId}\u0000${r.ifname}`));
       return { released: await releaseRecords(await withoutRetained(stale), 'cni-gc') };
     },
 
@@ -462,6 +626,7 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         allocatedAt: r.allocatedAt,
         pod: r.podNamespace && r.podName ? { namespace: r.podNamespace, name: r.podName, uid: r.podUid } : undefined,
         orphaned: orphans.get(r.ip),
+        hold: r.hold ? { reason: r.hold.reason, mac: r.hold.mac, until: r.hold.until, detectedFor: r.hold.detectedFor } : undefined,
       }));
     },
 
@@ -525,16 +690,20 @@ export function createIpamService(deps: IpamServiceDeps): IpamService {
         const r = byKey.get(w.key);
         return r ? [{ pool: r.pool, ip: r.ip, containerId: r.containerId, goneSinceMs: w.goneSince }] : [];
       });
+      // Holds whose time is up; they have no namespace, so the netns plan never names them.
+      const expired = records.filter((r) => r.hold !== undefined && r.hold.until <= now());
       if (dryRun) {
         const would = (await withoutRetained(reclaim)).map((r) => ({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason: 'netns-gc' }));
-        return { released: would, waiting: waitingFor };
+        return { released: [...would, ...expired.map((r) => ({ pool: r.pool, ip: r.ip, containerId: r.containerId, ifname: r.ifname, reason: 'hold-expired' }))], waiting: waitingFor };
       }
+      const freedHolds = await releaseRecords(expired, 'hold-expired');
+      const goneSinceBefore = goneSince;
       // Written before releasing: a crash in between must not lose a sighting.
       if (!sameEntries(goneSince, plan.goneSince)) await journal.save(plan.goneSince);
       goneSince = plan.goneSince;
       const released = await releaseRecords(await withoutRetained(reclaim), 'netns-gc');
-      metrics.gcRun(released.length, waitingFor.length, (performance.now() - started) / 1000);
-      return { released, waiting: waitingFor };
+      metrics.gcRun(describeGcRun(records.length, released, plan, goneSinceBefore, graceOverride ?? graceMs, now(), performance.now() - started));
+      return { released: [...freedHolds, ...released], waiting: waitingFor };
     },
   };
 }
@@ -556,7 +725,20 @@ function ownerOf(r: AllocationRecord): OwnerRef {
 }
 
 /** The collector's key for a record: the attachment and its IP, not the pool, which a pools-file edit may change. */
-function recordKey(r: AllocationRecord): string {
+/**
+ * A collection for the metrics: each reclaim's latency counts from the end of
+ * its grace period (the wait is deliberate, as the controller's delays are).
+ */
+function describeGcRun(scanned: number, released: readonly ReleasedIP[], plan: NetnsGcPlan, goneSince: ReadonlyMap<string, number>, graceMs: number, at: number, elapsedMs: number): NetnsGcRun {
+  const reclaimLatencies = released.map((r) => {
+    const since = goneSince.get(recordKey(r));
+    return since === undefined ? 0 : Math.max(0, at - since - graceMs) / 1000;
+  });
+  const oldest = plan.waiting.reduce((min, w) => Math.min(min, w.goneSince), Infinity);
+  return { reclaimLatencies, waiting: plan.waiting.length, scanned, seconds: elapsedMs / 1000, nextDueAt: oldest === Infinity ? undefined : oldest + graceMs };
+}
+
+function recordKey(r: Pick<AllocationRecord, 'ip' | 'containerId' | 'ifname'>): string {
   return `${r.ip}\u0000${r.containerId}\u0000${r.ifname}`;
 }
 

@@ -96,7 +96,12 @@ export interface KubeAgentBackend {
  * synced: the cluster view (pods of this node, Node, namespaces, pools,
  * reserved IPs) and the pool-scoped allocation store.
  */
-export async function openKubeAgentBackend(opts: { rest: KubeRest; node: string; log: Logger; delay?: (ms: number) => Promise<void> }): Promise<KubeAgentBackend> {
+export async function openKubeAgentBackend(opts: {
+  rest: KubeRest;
+  node: string;
+  log: Logger;
+  delay?: (ms: number) => Promise<void>;
+}): Promise<KubeAgentBackend> {
   const { rest, log } = opts;
   const view = createAgentClusterView({ rest, nodeName: opts.node, log, delay: opts.delay });
   await view.waitForSync();

@@ -39,6 +39,8 @@ export interface ClusterView {
   pools(): { readonly pools: readonly Pool[]; readonly terminating: ReadonlySet<string> };
   /** Posts a Warning Event on the pod; must not throw. */
   warn(pod: { namespace: string; name: string; uid?: string | undefined }, reason: string, message: string): void;
+  /** Posts a Warning Event on an IPPool; must not throw. */
+  poolEvent?(pool: string, reason: string, message: string): void;
 }
 
 /** `sts:<ns>/<name>/<ordinal>` for a StatefulSet pod, `vm:<ns>/<name>` for a KubeVirt VM's pod. */
@@ -55,6 +57,19 @@ export function planStableKey(pod: PodInfo): string | undefined {
     return `vm:${pod.namespace}/${pod.labels['vm.kubevirt.io/name'] ?? owner.name}`;
   }
   return undefined;
+}
+
+/**
+ * KubeVirt marks the target pod of a live migration with the migration's UID
+ * (label `kubevirt.io/migrationJobUID`) and name (annotation
+ * `kubevirt.io/migrationJobName`); the source pod carries neither.
+ */
+export const MIGRATION_JOB_LABEL = 'kubevirt.io/migrationJobUID';
+export const MIGRATION_JOB_ANNOTATION = 'kubevirt.io/migrationJobName';
+
+/** The migration this virt-launcher pod is the target of, or undefined. */
+export function planMigrationJob(pod: PodInfo): string | undefined {
+  return pod.annotations[MIGRATION_JOB_ANNOTATION] ?? pod.labels[MIGRATION_JOB_LABEL];
 }
 
 function parseStableKey(key: string): { kind: 'sts'; namespace: string; name: string; ordinal: number } | { kind: 'vm'; namespace: string; name: string } | undefined {
@@ -138,6 +153,8 @@ export function createKubePolicy(view: ClusterView, log: Logger): IpamPolicy {
         pools,
         terminating,
       });
+      const stableKey = planStableKey(pod);
+      const migrationJob = stableKey?.startsWith('vm:') ? planMigrationJob(pod) : undefined;
       return {
         interfaces: selection.interfaces.map((i) => ({
           ifname: i.ifname,
@@ -145,9 +162,14 @@ export function createKubePolicy(view: ClusterView, log: Logger): IpamPolicy {
             ...(i.ipv4.length ? [{ family: 4 as const, pools: i.ipv4 }] : []),
             ...(i.ipv6.length ? [{ family: 6 as const, pools: i.ipv6 }] : []),
           ],
+          defaultRoute: i.ifname === selection.defaultRouteInterface,
+          cleanGateway: i.cleanGateway,
+          routes: selection.routes.filter((r) => r.ifname === i.ifname).map((r) => ({ dst: r.dst, gw: r.gw })),
         })),
         podUid: pod.uid,
-        stableKey: planStableKey(pod),
+        stableKey,
+        podRef: `${pod.namespace}/${pod.name}`,
+        ...(migrationJob === undefined ? {} : { migration: { job: migrationJob } }),
       };
     },
 
@@ -171,6 +193,11 @@ export function createKubePolicy(view: ClusterView, log: Logger): IpamPolicy {
       for (const r of records) if (await keep(r, cache)) kept.add(r);
       if (kept.size > 0) log.debug('kept on DEL', { ips: [...kept].map((r) => `${r.pool}/${r.ip}`), reasons: [...kept].map((r) => r.stableKey ?? 'pod alive') });
       return kept;
+    },
+
+    conflictDetected(req, report) {
+      if (req.pod) view.warn(req.pod, 'IPConflict', report.message);
+      view.poolEvent?.(report.pool, 'IPConflict', report.message);
     },
 
     allocationFailed(req, err) {

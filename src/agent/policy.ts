@@ -1,6 +1,7 @@
 import { TidepoolError } from '../ipam/errors.ts';
 import type { Family } from '../ipam/address.ts';
-import type { Pool } from '../ipam/pool.ts';
+import type { Pool, RouteEntry } from '../ipam/pool.ts';
+import { DEFAULT_ROUTE_INTERFACE } from '../ipam/routes.ts';
 import type { AllocationRecord } from '../store/port.ts';
 import type { AllocateRequest, StatusRequest } from '../api/protocol.ts';
 
@@ -9,11 +10,37 @@ export interface AllocationPlan {
   readonly interfaces: ReadonlyArray<{
     readonly ifname: string;
     readonly families: ReadonlyArray<{ readonly family: Family; readonly pools: readonly Pool[] }>;
+    /** Whether this interface gets the default route through its pools' gateways. */
+    readonly defaultRoute: boolean;
+    /** The pod's own cleangateway for this interface, when it says (it wins over the netconf's and the pools'). */
+    readonly cleanGateway?: boolean | undefined;
+    /** Routes the pod asked for on this interface. */
+    readonly routes?: readonly RouteEntry[] | undefined;
   }>;
   /** The pod's UID: what it already holds under any container ID is reused. */
   readonly podUid?: string | undefined;
   /** Identity that outlives the pod (StatefulSet ordinal, VM): its IPs are taken over. */
   readonly stableKey?: string | undefined;
+  /**
+   * Set when the pod is the target of a KubeVirt live migration: the source
+   * pod still runs with the VM's IPs and answers for them on the LAN, so no
+   * conflict probe may run for them.
+   */
+  readonly migration?: { readonly job: string } | undefined;
+  /** `namespace/name` of the pod, for messages and hold records. */
+  readonly podRef?: string | undefined;
+}
+
+/** An address another host answered for, as the service reports it to the policy. */
+export interface ConflictReport {
+  readonly pool: string;
+  readonly ip: string;
+  readonly mac: string;
+  /** The pod's IP is fixed (StatefulSet, VM): the ADD fails instead of taking another. */
+  readonly fixed: boolean;
+  /** When the hold ends, for a stateless pod's IP. */
+  readonly heldUntil?: number | undefined;
+  readonly message: string;
 }
 
 /**
@@ -31,6 +58,8 @@ export interface IpamPolicy {
   retain?(records: readonly AllocationRecord[]): Promise<ReadonlySet<AllocationRecord>>;
   /** Told about every failed ADD, e.g. to post an Event on the pod. */
   allocationFailed?(req: AllocateRequest, err: TidepoolError): void;
+  /** Told about every address another host answered for, e.g. to post IPConflict Events on the pod and the pool. */
+  conflictDetected?(req: AllocateRequest, report: ConflictReport): void;
 }
 
 function checkedPool(pools: ReadonlyMap<string, Pool>, name: string, family: Family, field: string): Pool {
@@ -81,7 +110,7 @@ export function createStandalonePolicy(source: readonly Pool[] | (() => readonly
         }
       }
       if (families.length === 0) throw new TidepoolError('NO_POOL', 'no pool requested (ipv4Pools/ipv6Pools are empty) and no pool has spec.default: true');
-      return { interfaces: [{ ifname: req.ifname, families }] };
+      return { interfaces: [{ ifname: req.ifname, families, defaultRoute: req.ifname === DEFAULT_ROUTE_INTERFACE }] };
     },
     statusPools(req) {
       const { poolList, pools } = index();

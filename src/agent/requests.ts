@@ -1,4 +1,5 @@
 import { TidepoolError } from '../ipam/errors.ts';
+import { DETECTION_TIMEOUT_MAX_MS, DETECTION_TIMEOUT_MIN_MS } from '../ipam/pool.ts';
 import type { AllocateRequest, AttachmentRef, GcRequest, PodRef, ReleaseIpRequest, StatusRequest, ValidatePoolsRequest } from '../api/protocol.ts';
 
 /**
@@ -66,8 +67,21 @@ function pod(value: unknown): PodRef | undefined {
 }
 
 export function parseAllocateRequest(body: unknown): AllocateRequest {
-  const o = attachment(body, 'body', ['netns', 'network', 'ipv4Pools', 'ipv6Pools', 'pod']);
+  const o = attachment(body, 'body', ['netns', 'network', 'ipv4Pools', 'ipv6Pools', 'pod', 'cleanGateway', 'ipConflictDetection', 'gatewayDetection', 'detectionTimeoutMs']);
+  const flag = (key: string): boolean | undefined => {
+    const v = o[key];
+    if (v !== undefined && typeof v !== 'boolean') fail(key, 'must be a boolean');
+    return v as boolean | undefined;
+  };
+  const timeout = o['detectionTimeoutMs'];
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < DETECTION_TIMEOUT_MIN_MS || timeout > DETECTION_TIMEOUT_MAX_MS)) {
+    fail('detectionTimeoutMs', `must be an integer number of milliseconds from ${DETECTION_TIMEOUT_MIN_MS} to ${DETECTION_TIMEOUT_MAX_MS}`);
+  }
   return {
+    cleanGateway: flag('cleanGateway'),
+    ipConflictDetection: flag('ipConflictDetection'),
+    gatewayDetection: flag('gatewayDetection'),
+    detectionTimeoutMs: timeout as number | undefined,
     containerId: o.containerId,
     ifname: o.ifname,
     netns: str(o, 'netns', 'netns', { allowEmpty: true, max: 4096 })!,

@@ -115,6 +115,17 @@ export const IPAllocationOwnerSchema = Type.Object(
     vm: Type.Optional(
       Type.Object({ namespace: Type.String({ minLength: 1 }), name: Type.String({ minLength: 1 }) }, { description: 'KubeVirt VM that keeps the IP across restarts.' }),
     ),
+    hold: Type.Optional(
+      Type.Object(
+        {
+          reason: Type.Literal('ip-conflict'),
+          mac: Type.String({ minLength: 1, description: 'MAC address that answered for the IP.' }),
+          until: timestamp('When the hold ends and the IP is free again.'),
+          detectedFor: Type.Optional(Type.String({ description: 'Pod (namespace/name) or container the IP was being given to.' })),
+        },
+        { description: 'The IP is held out of use, not by a pod: another host on the LAN answered for it. Freed by the agent of the node when the hold ends.' },
+      ),
+    ),
   },
   { description: 'Holder of the IP; absent once released.' },
 );

@@ -4,6 +4,7 @@
  * module loads nothing.
  */
 import type { OrphanReason } from '../ipam/claims.ts';
+import type { IpHold } from '../store/port.ts';
 
 /** A CNI attachment: the runtime's (container ID, interface) pair. */
 export interface AttachmentRef {
@@ -25,6 +26,12 @@ export interface AllocateRequest extends AttachmentRef {
   readonly ipv4Pools?: readonly string[] | undefined;
   readonly ipv6Pools?: readonly string[] | undefined;
   readonly pod?: PodRef | undefined;
+  /** The netconf's `ipam.clean_gateway`: no default route through the pools' gateways (unless the pod annotation says otherwise). */
+  readonly cleanGateway?: boolean | undefined;
+  /** The netconf's detection settings; each overrides the pool's and the node's. */
+  readonly ipConflictDetection?: boolean | undefined;
+  readonly gatewayDetection?: boolean | undefined;
+  readonly detectionTimeoutMs?: number | undefined;
 }
 
 export interface AllocatedIP {
@@ -122,7 +129,12 @@ export interface AllocationView {
   readonly pod?: PodRef | undefined;
   /** Set when no current pool holds the IP (see OrphanStatus). */
   readonly orphaned?: OrphanReason | undefined;
+  /** Set when the IP is held out of use rather than by a pod (an address another host answered for). */
+  readonly hold?: IpHoldView | undefined;
 }
+
+/** Why an IP is held out of use, and until when: the store's record of it, as the API shows it. */
+export type IpHoldView = IpHold;
 
 /** Result of one standalone garbage collection run. */
 export interface CollectResponse extends ReleaseResponse {

@@ -1,7 +1,8 @@
 // The pipeline's admission stage. Handlers call it where the real server
-// calls validating admission: on create after defaulting and validation but
-// before the AlreadyExists check, on update after the resourceVersion check,
-// on delete after preconditions. Plugins reject by throwing an ApiError (or
+// calls validating admission: on create after defaulting and validation
+// (the kind's validate, where schema validation of custom resources belongs)
+// but before the AlreadyExists check, on update after the resourceVersion
+// check and the same validation, on delete after preconditions. Plugins reject by throwing an ApiError (or
 // rejecting); a handler whose write raced another write during admission
 // recomputes it and asks again, as the real server's retry loop does.
 import { then, type Awaitable } from './awaitable.ts';
@@ -22,6 +23,8 @@ export interface AdmissionAttributes {
   /** CreateOptions, UpdateOptions or DeleteOptions, as AdmissionReview carries them. */
   readonly options?: Record<string, unknown>;
   readonly user: UserInfo;
+  /** Passes a warning back to the client (a `Warning` header on the answer, allowed or not). */
+  readonly warn?: (text: string) => void;
 }
 
 /** A validating admission plugin. Synchronous unless it must wait (a webhook call). */

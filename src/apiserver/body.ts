@@ -1,11 +1,10 @@
 // Request bodies as the real server decodes them: objects as JSON or YAML,
-// patches by their media type, DeleteOptions from the body and the query.
+// patches by their media type (DeleteOptions: delete-options.ts).
 // Bodies an in-process client passes as values are taken as decoded JSON.
 import { parse as parseYaml } from 'yaml';
 import type { KindSpec } from './kinds.ts';
 import type { ApiRequest } from './request.ts';
 import { badRequest, unsupportedMediaType } from './status.ts';
-import type { DeleteOptions } from './store.ts';
 
 const text = (req: ApiRequest): string => (req.body && 'bytes' in req.body ? Buffer.from(req.body.bytes).toString('utf8') : '');
 
@@ -74,30 +73,4 @@ function decodeApplyConfiguration(req: ApiRequest): unknown {
     throw badRequest(`error decoding patch: json: cannot unmarshal ${what} into Go value of type map[string]interface {}`);
   }
   return config;
-}
-
-function bodyDeleteOptions(body: unknown): DeleteOptions {
-  const opts: DeleteOptions = {};
-  if (typeof body !== 'object' || body === null) return opts;
-  const b = body as { gracePeriodSeconds?: unknown; preconditions?: { uid?: unknown; resourceVersion?: unknown } | null; dryRun?: unknown };
-  if (Array.isArray(b.dryRun) && b.dryRun.length > 0) throw badRequest('dryRun is not supported by the tidepool fake API server');
-  if (typeof b.gracePeriodSeconds === 'number') opts.gracePeriodSeconds = b.gracePeriodSeconds;
-  if (b.preconditions) {
-    opts.preconditions = {};
-    if (typeof b.preconditions.uid === 'string') opts.preconditions.uid = b.preconditions.uid;
-    if (typeof b.preconditions.resourceVersion === 'string') opts.preconditions.resourceVersion = b.preconditions.resourceVersion;
-  }
-  return opts;
-}
-
-/** DeleteOptions from an optional JSON body, with `gracePeriodSeconds` from the query taking precedence. */
-export function decodeDeleteOptions(req: ApiRequest): DeleteOptions {
-  const hasBody = req.body !== undefined && ('value' in req.body ? req.body.value !== undefined : req.body.bytes.length > 0);
-  const opts = hasBody ? bodyDeleteOptions(parseJson(req, (m) => `couldn't get version/kind; json parse error: ${m}`)) : {};
-  const g = req.query.get('gracePeriodSeconds');
-  if (g !== null && g !== '') {
-    if (!/^-?\d+$/.test(g)) throw badRequest(`gracePeriodSeconds: Invalid value: ${JSON.stringify(g)}: must be an integer`);
-    opts.gracePeriodSeconds = Number(g);
-  }
-  return opts;
 }

@@ -5,9 +5,12 @@ import type { FieldError } from './status.ts';
 import { parseLabelSelector, SelectorError } from './selectors.ts';
 import { dns1123Label, dns1123Subdomain, quote } from './validation.ts';
 import { validateEvent } from './event-rules.ts';
+import { prepareNamespaceUpdate, validateNamespace } from './builtin/namespace.ts';
+import { daemonsets, deployments, jobs, replicasets } from './builtin/workloads.ts';
 import { builtinKind, getPath, isRecord, jsonEqual, pathGetter, record, str, type KindSpec } from './kinds.ts';
+import { defaultWebhookConfiguration, validateWebhookConfiguration } from './webhooks/configuration.ts';
 
-function validateContainers(spec: Record<string, unknown>, field: string, required: boolean): FieldError[] {
+export function validateContainers(spec: Record<string, unknown>, field: string, required: boolean): FieldError[] {
   const errs: FieldError[] = [];
   const list = spec[field];
   if (list === undefined || list === null || (Array.isArray(list) && list.length === 0)) {
@@ -31,7 +34,7 @@ function validateContainers(spec: Record<string, unknown>, field: string, requir
   return errs;
 }
 
-function defaultContainers(list: unknown): void {
+export function defaultContainers(list: unknown): void {
   if (!Array.isArray(list)) return;
   for (const c of list) {
     if (!isRecord(c)) continue;
@@ -126,7 +129,10 @@ const namespaces = builtinKind({
   shortNames: ['ns'],
   returnDeletedObject: true,
   nameRule: 'label',
+  subresources: ['status', 'finalize'],
   fieldLabels: { 'status.phase': pathGetter('status.phase'), name: (o) => str(o.metadata.name) },
+  prepareForUpdate: prepareNamespaceUpdate,
+  validate: validateNamespace,
   defaults(o) {
     // Since 1.21 every namespace carries its own name as an immutable label.
     const name = o.metadata.name;
@@ -177,10 +183,10 @@ const events = builtinKind({
 const STATEFULSET_UPDATE_FORBIDDEN =
   "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 
-function selectorMatchesTemplate(spec: Record<string, unknown>): FieldError[] {
+export function selectorMatchesTemplate(spec: Record<string, unknown>, kind = 'statefulset'): FieldError[] {
   const sel = spec['selector'];
   if (!isRecord(sel) || (sel['matchLabels'] === undefined && sel['matchExpressions'] === undefined))
-    return [{ field: 'spec.selector', type: 'Invalid value', detail: 'empty selector is invalid for statefulset' }];
+    return [{ field: 'spec.selector', type: 'Invalid value', detail: `empty selector is invalid for ${kind}` }];
   const terms: string[] = [];
   if (isRecord(sel['matchLabels'])) for (const [k, v] of Object.entries(sel['matchLabels'])) terms.push(`${k}=${str(v)}`);
   if (Array.isArray(sel['matchExpressions']))
@@ -244,6 +250,16 @@ const statefulsets = builtinKind({
   },
 });
 
+/** Coordinated leader election's fields: a known strategy, and a preferred holder only with one. */
+function validateLeaseStrategy(strategy: unknown, preferredHolder: unknown): FieldError[] {
+  const errs: FieldError[] = [];
+  if (typeof strategy === 'string' && strategy !== 'OldestEmulationVersion')
+    errs.push({ field: 'spec.strategy', type: 'Unsupported value', detail: `${quote(strategy)}: supported values: "OldestEmulationVersion"` });
+  if (typeof preferredHolder === 'string' && preferredHolder !== '' && (typeof strategy !== 'string' || strategy === ''))
+    errs.push({ field: 'spec.preferredHolder', type: 'Forbidden', detail: 'may only be specified if `strategy` is defined' });
+  return errs;
+}
+
 const leases = builtinKind({
   group: 'coordination.k8s.io',
   version: 'v1',
@@ -256,6 +272,7 @@ const leases = builtinKind({
     if (d !== undefined && d !== null && (typeof d !== 'number' || d <= 0)) errs.push({ field: 'spec.leaseDurationSeconds', type: 'Invalid value', detail: `${quote(d)}: must be greater than 0` });
     const t = getPath(o, 'spec.leaseTransitions');
     if (t !== undefined && t !== null && (typeof t !== 'number' || t < 0)) errs.push({ field: 'spec.leaseTransitions', type: 'Invalid value', detail: `${quote(t)}: must be greater than or equal to 0` });
+    errs.push(...validateLeaseStrategy(getPath(o, 'spec.strategy'), getPath(o, 'spec.preferredHolder')));
     return errs;
   },
 });
@@ -267,9 +284,11 @@ const webhookConfigurations = builtinKind({
   kind: 'ValidatingWebhookConfiguration',
   namespaced: false,
   hasGeneration: true,
+  defaults: defaultWebhookConfiguration,
+  validate: validateWebhookConfiguration,
 });
 
 /** Every built-in kind (tidepool's custom resources are not among them). The specs are never mutated, so servers may share them. */
 export function builtinKinds(): KindSpec[] {
-  return [namespaces, nodes, pods, events, statefulsets, leases, webhookConfigurations];
+  return [namespaces, nodes, pods, events, statefulsets, replicasets, deployments, daemonsets, jobs, leases, webhookConfigurations];
 }

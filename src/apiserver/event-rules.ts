@@ -26,7 +26,8 @@ export function validateEvent(obj: Record<string, unknown> & { metadata: { names
     return errs;
   }
   if (involvedNamespace === '' && namespace !== 'default' && namespace !== 'kube-system') errs.push(mismatch);
-  const controller = text(obj['reportingController']);
+  // The Go field ReportingController is `reportingComponent` on the wire; errors name the Go field.
+  const controller = text(obj['reportingComponent']);
   if (!controller) errs.push({ field: 'reportingController', type: 'Required value', detail: '' });
   // As in the real server, an empty one is also reported as not a qualified name.
   for (const e of qualifiedName(controller)) errs.push({ field: 'reportingController', type: 'Invalid value', detail: `${JSON.stringify(controller)}: ${e}` });

@@ -75,7 +75,8 @@ export interface KindSpec {
   hasGeneration: boolean;
   /** Pods only: deletion waits a grace period (see store.ts). */
   gracefulDeletion: boolean;
-  nameRule: 'subdomain' | 'label';
+  /** How names are checked: DNS-1123 subdomain (most kinds), label (namespaces), or only as a path segment (RBAC roles and bindings). */
+  nameRule: 'subdomain' | 'label' | 'path-segment';
   fieldLabels: Record<string, FieldGetter>;
   /** Applied to every incoming object body, as decoding does in the real server. */
   defaults?: (obj: KubeObject) => void;
@@ -83,6 +84,10 @@ export interface KindSpec {
   prepareForCreate?: (obj: KubeObject) => void;
   validate?: (obj: KubeObject, old?: KubeObject) => FieldError[];
   validateUpdate?: (obj: KubeObject, old: KubeObject) => FieldError[];
+  /** What an update may not change, as the real strategies' PrepareForUpdate: restores it from `old` on `obj`. */
+  prepareForUpdate?: (obj: KubeObject, old: KubeObject, subresource: string | undefined) => void;
+  /** The kind's DefaultGarbageCollectionPolicy is OrphanDependents (batch/v1 Jobs): a DELETE without a policy orphans. */
+  orphanDependentsByDefault?: boolean;
   subresources: string[];
 }
 

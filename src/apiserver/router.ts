@@ -13,10 +13,11 @@
 import { admissionChain, type AdmissionPlugin } from './admission.ts';
 import { attempt, then, type Awaitable } from './awaitable.ts';
 import { unauthorized, type Authenticator, type UserInfo } from './authentication.ts';
-import { forbiddenError, type Authorizer } from './authorization.ts';
+import { authorizationAttributes, forbiddenError, type Authorizer } from './authorization.ts';
 import { discovery } from './discovery.ts';
+import { decodeBody, fieldValidation } from './field-validation.ts';
 import { createBinding } from './handlers/binding.ts';
-import type { Handler, Target } from './handlers/context.ts';
+import type { Handler, HandlerContext, Target } from './handlers/context.ts';
 import { del, deleteCollection } from './handlers/delete.ts';
 import { get, list } from './handlers/read.ts';
 import { watch } from './handlers/watch.ts';
@@ -50,6 +51,7 @@ export const DEFAULT_HANDLERS: HandlerTable = {
   subresources: {
     status: { get, watch, update, patch },
     binding: { create: createBinding },
+    finalize: { update },
   },
 };
 
@@ -87,6 +89,13 @@ function errorResult(e: unknown): ApiResult {
   return jsonResponse(500, status);
 }
 
+/** `299 - "<text>"` per distinct warning, as the real server's Warning headers carry them (one header here, comma-joined). */
+function withWarnings(result: ApiResult, warnings: readonly string[]): ApiResult {
+  if (warnings.length === 0 || result.kind === 'no-answer') return result;
+  const value = [...new Set(warnings)].map((w) => `299 - "${w.replace(/["\\]/g, '\\$&')}"`).join(', ');
+  return { ...result, headers: { ...result.headers, warning: value } };
+}
+
 export function createRouter(deps: RouterDeps): Router {
   const admit = admissionChain(deps.admission);
 
@@ -106,7 +115,14 @@ export function createRouter(deps: RouterDeps): Router {
     const table = target.subresource === undefined ? deps.handlers.main : deps.handlers.subresources[target.subresource];
     const handler = table?.[verb];
     if (!handler) throw methodNotAllowed();
-    return handler({ req, info, target, user: ctx.user, store: deps.store, watchCache: deps.watchCache, admit: (a) => admit({ ...a, user: ctx.user }) });
+    // Admission's warnings (and unknown fields') reach the client whether the request succeeds or not.
+    const warnings: string[] = [];
+    const admitAs = (a: Parameters<HandlerContext['admit']>[0]) => admit({ ...a, user: ctx.user, warn: (w) => void warnings.push(w) });
+    const decode = (body: unknown) => decodeBody(spec, body, fieldValidation(req.query, verb), (w) => warnings.push(w));
+    return attempt(
+      () => then(handler({ req, info, target, user: ctx.user, store: deps.store, watchCache: deps.watchCache, admit: admitAs, decode }), (r) => withWarnings(r, warnings)),
+      (e) => withWarnings(errorResult(e), warnings),
+    );
   }
 
   function filtered(ctx: RequestContext, i: number): Awaitable<ApiResult> {
@@ -116,8 +132,9 @@ export function createRouter(deps: RouterDeps): Router {
 
   function authorized(req: ApiRequest, info: RequestInfo, user: UserInfo | undefined): Awaitable<ApiResult> {
     if (!user) throw unauthorized();
-    return then(deps.authorizer({ user, info }), (decision) => {
-      if (!decision.allowed) throw forbiddenError({ user, info }, decision.reason);
+    const attributes = authorizationAttributes(user, info, req.query);
+    return then(deps.authorizer(attributes), (decision) => {
+      if (!decision.allowed) throw forbiddenError(attributes, decision.reason);
       return filtered({ req, info, target: resolveTarget(deps.registry, info), user }, 0);
     });
   }

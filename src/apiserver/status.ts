@@ -171,10 +171,13 @@ export function reasonForCode(code: number): string | undefined {
   return reasons[code];
 }
 
-/** The real server's answer to a read at a resourceVersion its watch cache has not reached (storage.NewTooLargeResourceVersionError). */
-export function tooLargeResourceVersion(requested: number, current: number): ApiError {
-  return failure(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, {
-    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
-    retryAfterSeconds: 1,
-  });
+/**
+ * The real server's answer to a read at a resourceVersion it has not reached
+ * (storage.NewTooLargeResourceVersionError): the watch cache asks to retry
+ * after 1 s, storage (an exact read past etcd's revision) gives no retry.
+ */
+export function tooLargeResourceVersion(requested: number, current: number, retryAfterSeconds = 1): ApiError {
+  const details: StatusDetails = { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }] };
+  if (retryAfterSeconds > 0) details.retryAfterSeconds = retryAfterSeconds;
+  return failure(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, details);
 }

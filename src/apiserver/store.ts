@@ -1,8 +1,12 @@
-// The API server's storage engine: objects per kind, one global revision
-// counter like etcd's, a bounded event history for watch resumption and
-// consistent paging, and the object-lifecycle rules (create/update/delete,
-// graceful pod deletion, finalizers, namespace termination). It knows
-// nothing of requests; the router's handlers map requests onto it.
+// The API server's storage engine, in the role etcd plays for the real one:
+// objects per kind, one global revision counter, a bounded history of
+// writes (etcd's compaction window: lists at a past revision and continue
+// tokens read from it), and the object-lifecycle rules applied in a write
+// (create/update/delete, graceful deletion and finalizers, see deletion.ts).
+// It knows nothing of requests; the router's handlers map requests onto it.
+// Watch clients are served by the watch cache (watch-cache.ts), which
+// follows the store's commits with a lag; `watch` here is the store's own
+// synchronous feed, as an etcd watch would be.
 //
 // Stored objects are never mutated after they are committed: every write
 // builds a new object, so references handed to watchers and responses stay
@@ -13,7 +17,14 @@ import { apiVersionOf, sortKeys } from './kinds.ts';
 import type { LabelSelector, FieldRequirement } from './selectors.ts';
 import type { FieldError, StatusObject } from './status.ts';
 import { OBJECT_MODIFIED, alreadyExists, badRequest, conflict, expired, failure, forbidden, invalid, notFound } from './status.ts';
-import { dns1123Label, dns1123Subdomain, quote, validateCommonMeta } from './validation.ts';
+import { dns1123Label, dns1123Subdomain, pathSegmentName, quote, validateCommonMeta } from './validation.ts';
+import type { DeleteOptions } from './delete-options.ts';
+import { planDelete, planNamespaceDelete, shouldDeleteDuringUpdate, type DeletePlan } from './deletion.ts';
+import { timestamp } from './timestamps.ts';
+
+export type { DeleteOptions } from './delete-options.ts';
+export type { DeletePlan } from './deletion.ts';
+export { timestamp } from './timestamps.ts';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -58,18 +69,6 @@ export interface KindState {
   sortedKeys: string[] | undefined;
 }
 
-/** Options carried by DELETE (metav1.DeleteOptions, the parts the fake honours). */
-export interface DeleteOptions {
-  gracePeriodSeconds?: number;
-  preconditions?: { uid?: string; resourceVersion?: string };
-}
-
-/** What a prepared delete will do once committed. */
-export type DeletePlan =
-  | { action: 'remove'; current: KubeObject }
-  | { action: 'mark'; current: KubeObject; next: KubeObject }
-  | { action: 'pending'; current: KubeObject };
-
 /** The outcome of a committed delete: whether the object is gone, and the object to show. */
 export interface DeleteResult {
   removed: boolean;
@@ -87,10 +86,6 @@ export interface StoreOptions {
 
 const GENERATE_NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const MAX_GENERATED_BASE = 58;
-
-export function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 export function objectKey(spec: KindSpec, namespace: string | undefined, name: string): string {
   return spec.namespaced ? `${namespace ?? ''}/${name}` : name;
@@ -124,7 +119,7 @@ export class Store {
   private readonly history: HistoryEvent[] = [];
   /** Highest revision no longer in `history`: watches and pages from before it get 410. */
   private evictedUpTo = 0;
-  private readonly nsCounts = new Map<string, number>();
+  private readonly listeners = new Set<(e: HistoryEvent) => void>();
   private readonly opts: StoreOptions;
 
   constructor(opts: StoreOptions) {
@@ -173,10 +168,6 @@ export class Store {
       kind.objects.set(key, object);
     }
     const namespace = object.metadata.namespace ?? '';
-    if (kind.spec.namespaced) {
-      if (type === 'ADDED') this.nsCounts.set(namespace, (this.nsCounts.get(namespace) ?? 0) + 1);
-      if (type === 'DELETED') this.nsCounts.set(namespace, (this.nsCounts.get(namespace) ?? 1) - 1);
-    }
     const event: HistoryEvent = { rv, kind, key, namespace, type, object, prev, lines: new Map() };
     this.history.push(event);
     const cap = this.opts.historySize;
@@ -187,8 +178,19 @@ export class Store {
       this.history.splice(0, drop);
     }
     for (const w of kind.watchers) deliver(w, event);
-    if (type === 'DELETED' && kind.spec.namespaced) this.maybeFinishNamespace(namespace);
+    for (const l of this.listeners) l(event);
     return object;
+  }
+
+  /** Every commit, synchronously and in order, as an etcd watch on the whole keyspace sees it; returns an unsubscribe. */
+  subscribe(listener: (e: HistoryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The revision up to which history was compacted: reads at or before it are 410. */
+  get compactedRevision(): number {
+    return this.evictedUpTo;
   }
 
   /** Validates a create body and builds the object to store; AlreadyExists is left to commitCreate. */
@@ -213,7 +215,7 @@ export class Store {
     const name = meta.name ?? '';
     const errs: FieldError[] = [];
     if (!name) errs.push({ field: 'metadata.name', type: 'Required value', detail: 'name or generateName is required' });
-    else for (const e of spec.nameRule === 'label' ? dns1123Label(name) : dns1123Subdomain(name)) errs.push({ field: 'metadata.name', type: 'Invalid value', detail: `${quote(name)}: ${e}` });
+    else for (const e of spec.nameRule === 'path-segment' ? pathSegmentName(name) : spec.nameRule === 'label' ? dns1123Label(name) : dns1123Subdomain(name)) errs.push({ field: 'metadata.name', type: 'Invalid value', detail: `${quote(name)}: ${e}` });
     meta.uid = (this.opts.uid ?? randomUUID)();
     meta.creationTimestamp = timestamp(this.now());
     delete meta.deletionTimestamp;
@@ -276,6 +278,7 @@ export class Store {
       }
       spec.defaults?.(next);
     }
+    spec.prepareForUpdate?.(next, current, opts.subresource);
     const m = next.metadata;
     // System-owned metadata cannot be changed by writes.
     m.name = cur.name;
@@ -306,115 +309,32 @@ export class Store {
   }
 
   /**
-   * Stores a prepared update. When it removes the last finalizer of an object whose
-   * deletion is due (grace period 0), the object is removed instead, as the real
-   * server does; the result then says `removed`.
+   * Stores a prepared update. When it leaves an object being deleted without
+   * finalizers (and no grace period is running), the object is removed instead, as
+   * the real server does; the result then says `removed`.
    */
   commitUpdate(kind: KindState, current: KubeObject, next: KubeObject): DeleteResult {
     const key = objectKey(kind.spec, current.metadata.namespace, current.metadata.name!);
     if (next === current) return { removed: false, object: current };
-    const m = next.metadata;
-    if (m.deletionTimestamp && (m.finalizers ?? []).length === 0 && m.deletionGracePeriodSeconds === 0 && this.mayRemove(kind, next)) {
-      return { removed: true, object: this.commit(kind, key, 'DELETED', undefined, next) };
-    }
+    if (shouldDeleteDuringUpdate(kind.spec, next, current)) return { removed: true, object: this.commit(kind, key, 'DELETED', undefined, current) };
     return { removed: false, object: this.commit(kind, key, 'MODIFIED', next, current) };
   }
 
-  /** A terminating namespace is removed only once its content is gone. */
-  private mayRemove(kind: KindState, obj: KubeObject): boolean {
-    if (kind.spec.group === '' && kind.spec.plural === 'namespaces') return (this.nsCounts.get(obj.metadata.name ?? '') ?? 0) === 0;
-    return true;
-  }
-
-  /** Decides what a DELETE does: checks preconditions and works out graceful deletion and finalizers. */
+  /** Decides what a DELETE does (deletion.ts): preconditions, graceful deletion, finalizers, namespace termination. */
   prepareDelete(kind: KindState, current: KubeObject, opts: DeleteOptions): DeletePlan {
-    const spec = kind.spec;
-    const cur = current.metadata;
-    const name = cur.name ?? '';
-    const pre = opts.preconditions;
-    if (pre?.uid !== undefined && pre.uid !== cur.uid) throw conflict(spec, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.uid}`);
-    if (pre?.resourceVersion !== undefined && pre.resourceVersion !== cur.resourceVersion)
-      throw conflict(spec, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.resourceVersion}`);
-    const hasFinalizers = (cur.finalizers ?? []).length > 0;
-    let period = 0;
-    if (spec.gracefulDeletion) {
-      const podSpec = isRecord(current['spec']) ? current['spec'] : {};
-      const phase = isRecord(current['status']) ? current['status']['phase'] : undefined;
-      const defaultGrace = typeof podSpec['terminationGracePeriodSeconds'] === 'number' ? podSpec['terminationGracePeriodSeconds'] : 30;
-      period = opts.gracePeriodSeconds ?? defaultGrace;
-      // Unscheduled or finished pods have no kubelet to wait for.
-      if (!podSpec['nodeName'] || phase === 'Succeeded' || phase === 'Failed') period = 0;
-    }
-    if (period < 0) period = 0;
-    const next = (): KubeObject => structuredClone(current);
-    if (cur.deletionTimestamp) {
-      // Already being deleted: only a graceful kind, asked explicitly for a shorter period, changes anything.
-      const curGrace = cur.deletionGracePeriodSeconds;
-      if (!spec.gracefulDeletion || opts.gracePeriodSeconds === undefined || (curGrace !== undefined && period >= curGrace)) return { action: 'pending', current };
-      if (period === 0 && !hasFinalizers) return { action: 'remove', current };
-      const n = next();
-      const start = Date.parse(cur.deletionTimestamp) - (curGrace ?? 0) * 1000;
-      n.metadata.deletionTimestamp = timestamp(new Date(start + period * 1000));
-      n.metadata.deletionGracePeriodSeconds = period;
-      return { action: 'mark', current, next: n };
-    }
-    if (period === 0 && !hasFinalizers) return { action: 'remove', current };
-    const n = next();
-    n.metadata.deletionTimestamp = timestamp(new Date(this.now().getTime() + period * 1000));
-    n.metadata.deletionGracePeriodSeconds = period;
-    if (n.metadata.generation !== undefined && n.metadata.generation > 0) n.metadata.generation += 1;
-    return { action: 'mark', current, next: n };
+    const isNamespace = kind.spec.group === '' && kind.spec.plural === 'namespaces';
+    return (isNamespace ? planNamespaceDelete : planDelete)(kind.spec, current, opts, this.now().getTime());
   }
 
+  /** Commits a delete plan: an update that changes nothing writes nothing; an update then removal writes both. */
   commitDelete(kind: KindState, plan: DeletePlan): DeleteResult {
     const key = objectKey(kind.spec, plan.current.metadata.namespace, plan.current.metadata.name!);
-    switch (plan.action) {
-      case 'pending':
-        return { removed: false, object: plan.current };
-      case 'remove':
-        return { removed: true, object: this.commit(kind, key, 'DELETED', undefined, plan.current) };
-      case 'mark':
-        return { removed: false, object: this.commit(kind, key, 'MODIFIED', plan.next, plan.current) };
-    }
-  }
-
-  /**
-   * Deletes a namespace the way the API server and namespace controller do together:
-   * marks it Terminating, deletes its content (pods gracefully, finalizers honoured),
-   * and removes it once empty.
-   */
-  deleteNamespace(nsKind: KindState, current: KubeObject, opts: DeleteOptions): DeleteResult {
-    const name = current.metadata.name ?? '';
-    const plan = this.prepareDelete(nsKind, current, opts);
-    if (current.metadata.deletionTimestamp) return { removed: false, object: current };
-    let marked = current;
-    if (plan.action !== 'pending') {
-      const n = structuredClone(current);
-      n.metadata.deletionTimestamp = timestamp(this.now());
-      n.metadata.deletionGracePeriodSeconds = 0;
-      n['status'] = { ...(isRecord(current['status']) ? current['status'] : {}), phase: 'Terminating' };
-      marked = this.commit(nsKind, name, 'MODIFIED', n, current);
-    }
-    for (const kind of this.kinds.values()) {
-      if (!kind.spec.namespaced) continue;
-      for (const obj of [...kind.objects.values()]) {
-        if (obj.metadata.namespace !== name) continue;
-        this.commitDelete(kind, this.prepareDelete(kind, obj, {}));
-      }
-    }
-    const after = nsKind.objects.get(name);
-    if (!after) return { removed: true, object: marked };
-    this.maybeFinishNamespace(name);
-    return { removed: !nsKind.objects.has(name), object: marked };
-  }
-
-  private maybeFinishNamespace(namespace: string): void {
-    if ((this.nsCounts.get(namespace) ?? 0) > 0) return;
-    const nsKind = this.kind('', 'namespaces');
-    const ns = nsKind?.objects.get(namespace);
-    if (!nsKind || !ns || !ns.metadata.deletionTimestamp) return;
-    if ((ns.metadata.finalizers ?? []).length > 0) return;
-    this.commit(nsKind, namespace, 'DELETED', undefined, ns);
+    if (plan.action === 'pending') return { removed: false, object: plan.current };
+    if (plan.action === 'remove') return { removed: true, object: this.commit(kind, key, 'DELETED', undefined, plan.current) };
+    const changed = !sameContent(plan.next, plan.current);
+    const written = changed ? this.commit(kind, key, 'MODIFIED', plan.next, plan.current) : plan.current;
+    if (!plan.remove) return { removed: false, object: written };
+    return { removed: true, object: this.commit(kind, key, 'DELETED', undefined, written) };
   }
 
   // ---- reads --------------------------------------------------------------
@@ -475,6 +395,22 @@ export class Store {
     let remaining = 0;
     if (more) for (let j = i; j < keys.length; j++) if (source(keys[j]!)) remaining++;
     return { items, rv: atRv, more, remaining };
+  }
+
+  /** One object as it was at revision `atRv` (recent enough to be in the history), or undefined. */
+  getAt(kind: KindState, namespace: string | undefined, name: string, atRv: number): KubeObject | undefined {
+    const key = objectKey(kind.spec, namespace, name);
+    if (atRv >= this.rv) return kind.objects.get(key);
+    for (let i = this.firstAfter(atRv); i < this.history.length; i++) {
+      const e = this.history[i]!;
+      if (e.kind === kind && e.key === key) return e.prev;
+    }
+    return kind.objects.get(key);
+  }
+
+  /** The retained history from the oldest write on, for a watch cache that starts late. */
+  historySince(rv: number): readonly HistoryEvent[] {
+    return this.history.slice(this.firstAfter(rv));
   }
 
   private sortedKeys(kind: KindState): string[] {
@@ -548,7 +484,7 @@ export function matches(kind: KindState, filter: Filter, obj: KubeObject): boole
  * that starts matching arrives as ADDED, one that stops matching as DELETED carrying its
  * previous content at the new revision.
  */
-function deliver(w: Watcher, e: HistoryEvent): void {
+export function deliver(w: Watcher, e: HistoryEvent): void {
   const f = w.filter;
   if (f.namespace !== undefined && e.namespace !== f.namespace) return;
   const curPasses = e.type !== 'DELETED' && matches(w.kind, f, e.object);

@@ -1,5 +1,6 @@
 // Name and metadata validation with the real API server's wording, so a
 // 422 from the fake reads like the one tidepool would get in a cluster.
+import { validateOwnerReferences } from './owner-references.ts';
 import type { FieldError } from './status.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -97,6 +98,7 @@ export function validateCommonMeta(meta: Record<string, unknown>): FieldError[] 
       if (size > TOTAL_ANNOTATION_SIZE_LIMIT) errs.push({ field: 'metadata.annotations', type: 'Too long', detail: `must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes` });
     }
   }
+  errs.push(...validateOwnerReferences(meta));
   const finalizers = meta['finalizers'];
   if (finalizers !== undefined && finalizers !== null) {
     if (!Array.isArray(finalizers)) errs.push({ field: 'metadata.finalizers', type: 'Invalid value', detail: 'must be a list of strings' });
@@ -107,4 +109,10 @@ export function validateCommonMeta(meta: Record<string, unknown>): FieldError[] 
       });
   }
   return errs;
+}
+
+/** Problems with `value` as a name that only has to be a URL path segment (RBAC roles and bindings: `system:discovery`). */
+export function pathSegmentName(value: string): string[] {
+  if (value === '.' || value === '..') return [`may not be '${value}'`];
+  return ['/', '%'].filter((c) => value.includes(c)).map((c) => `may not contain '${c}'`);
 }

@@ -1,6 +1,7 @@
 import { TidepoolError } from '../ipam/errors.ts';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
-import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
+import { createKubeRest, isNotFound, type KubeRest } from '../k8s/rest.ts';
+import { storeError } from '../store/kube-errors.ts';
 import { createControllerCache } from '../controller/cache.ts';
 import { DEFAULT_GC_SETTINGS, planGcReport, type GcReportEntry } from '../controller/gc.ts';
 import { SCAN_REQUEST_ANNOTATION } from '../controller/scan-requests.ts';
@@ -59,6 +60,8 @@ async function requestScan(rest: Awaited<ReturnType<typeof createKubeRest>>, opt
   try {
     lease = await rest.patch(path, { metadata: { annotations: { [SCAN_REQUEST_ANNOTATION]: new Date(io.now()).toISOString() } } });
   } catch (err) {
+    // Only a missing Lease means no controller there; a refusal (RBAC) or an outage says so itself.
+    if (!isNotFound(err)) throw storeError(err, `asking the leader for a scan through its lease ${opts.namespace}/${opts.leaseName}`);
     throw new TidepoolError('NOT_FOUND', `cannot reach the controller's lease ${opts.namespace}/${opts.leaseName}: ${(err as Error).message} (is tidepool controller running? --namespace and --lease-name pick another)`);
   }
   const holder = lease.spec?.holderIdentity;

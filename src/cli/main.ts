@@ -11,6 +11,8 @@ import { parseCommandFlags } from '../util/flags.ts';
 import { formatTable } from './table.ts';
 import { runClusterGc } from './gc-cluster.ts';
 import { DAEMON_USAGE, parseDaemonArgs, startDaemon } from '../agent/daemon.ts';
+import { TIDEPOOL_VERSION } from '../version.ts';
+import { isPermissionDenied, socketError } from './socket-errors.ts';
 import { CONTROLLER_USAGE, parseControllerArgs, startController } from '../controller/main.ts';
 
 const USAGE = `tidepool: IP address management for Kubernetes underlay networks
@@ -134,7 +136,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await (await import('./simulate.ts')).simulateCommand(rest.map((a) => (a === '-h' ? '--help' : a)), io);
       case 'version':
       case '--version':
-        io.out(`tidepool ${process.env['TIDEPOOL_VERSION'] ?? '0.1.0'}\n`);
+        io.out(`tidepool ${TIDEPOOL_VERSION}\n`);
         return 0;
       case undefined:
       case 'help':
@@ -159,7 +161,7 @@ async function runDaemonCommand(argv: readonly string[], io: CliIo): Promise<num
     return 0;
   }
   const config = parseDaemonArgs(argv);
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   const daemon = await startDaemon(config, log);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -256,7 +258,8 @@ async function validatePoolsCommand(argv: readonly string[], io: CliIo): Promise
   try {
     res = (await callAgent(socket, 'POST', API_PATHS.validatePools, { file, text })) as ValidatePoolsResponse;
   } catch (err) {
-    if (toTidepoolError(err).code !== 'AGENT_UNREACHABLE') throw err;
+    const e = toTidepoolError(err);
+    if (e.code !== 'AGENT_UNREACHABLE' || isPermissionDenied(e)) throw err;
     // No agent to ask: the file can still be checked on its own.
     offline = true;
     res = validateOffline(file, text);
@@ -312,7 +315,9 @@ async function allocationsCommand(argv: readonly string[], io: CliIo): Promise<n
     return 0;
   }
   const now = io.now();
-  const rows = list.map((a) => [a.ip, a.orphaned ? `${a.pool} (orphaned)` : a.pool, a.containerId, a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
+  // A hold has no container: the column says why the IP is out of use, who answered for it, and for how long still.
+  const holder = (a: AllocationView): string => (a.hold ? `held: ${a.hold.reason}, MAC ${a.hold.mac}, ${formatDuration(Math.max(0, a.hold.until - now))} left` : a.containerId);
+  const rows = list.map((a) => [a.ip, a.orphaned ? `${a.pool} (orphaned)` : a.pool, holder(a), a.ifname, a.netns || '-', formatDuration(Math.max(0, now - a.allocatedAt))]);
   io.out(formatTable(['IP', 'POOL', 'CONTAINER', 'INTERFACE', 'NETNS', 'AGE'], rows));
   return 0;
 }
@@ -418,9 +423,7 @@ function callAgent(socket: string, method: 'GET' | 'POST', path: string, body?: 
         });
       },
     );
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      reject(new TidepoolError('AGENT_UNREACHABLE', `cannot reach the tidepool agent at ${socket}: ${err.code ?? err.message} (is "tidepool daemon" running? --socket or TIDEPOOL_SOCKET pick another path)`, { socket }));
-    });
+    req.on('error', (err: NodeJS.ErrnoException) => reject(socketError(socket, err)));
     req.end(payload);
   });
 }

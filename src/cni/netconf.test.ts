@@ -45,12 +45,53 @@ test('parseNetconf applies defaults and ignores other top-level keys', () => {
   assert.deepEqual(c, {
     cniVersion: '1.0.0',
     name: 'underlay',
-    ipam: { type: 'tidepool', socket: DEFAULT_SOCKET, ipv4Pools: undefined, ipv6Pools: undefined, timeoutMs: DEFAULT_TIMEOUT_MS, strictDel: false },
+    ipam: { type: 'tidepool', socket: DEFAULT_SOCKET, ipv4Pools: undefined, ipv6Pools: undefined, timeoutMs: DEFAULT_TIMEOUT_MS, strictDel: false, cleanGateway: undefined, ipConflictDetection: undefined, gatewayDetection: undefined, detectionTimeoutMs: undefined },
     validAttachments: undefined,
     prevAddresses: undefined,
   });
-  const full = parseIpam({ type: 'tidepool', socket: '/tmp/a.sock', ipv4Pools: ['blue', 'green'], ipv6Pools: ['blue6'], timeoutMs: 2500, strictDel: true });
-  assert.deepEqual(full, { type: 'tidepool', socket: '/tmp/a.sock', ipv4Pools: ['blue', 'green'], ipv6Pools: ['blue6'], timeoutMs: 2500, strictDel: true });
+  const full = parseIpam({
+    type: 'tidepool',
+    socket: '/tmp/a.sock',
+    ipv4Pools: ['blue', 'green'],
+    ipv6Pools: ['blue6'],
+    timeoutMs: 2500,
+    strictDel: true,
+    clean_gateway: true,
+    ipConflictDetection: false,
+    gatewayDetection: true,
+    detectionTimeoutMs: 200,
+  });
+  assert.deepEqual(full, {
+    type: 'tidepool',
+    socket: '/tmp/a.sock',
+    ipv4Pools: ['blue', 'green'],
+    ipv6Pools: ['blue6'],
+    timeoutMs: 2500,
+    strictDel: true,
+    cleanGateway: true,
+    ipConflictDetection: false,
+    gatewayDetection: true,
+    detectionTimeoutMs: 200,
+  });
+});
+
+test('parseIpam names a wrong route or detection setting', () => {
+  const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+    [{ clean_gateway: 'yes' }, 'ipam.clean_gateway', /^ipam\.clean_gateway must be a boolean$/],
+    [{ ipConflictDetection: 1 }, 'ipam.ipConflictDetection', /^ipam\.ipConflictDetection must be a boolean$/],
+    [{ gatewayDetection: 'on' }, 'ipam.gatewayDetection', /^ipam\.gatewayDetection must be a boolean$/],
+    [{ detectionTimeoutMs: 0 }, 'ipam.detectionTimeoutMs', /^ipam\.detectionTimeoutMs must be an integer number of milliseconds from 1 to 2000$/],
+    [{ detectionTimeoutMs: 2001 }, 'ipam.detectionTimeoutMs', /from 1 to 2000/],
+    [{ detectionTimeoutMs: '100ms' }, 'ipam.detectionTimeoutMs', /from 1 to 2000/],
+    [{ detectionTimeoutMs: 1.5 }, 'ipam.detectionTimeoutMs', /from 1 to 2000/],
+  ];
+  for (const [extra, field, pattern] of cases) {
+    assert.throws(
+      () => parseIpam({ type: 'tidepool', ...extra }),
+      (err: unknown) => err instanceof TidepoolError && err.code === 'INVALID_CONFIG' && err.details?.['field'] === field && pattern.test(err.message),
+      JSON.stringify(extra),
+    );
+  }
 });
 
 test('parseNetconf names the offending field', () => {

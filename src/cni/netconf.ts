@@ -26,6 +26,12 @@ export interface IpamConfig {
   readonly timeoutMs: number;
   /** DEL fails with code 11 instead of succeeding when the agent is unreachable. */
   readonly strictDel: boolean;
+  /** `clean_gateway`: no default route through the pools' gateways; undefined leaves it to the pod and pools. */
+  readonly cleanGateway: boolean | undefined;
+  /** Detection settings of this network; undefined leaves them to the pool and the node. */
+  readonly ipConflictDetection: boolean | undefined;
+  readonly gatewayDetection: boolean | undefined;
+  readonly detectionTimeoutMs: number | undefined;
 }
 
 /** A validated config: every field present is well-formed, defaults applied. */
@@ -42,7 +48,9 @@ export interface NetConf {
 /** A decoded JSON object, not yet validated. */
 export type JsonObject = Record<string, unknown>;
 
-const IPAM_FIELDS = new Set(['type', 'socket', 'ipv4Pools', 'ipv6Pools', 'timeoutMs', 'strictDel']);
+const IPAM_FIELDS = new Set(['type', 'socket', 'ipv4Pools', 'ipv6Pools', 'timeoutMs', 'strictDel', 'clean_gateway', 'ipConflictDetection', 'gatewayDetection', 'detectionTimeoutMs']);
+// The agent enforces the same bounds (src/ipam/pool.ts); the plugin may not import them, so they are repeated here.
+const DETECTION_TIMEOUT_MAX_MS = 2000;
 const VALID_ATTACHMENTS = 'cni.dev/valid-attachments';
 // Spelling used by early drafts of the 1.1.0 spec; some runtimes still send it.
 const OLD_ATTACHMENTS = 'cni.dev/attachments';
@@ -120,6 +128,15 @@ export function parseIpam(raw: unknown): IpamConfig {
 
   const strictDel = raw['strictDel'] ?? false;
   if (typeof strictDel !== 'boolean') throw invalid('ipam.strictDel', 'ipam.strictDel must be a boolean');
+  const optionalBoolean = (key: string): boolean | undefined => {
+    const v = raw[key];
+    if (v !== undefined && typeof v !== 'boolean') throw invalid(`ipam.${key}`, `ipam.${key} must be a boolean`);
+    return v as boolean | undefined;
+  };
+  const detectionTimeoutMs = raw['detectionTimeoutMs'];
+  if (detectionTimeoutMs !== undefined && (typeof detectionTimeoutMs !== 'number' || !Number.isInteger(detectionTimeoutMs) || detectionTimeoutMs < 1 || detectionTimeoutMs > DETECTION_TIMEOUT_MAX_MS)) {
+    throw invalid('ipam.detectionTimeoutMs', `ipam.detectionTimeoutMs must be an integer number of milliseconds from 1 to ${DETECTION_TIMEOUT_MAX_MS}`);
+  }
 
   return {
     type,
@@ -128,6 +145,10 @@ export function parseIpam(raw: unknown): IpamConfig {
     ipv6Pools: parsePools(raw, 'ipv6Pools'),
     timeoutMs,
     strictDel,
+    cleanGateway: optionalBoolean('clean_gateway'),
+    ipConflictDetection: optionalBoolean('ipConflictDetection'),
+    gatewayDetection: optionalBoolean('gatewayDetection'),
+    detectionTimeoutMs: detectionTimeoutMs as number | undefined,
   };
 }
 

@@ -211,6 +211,10 @@ export async function run(io: RunIo): Promise<number> {
             ipv4Pools: conf.ipam.ipv4Pools,
             ipv6Pools: conf.ipam.ipv6Pools,
             pod: env.pod,
+            cleanGateway: conf.ipam.cleanGateway,
+            ipConflictDetection: conf.ipam.ipConflictDetection,
+            gatewayDetection: conf.ipam.gatewayDetection,
+            detectionTimeoutMs: conf.ipam.detectionTimeoutMs,
           },
           io,
         );

@@ -4,7 +4,7 @@ import type { KubeObject, KubeRest, ObjectMeta } from '../k8s/rest.ts';
 import { ALLOCATION_INDEXERS, IPALLOCATIONS_PATH } from '../store/kubernetes.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Clock } from './clock.ts';
-import { GC_INDEXERS } from './gc.ts';
+import { GC_INDEXERS, POD_INDEXERS } from './gc.ts';
 
 export const IPPOOLS_PATH = '/apis/tidepool.dev/v1alpha1/ippools';
 
@@ -58,7 +58,7 @@ export function createControllerCache(opts: { rest: KubeRest; clock: Clock; log:
     onError: onError('ipallocations'),
     indexers: { ...(ALLOCATION_INDEXERS as Record<string, (o: AllocationObject) => readonly string[]>), ...GC_INDEXERS },
   });
-  const pods = createInformer<KubeObject>({ rest, path: '/api/v1/pods', delay, onError: onError('pods') });
+  const pods = createInformer<KubeObject>({ rest, path: '/api/v1/pods', delay, onError: onError('pods'), indexers: POD_INDEXERS });
   const nodes = createInformer<KubeObject>({ rest, path: '/api/v1/nodes', delay, onError: onError('nodes') });
   const statefulSets = createInformer<KubeObject>({ rest, path: '/apis/apps/v1/statefulsets', delay, onError: onError('statefulsets') });
   const virtualMachines = opts.virtualMachines

@@ -4,11 +4,13 @@ import { planGcVerdict, type GcConfig, type GcPod, type GcRecord, type GcVerdict
 import type { Informer } from '../k8s/informer.ts';
 import { isNotFound, type KubeObject, type KubeRest } from '../k8s/rest.ts';
 import { createWorkQueue } from '../k8s/work-queue.ts';
+import type { WorkQueueMetrics } from '../k8s/work-queue-metrics.ts';
+import { createPendingReclaims } from './pending-reclaims.ts';
 import type { AllocationStore } from '../store/port.ts';
 import type { Logger } from '../util/logger.ts';
 import type { AllocationObject, ControllerCache } from './cache.ts';
 import type { Clock } from './clock.ts';
-import type { EventTarget } from './events.ts';
+import type { EventTarget } from '../k8s/events.ts';
 import type { LeaderTask } from './leader-tasks.ts';
 
 /** Knobs of the garbage collector; docs/gc.md lists each with its default. */
@@ -142,9 +144,21 @@ export function createCachedGcView(cache: ControllerCache): GcView {
       const v = cache.virtualMachines.get(`${ns}/${name}`);
       return v ? { deleting: v.metadata.deletionTimestamp !== undefined } : undefined;
     },
+    vmLaunchers: (ns, name) => cache.pods.byIndex(VM_LAUNCHER_INDEX, `${ns}/${name}`).map((p) => toGcPod(p as PodObject)),
     poolExists: (name) => cache.pools.get(name) !== undefined,
   };
 }
+
+/** KubeVirt labels each virt-launcher pod with its VM's name. */
+export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
+/** The pod cache's index of virt-launcher pods by `namespace/vm`. */
+export const VM_LAUNCHER_INDEX = 'vmLauncher';
+export const POD_INDEXERS: Readonly<Record<string, (o: KubeObject) => readonly string[]>> = {
+  [VM_LAUNCHER_INDEX]: (o) => {
+    const vm = o.metadata.labels?.[VM_NAME_LABEL];
+    return vm && o.metadata.namespace ? [`${o.metadata.namespace}/${vm}`] : [];
+  },
+};
 
 /**
  * A GcView read fresh from the API server for one record: every decision to
@@ -177,11 +191,21 @@ export async function readFreshGcView(rest: KubeRest, record: GcRecord, cached: 
       : Promise.resolve(undefined),
     stable[0] === 'vm' ? get<KubeObject, { deleting: boolean }>(`/apis/kubevirt.io/v1/namespaces/${stable[1]}/virtualmachines/${stable[2]}`, (v) => ({ deleting: v.metadata.deletionTimestamp !== undefined })) : Promise.resolve(undefined),
   ]);
+  let launchers: readonly GcPod[] | 'unknown' = [];
+  if (stable[0] === 'vm') {
+    try {
+      const list = await rest.list<PodObject>(`/api/v1/namespaces/${stable[1]}/pods`, { labelSelector: `${VM_NAME_LABEL}=${stable[2]}` });
+      launchers = list.items.map(toGcPod);
+    } catch {
+      launchers = 'unknown';
+    }
+  }
   return {
     pod: () => pod,
     node: () => node,
     statefulSet: () => sts,
     virtualMachine: () => vm,
+    vmLaunchers: () => launchers,
     poolExists: () => (pool === undefined ? false : pool),
   };
 }
@@ -218,6 +242,8 @@ export interface GcReconcilerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics?: GcMetrics;
+  /** The reclaim queue's metrics (depth, adds, waits, retries). */
+  readonly queueMetrics?: WorkQueueMetrics;
   readonly settings?: Partial<GcSettings>;
   /** Posts an Event; must not throw. */
   readonly event: (target: EventTarget, reason: string, message: string) => void;
@@ -232,6 +258,8 @@ export interface GcReconcilerDeps {
 export interface GcReconciler extends LeaderTask {
   /** Runs one full scan now (leader only, while running). */
   scanNow(): void;
+  /** When the oldest allocation found reclaimable and not yet released became reclaimable (ms); undefined when none waits or this replica does not lead. */
+  oldestPending(): number | undefined;
 }
 
 /**
@@ -252,6 +280,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
   // The pool's UID lets `kubectl describe ippool` find its Events.
   const poolTarget = (name: string): EventTarget => ({ kind: 'IPPool', name, uid: cache.pools.get(name)?.metadata.uid });
   let requestScan: (() => void) | undefined;
+  const pending = createPendingReclaims();
 
   function validRecord(obj: AllocationObject): ReturnType<typeof toGcRecord> {
     const problems = problemsOf(obj);
@@ -270,7 +299,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
   async function run(signal: AbortSignal): Promise<void> {
     await cache.waitForSync();
     if (signal.aborted) return;
-    const queue = createWorkQueue({ now: clock.now, setTimer: clock.setTimer });
+    const queue = createWorkQueue({ now: clock.now, setTimer: clock.setTimer, metrics: deps.queueMetrics });
+    pending.reset();
     const sightings = new Map<string, number>();
     const foundByScan = new Set<string>();
     const waiting = new Set<string>();
@@ -306,6 +336,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
       const started = performance.now();
       const now = clock.now();
       const seen = new Set<string>();
+      const reclaimable = new Set<string>();
       let records = 0;
       for (const obj of cache.allocations.list()) {
         const record = obj.spec?.owner ? validRecord(obj) : undefined;
@@ -315,6 +346,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         const verdict = planVerdict(record, cachedView, settings, now);
         if (verdict.action === 'wait') queue.addAt(key, verdict.at);
         if (verdict.action !== 'release') continue;
+        reclaimable.add(key);
+        pending.note(key, Math.min(verdict.since, now));
         if (mode === 'takeover') {
           queue.add(key);
           continue;
@@ -330,8 +363,15 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
         }
       }
       for (const key of [...sightings.keys()]) if (!seen.has(key)) sightings.delete(key);
+      pending.retainOnly(reclaimable);
       metrics.scan(records, (performance.now() - started) / 1000);
       log.info('garbage collection scan', { mode, records, queued: queue.size, awaitingSecondSighting: sightings.size });
+    }
+
+    /** `key` needs no reclaim now: it is neither noticed nor pending. */
+    function forget(key: string): void {
+      noticedAt.delete(key);
+      pending.clear(key);
     }
 
     async function process(key: string): Promise<void> {
@@ -339,19 +379,21 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
       const record = obj?.spec?.owner ? validRecord(obj) : undefined;
       const found: GcFinding = foundByScan.delete(key) ? 'periodic-scan' : 'event';
       waiting.delete(key);
-      if (!obj || !record) return void noticedAt.delete(key);
+      if (!obj || !record) return forget(key);
       const cached = planVerdict(record, cachedView, settings, clock.now());
-      if (cached.action === 'keep') return void noticedAt.delete(key);
+      if (cached.action === 'keep') return forget(key);
       if (cached.action === 'wait') {
         // Not reclaimable before its due time: that moment, not the event, starts the latency.
-        noticedAt.delete(key);
+        forget(key);
         waiting.add(key);
         queue.addAt(key, cached.at);
         return;
       }
+      pending.note(key, Math.min(cached.since, noticedAt.get(key) ?? Infinity));
       // Never on the cache's word alone: the API server must agree right now.
       const fresh = planVerdict(record, await confirm(rest, record, cachedView, cached.reason, found), settings, clock.now());
       if (fresh.action === 'wait') {
+        pending.clear(key);
         queue.addAt(key, fresh.at);
         return;
       }
@@ -364,7 +406,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
             retries.set(key, attempt + 1);
             // A retry is still the same finding.
             if (found === 'periodic-scan') foundByScan.add(key);
-            queue.addAt(key, clock.now() + 1_000 * 2 ** attempt);
+            queue.retryAt(key, clock.now() + 1_000 * 2 ** attempt);
           } else {
             retries.delete(key);
             noticedAt.delete(key);
@@ -373,6 +415,7 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
           return;
         }
         retries.delete(key);
+        pending.clear(key);
         log.debug('cache said reclaim, API server says keep', { allocation: key, why: fresh.why });
         return;
       }
@@ -385,12 +428,12 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
       } catch (err) {
         metrics.failed(fresh.reason);
         log.warn('reclaim failed; will retry', { allocation: key, reason: fresh.reason, err: err instanceof Error ? err.message : String(err) });
-        queue.addAt(key, now + 1_000);
+        queue.retryAt(key, now + 1_000);
         return;
       }
-      if (!released) return; // Someone else changed it first (a DEL, a new owner): nothing of ours to free.
       const since = Math.min(cached.since, fresh.since, noticedAt.get(key) ?? Infinity);
-      noticedAt.delete(key);
+      forget(key);
+      if (!released) return; // Someone else changed it first (a DEL, a new owner): nothing of ours to free.
       metrics.reclaimed(fresh.reason, Math.max(0, now - since) / 1000);
       const pod = record.podName ? `pod ${record.podNamespace}/${record.podName} (uid ${record.podUid ?? 'unknown'})` : `node ${record.node}`;
       const message = `reclaimed ${record.ip} of pool ${record.pool} from ${pod}: ${fresh.reason}`;
@@ -431,6 +474,8 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
     for (const off of unsubscribe) off();
     stopRequests?.();
     requestScan = undefined;
+    // A standby reports nothing pending: the next leader reports what it finds.
+    pending.reset();
   }
 
   return {
@@ -439,5 +484,6 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
     scanNow() {
       requestScan?.();
     },
+    oldestPending: () => pending.oldest(),
   };
 }

@@ -38,6 +38,7 @@ describe('parseControllerArgs', () => {
     [[...base, '--webhook-listen', '9443'], '--webhook-listen: "9443" must be HOST:PORT or off'],
     [[...base, '--metrics-listen', 'h:70000'], '--metrics-listen: "h:70000" must be HOST:PORT or off'],
     [[...base, '--log-level', 'loud'], '--log-level: "loud" must be debug, info, warn or error'],
+    [[...base, '--log-format', 'xml'], '--log-format: "xml" must be json or text'],
     [[...base, '--lease-duration', 'soon'], '--lease-duration: "soon" is not a duration'],
     [[...base, '--lease-duration', '500ms'], '--lease-duration: must be at least 1s'],
     [[...base, '--renew-deadline', '15s'], '--renew-deadline: 15s must be shorter than --lease-duration 15s'],

@@ -15,11 +15,15 @@ import { TidepoolError } from '../ipam/errors.ts';
 import { credentialWarning } from '../k8s/credentials.ts';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
 import { createKubeRest, type KubeRest } from '../k8s/rest.ts';
+import { createKubeApiMetrics, type KubeApiMetrics } from '../k8s/api-metrics.ts';
+import { createWorkQueueMetrics } from '../k8s/work-queue-metrics.ts';
+import { registerBuildInfo } from '../util/build-info.ts';
+import { registerLeaderPoolGauges } from './pool-metrics.ts';
 import { IPALLOCATIONS_PATH, LABEL_POOL } from '../store/kubernetes.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { parseCommandFlags } from '../util/flags.ts';
 import { formatServerAddress, parseListen, startMetricsServer, type Listen } from '../util/http-endpoints.ts';
-import { createLogger, isLogLevel, type LogLevel, type Logger } from '../util/logger.ts';
+import { createLogger, isLogFormat, isLogLevel, type LogFormat, type LogLevel, type Logger } from '../util/logger.ts';
 import { createCaBundleInjector, type CaBundleInjector } from './ca-bundle.ts';
 import { IPPOOLS_PATH, createControllerCache } from './cache.ts';
 import { createWebhookCertificates, planWebhookHosts } from './certificates.ts';
@@ -29,9 +33,9 @@ import { runLeaderTasks, type LeaderTask } from './leader-tasks.ts';
 import type { LeaderElectionConfig } from './lease-plan.ts';
 import { createControllerMetrics } from './metrics.ts';
 import { createPoolStatusReconciler } from './pool-status.ts';
-import { createGcReconciler, type GcReconcilerDeps, type GcSettings } from './gc.ts';
+import { createGcReconciler, type GcReconciler, type GcReconcilerDeps, type GcSettings } from './gc.ts';
 import { createGcMetrics } from './metrics.ts';
-import { createEventPoster } from './events.ts';
+import { createEventPoster } from '../k8s/events.ts';
 import { createScanRequestWatch } from './scan-requests.ts';
 import { createKubernetesStore } from '../store/kubernetes.ts';
 import { startWebhookServer, type WebhookServer } from './webhook.ts';
@@ -45,6 +49,7 @@ export const CONTROLLER_DEFAULTS = {
   webhookConfigName: 'tidepool',
   metricsListen: '127.0.0.1:9715',
   logLevel: 'info',
+  logFormat: 'json',
   gcScanInterval: '5m',
   gcOrphanConfirm: '5m',
   gcReclaimCooldown: '3s',
@@ -70,6 +75,7 @@ IPPool status counts.
   --webhook-config-name N   ValidatingWebhookConfiguration whose caBundle gets this replica's CA  default ${CONTROLLER_DEFAULTS.webhookConfigName}
   --metrics-listen H:P      /metrics, /healthz, /readyz; "off" disables  default ${CONTROLLER_DEFAULTS.metricsListen}
   --log-level LEVEL         debug, info, warn, error         default ${CONTROLLER_DEFAULTS.logLevel}
+  --log-format FORMAT       json or text (time, level, message, key=value fields)  default ${CONTROLLER_DEFAULTS.logFormat}
 
 Garbage collection (leader only; docs/gc.md):
   --gc-scan-interval DUR           full scan period                                  default ${CONTROLLER_DEFAULTS.gcScanInterval}
@@ -94,6 +100,7 @@ export interface ControllerConfig {
   readonly webhookConfigName: string;
   readonly metricsListen: Listen | undefined;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
   /** Undefined with `--gc off`. */
   readonly gc: GcSettings | undefined;
 }
@@ -125,6 +132,7 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
         'webhook-config-name': { type: 'string', default: CONTROLLER_DEFAULTS.webhookConfigName },
         'metrics-listen': { type: 'string', default: CONTROLLER_DEFAULTS.metricsListen },
         'log-level': { type: 'string', default: CONTROLLER_DEFAULTS.logLevel },
+        'log-format': { type: 'string', default: CONTROLLER_DEFAULTS.logFormat },
         gc: { type: 'string', default: 'on' },
         'gc-scan-interval': { type: 'string', default: CONTROLLER_DEFAULTS.gcScanInterval },
         'gc-orphan-confirm': { type: 'string', default: CONTROLLER_DEFAULTS.gcOrphanConfirm },
@@ -150,6 +158,8 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
   if (identity === '') throw configError('--identity', 'must not be empty');
   const level = values['log-level']!;
   if (!isLogLevel(level)) throw configError('--log-level', `"${level}" must be debug, info, warn or error`);
+  const logFormat = values['log-format']!;
+  if (!isLogFormat(logFormat)) throw configError('--log-format', `"${logFormat}" must be json or text`);
 
   const leaseDurationMs = parseDuration(values['lease-duration']!, '--lease-duration');
   const renewDeadlineMs = parseDuration(values['renew-deadline']!, '--renew-deadline');
@@ -196,6 +206,7 @@ export function parseControllerArgs(argv: readonly string[], env: NodeJS.Process
     webhookConfigName,
     metricsListen: parseListen('--metrics-listen', values['metrics-listen']!, '0.0.0.0'),
     logLevel: level,
+    logFormat,
   };
 }
 
@@ -231,10 +242,10 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-async function loadRest(config: ControllerConfig, log: Logger): Promise<{ rest: KubeRest; server: string | undefined }> {
+async function loadRest(config: ControllerConfig, log: Logger, metrics: KubeApiMetrics): Promise<{ rest: KubeRest; server: string | undefined }> {
   try {
     const access = await loadKubeConfig(config.kubeconfig);
-    const rest = await createKubeRest(access, { userAgent: `tidepool-controller/${config.identity}`, onCredentialRefreshFailed: credentialWarning(log) });
+    const rest = await createKubeRest(access, { userAgent: `tidepool-controller/${config.identity}`, onCredentialRefreshFailed: credentialWarning(log), metrics });
     return { rest, server: access.kc.getCurrentCluster()?.server };
   } catch (err) {
     // A kubeconfig that cannot be read, or credentials that cannot be had (token file, exec plugin).
@@ -258,12 +269,16 @@ function labelSafe(pool: string): boolean {
 
 export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
   const clock = deps.clock ?? createSystemClock();
-  const log = deps.log ?? createLogger({ level: config.logLevel, now: () => clock.now() });
-  const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config, log);
-  const { rest } = loaded;
+  const log = deps.log ?? createLogger({ level: config.logLevel, format: config.logFormat, now: () => clock.now() });
   const registry = deps.registry ?? new Registry();
-  if (!deps.registry) collectDefaultMetrics({ register: registry, prefix: 'tidepool_controller_' });
-  const metrics = createControllerMetrics(registry);
+  // Node's process metrics under their standard names (process_*, nodejs_*); Prometheus' job label tells agent and controller apart.
+  if (!deps.registry) collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry, 'controller');
+  const loaded = deps.rest ? { rest: deps.rest, server: undefined } : await loadRest(config, log, createKubeApiMetrics(registry));
+  const { rest } = loaded;
+  // Read at scrape time; set once the caches and the webhook exist.
+  let ready: () => boolean = () => false;
+  const metrics = createControllerMetrics(registry, () => ready());
   const background = new AbortController();
   const closers: Array<() => Promise<void>> = [];
   const cleanup = async () => {
@@ -309,7 +324,7 @@ export async function startController(config: ControllerConfig, deps: Controller
 
     // A replica is ready once its caches are warm and the API server trusts its certificate: before
     // that, the Service would route webhook calls to a replica the API server cannot verify.
-    const ready = () => cache.synced && (injector === undefined || injector.injected);
+    ready = () => cache.synced && (injector === undefined || injector.injected);
     let metricsServer: Server | undefined;
     if (config.metricsListen) {
       metricsServer = await startMetricsServer({ registry, listen: config.metricsListen, ready, notReadyText: 'caches are still syncing or the webhook CA is not in caBundle yet', flag: '--metrics-listen' });
@@ -318,20 +333,25 @@ export async function startController(config: ControllerConfig, deps: Controller
     }
 
     const leaderTasks: LeaderTask[] = [createPoolStatusReconciler({ rest, cache, clock, log, metrics })];
+    let leading = false;
+    registerLeaderPoolGauges(registry, cache, () => leading);
     if (config.gc) {
       const store = await createKubernetesStore({ rest, informer: cache.allocations as never });
+      let gc: GcReconciler | undefined;
       const gcDeps: GcReconcilerDeps = {
         rest,
         cache,
         store,
         clock,
         log,
-        metrics: createGcMetrics(registry),
+        metrics: createGcMetrics(registry, () => clock.now(), () => gc?.oldestPending()),
+        queueMetrics: createWorkQueueMetrics(registry)('garbage-collection'),
         settings: config.gc,
-        event: createEventPoster({ rest, identity: config.identity, clock, log }),
+        event: createEventPoster({ rest, component: 'tidepool-controller', host: config.identity, now: () => clock.now(), log }),
         scanRequests: createScanRequestWatch({ rest, namespace: config.namespace, leaseName: config.leaseName, clock, log }),
       };
-      leaderTasks.push(createGcReconciler(deps.adjustGc ? deps.adjustGc(gcDeps) : gcDeps));
+      gc = createGcReconciler(deps.adjustGc ? deps.adjustGc(gcDeps) : gcDeps);
+      leaderTasks.push(gc);
     }
     let term: Promise<void> | undefined;
     const elector = createLeaderElector({
@@ -343,10 +363,12 @@ export async function startController(config: ControllerConfig, deps: Controller
       clock,
       log,
       onStartedLeading(signal) {
+        leading = true;
         metrics.leader(true);
         term = runLeaderTasks(leaderTasks, signal, { clock, log });
       },
       onStoppedLeading() {
+        leading = false;
         metrics.leader(false);
       },
     });

@@ -80,6 +80,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     if (typeof req === 'string') throw new BadRequest(req);
     const resource = req.resource.resource + (req.subResource ? `/${req.subResource}` : '');
     let decision: AdmissionDecision;
+    let checked = true;
     try {
       const pool = admissionAllocationsPool(req);
       const [pools, allocations] = await Promise.all([admissionNeedsPools(req) ? opts.readPools() : [], pool === undefined ? undefined : opts.readAllocations(pool)]);
@@ -88,8 +89,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       const message = `tidepool could not check this change: ${err instanceof Error ? err.message : String(err)}; try again`;
       log.warn('admission review failed', { resource, operation: req.operation, name: req.name, err: message });
       decision = { allowed: false, code: 503, reason: 'ServiceUnavailable', message };
+      checked = false;
     }
-    metrics.webhookRequest(resource, req.operation, decision.allowed);
+    metrics.webhookRequest(resource, req.operation, !checked ? 'error' : decision.allowed ? 'allowed' : 'denied');
     if (decision.allowed) log.debug('admission allowed', { resource, operation: req.operation, name: req.name });
     else log.info('admission denied', { resource, operation: req.operation, name: req.name, message: decision.message });
     return { status: 200, body: planAdmissionResponse(req.uid, decision) };
@@ -104,6 +106,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       .then(
         (r) => send(res, r.status, r.body),
         (err: unknown) => {
+          // Nothing of the review could be read: its resource and operation are unknown.
+          metrics.webhookRequest('unknown', 'unknown', 'error');
           if (err instanceof BadRequest) return send(res, 400, { error: `malformed AdmissionReview: ${err.message}` });
           log.error('webhook request failed', { err });
           return send(res, 500, { error: 'internal error' });

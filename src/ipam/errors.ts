@@ -29,7 +29,10 @@ export type ErrorCode =
   | 'INTERNAL'
   | 'INVALID_ANNOTATION'
   | 'AGENT_STOPPING'
-  | 'STORE_REFUSED';
+  | 'STORE_REFUSED'
+  | 'IP_CONFLICT'
+  | 'GATEWAY_UNREACHABLE'
+  | 'PROBE_FAILED';
 
 /** How a caller should react to an error. */
 export type RetryPolicy = 'never' | 'later' | 'after-fix';
@@ -74,6 +77,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   INVALID_ANNOTATION: { cni: 111, http: 400, retry: 'after-fix', summary: 'A pod or namespace annotation is malformed; the message names the pod, the annotation and the problem.' },
   AGENT_STOPPING: { cni: 11, http: 503, retry: 'later', summary: 'The agent is stopping or restarting: it cut short an ADD that was waiting for a free IP, or closed the connection without answering; try again.' },
   STORE_REFUSED: { cni: 112, http: 502, retry: 'after-fix', summary: "The API server refused tidepool's request: 401 (credentials rejected even after a refresh), 403 (RBAC), 404 (CRDs not installed), 400 or 422 (CRDs older than tidepool); the message names the request and the server's answer." },
+  IP_CONFLICT: { cni: 113, http: 409, retry: 'later', summary: "Another host on the LAN answered for the pod's IP (the message names the IP and the MAC): a StatefulSet or VM pod's fixed IP, or every IP tried for a stateless pod; the conflicting IPs are held out of use." },
+  GATEWAY_UNREACHABLE: { cni: 114, http: 503, retry: 'later', summary: "Gateway detection: the pool's gateway did not answer from the pod's interface within the timeout (the message names both); nothing was allocated." },
+  PROBE_FAILED: { cni: 115, http: 500, retry: 'later', summary: "Gateway detection could not run on the pod's interface (no such link, a probing tool missing on the node); the message says why." },
 };
 
 export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];

@@ -10,6 +10,7 @@ interface World {
   nodes?: Record<string, { ready: boolean; changedAt?: number } | 'unknown'>;
   sts?: Record<string, { replicas: number; deleting: boolean } | 'unknown'>;
   vms?: Record<string, { deleting: boolean } | 'unknown'>;
+  launchers?: Record<string, GcPod[] | 'unknown'>;
   pools?: string[] | 'unknown';
 }
 
@@ -19,6 +20,7 @@ function view(w: World): GcView {
     node: (name) => w.nodes?.[name],
     statefulSet: (ns, name) => w.sts?.[`${ns}/${name}`],
     virtualMachine: (ns, name) => w.vms?.[`${ns}/${name}`],
+    vmLaunchers: (ns, name) => w.launchers?.[`${ns}/${name}`] ?? [],
     poolExists: (name) => (w.pools === 'unknown' ? 'unknown' : (w.pools ?? ['lan']).includes(name)),
   };
 }
@@ -134,6 +136,24 @@ describe('planGcVerdict (table)', () => {
     { name: 'sts unreadable: keep', record: { stableKey: 'sts:default/web/0', podName: 'web-0' }, world: { pods: {}, nodes: readyNode, sts: { 'default/web': 'unknown' } }, want: { action: 'keep' } },
     { name: 'vm exists: keep', record: { stableKey: 'vm:default/vm1', podName: 'virt-launcher' }, world: { pods: {}, nodes: readyNode, vms: { 'default/vm1': { deleting: false } } }, want: { action: 'keep' } },
     { name: 'vm deleted: release', record: { stableKey: 'vm:default/vm1', podName: 'virt-launcher' }, world: { pods: {}, nodes: readyNode, vms: {} }, want: { action: 'release', reason: 'vm-deleted', since: NOW } },
+    {
+      name: 'vm deleted after a failed migration: the record names the dead target, the source launcher still runs: keep',
+      record: { stableKey: 'vm:default/vm1', podName: 'virt-launcher-target' },
+      world: { pods: {}, nodes: readyNode, vms: {}, launchers: { 'default/vm1': [{ ...running, uid: 'src' }] } },
+      want: { action: 'keep' },
+    },
+    {
+      name: 'vm deleted, the source launcher terminating: wait for its deletionTimestamp',
+      record: { stableKey: 'vm:default/vm1', podName: 'virt-launcher-target' },
+      world: { pods: {}, nodes: readyNode, vms: {}, launchers: { 'default/vm1': [{ ...running, uid: 'src', deletionTimestamp: NOW + 30_000 }, { ...running, uid: 'old', phase: 'Failed' }] } },
+      want: { action: 'wait', reason: 'vm-deleted', at: NOW + 30_000 },
+    },
+    {
+      name: 'vm deleted, launchers unreadable: keep',
+      record: { stableKey: 'vm:default/vm1', podName: 'virt-launcher-target' },
+      world: { pods: {}, nodes: readyNode, vms: {}, launchers: { 'default/vm1': 'unknown' } },
+      want: { action: 'keep' },
+    },
     { name: 'record without a pod, node exists: keep', record: { podNamespace: undefined, podName: undefined, podUid: undefined }, world: { nodes: readyNode }, want: { action: 'keep' } },
     {
       name: 'record without a pod, node gone: release',

@@ -63,6 +63,12 @@ export interface GcView {
   node(name: string): { readonly ready: boolean; readonly changedAt?: number | undefined } | undefined | 'unknown';
   statefulSet(namespace: string, name: string): { readonly replicas: number; readonly deleting: boolean } | undefined | 'unknown';
   virtualMachine(namespace: string, name: string): { readonly deleting: boolean } | undefined | 'unknown';
+  /**
+   * The VM's virt-launcher pods (label `vm.kubevirt.io/name`): during a live
+   * migration, and after one that failed, the pod a record names is not the
+   * only one that may run the VM with its IPs.
+   */
+  vmLaunchers(namespace: string, name: string): readonly GcPod[] | 'unknown';
   poolExists(name: string): boolean | 'unknown';
 }
 
@@ -148,9 +154,14 @@ export function planGcVerdict(record: GcRecord, view: GcView, config: GcConfig, 
       if (vm && !vm.deleting) return keep(`virtual machine ${stable.name} still exists`);
       ownerGone = { action: 'release', reason: 'vm-deleted', since: now };
     }
-    // The owner is gone, but a pod still running out its grace period may use the IP until its deletionTimestamp.
-    if (pod?.deletionTimestamp !== undefined && !finished) {
-      const due = pod.deletionTimestamp + config.terminatingDelayMs;
+    // The owner is gone, but a pod still running out its grace period may use the IP until its deletionTimestamp:
+    // the recorded pod, or for a VM any launcher (the source of a migration that failed is not the recorded pod).
+    const launchers = stable.kind === 'vm' ? view.vmLaunchers(stable.namespace, stable.name) : [];
+    if (launchers === 'unknown') return unreadable('virt-launcher pods');
+    const alive = [pod, ...launchers].filter((p): p is GcPod => p !== undefined && p.phase !== 'Succeeded' && p.phase !== 'Failed');
+    if (alive.some((p) => p.deletionTimestamp === undefined)) return keep(`a pod of ${stable.name} still runs`);
+    if (alive.length > 0) {
+      const due = Math.max(...alive.map((p) => p.deletionTimestamp!)) + config.terminatingDelayMs;
       if (now < due) return { action: 'wait', reason: ownerGone.reason, at: due };
       return { ...ownerGone, since: due };
     }

@@ -546,6 +546,12 @@ describe('planPool: affinity', () => {
     ],
     ['podAffinity not an object', { podAffinity: 'app=web' }, 'spec.podAffinity must be an object with matchLabels and/or matchExpressions, got "app=web"', 'spec.podAffinity'],
     ['miscased affinity field', { nodeaffinity: {} }, 'spec.nodeaffinity is not a known field (did you mean spec.nodeAffinity?)', 'spec.nodeaffinity'],
+    ['cleanGateway not a boolean', { cleanGateway: 'yes' }, 'spec.cleanGateway must be true or false, got "yes"', 'spec.cleanGateway'],
+    ['ipConflictDetection not a boolean', { ipConflictDetection: 1 }, 'spec.ipConflictDetection must be true or false, got 1', 'spec.ipConflictDetection'],
+    ['gatewayDetection not a boolean', { gatewayDetection: 'on' }, 'spec.gatewayDetection must be true or false, got "on"', 'spec.gatewayDetection'],
+    ['detectionTimeoutMs zero', { detectionTimeoutMs: 0 }, 'spec.detectionTimeoutMs must be an integer number of milliseconds from 1 to 2000, got 0', 'spec.detectionTimeoutMs'],
+    ['detectionTimeoutMs as a duration', { detectionTimeoutMs: '100ms' }, 'spec.detectionTimeoutMs must be an integer number of milliseconds from 1 to 2000, got "100ms"', 'spec.detectionTimeoutMs'],
+    ['detectionTimeoutMs too long', { detectionTimeoutMs: 2001 }, 'spec.detectionTimeoutMs must be an integer number of milliseconds from 1 to 2000, got 2001', 'spec.detectionTimeoutMs'],
   ];
   for (const [name, spec, text, fieldPath] of cases) {
     test(name, () => expectError(() => planPool(lan(spec)), 'INVALID_POOL', `pool "lan": ${text}`, { pool: 'lan', field: fieldPath }));
@@ -559,4 +565,13 @@ describe('planPool: affinity', () => {
       { pool: 'lan', index: 1, field: 'spec.nodeAffinity.matchExpressions[0].values' },
     );
   });
+});
+
+test('cleanGateway and the detection settings are kept as written; absent ones stay absent for the node to decide', () => {
+  const p = planPool({ apiVersion: POOL_API_VERSION, kind: 'IPPool', metadata: { name: 'lan' }, spec: { subnet: '10.6.0.0/24', cleanGateway: true, ipConflictDetection: false, gatewayDetection: true, detectionTimeoutMs: 150 } });
+  assert.equal(p.cleanGateway, true);
+  assert.deepEqual(p.detection, { ipConflict: false, gateway: true, timeoutMs: 150 });
+  const bare = planPool({ apiVersion: POOL_API_VERSION, kind: 'IPPool', metadata: { name: 'lan' }, spec: { subnet: '10.6.0.0/24' } });
+  assert.equal(bare.cleanGateway, undefined);
+  assert.deepEqual(bare.detection, {});
 });

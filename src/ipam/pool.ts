@@ -32,6 +32,10 @@ export interface IPPoolSpec {
   routes?: RouteEntry[];
   default?: boolean;
   disable?: boolean;
+  cleanGateway?: boolean;
+  ipConflictDetection?: boolean;
+  gatewayDetection?: boolean;
+  detectionTimeoutMs?: number;
   nodeName?: string[];
   nodeAffinity?: LabelSelector;
   namespaceName?: string[];
@@ -82,7 +86,22 @@ export interface Pool {
   readonly disabled: boolean;
   /** Restrictions on which pods may use the pool; `{}` when unrestricted. */
   readonly affinity: PoolAffinity;
+  /** spec.cleanGateway: no default route through the gateway (undefined: the pool does not say). */
+  readonly cleanGateway?: boolean;
+  /** spec.ipConflictDetection, spec.gatewayDetection, spec.detectionTimeoutMs; undefined: the node's setting applies. */
+  readonly detection: PoolDetection;
 }
+
+/** A pool's own detection settings; each absent field leaves the node's (or the netconf's) in force. */
+export interface PoolDetection {
+  readonly ipConflict?: boolean;
+  readonly gateway?: boolean;
+  readonly timeoutMs?: number;
+}
+
+/** Bounds of a detection timeout (pool, netconf, flag): long enough for a LAN, short enough to stay far under the plugin's 10 s. */
+export const DETECTION_TIMEOUT_MIN_MS = 1;
+export const DETECTION_TIMEOUT_MAX_MS = 2000;
 
 const SPEC_FIELDS = [
   'subnet',
@@ -92,6 +111,10 @@ const SPEC_FIELDS = [
   'routes',
   'default',
   'disable',
+  'cleanGateway',
+  'ipConflictDetection',
+  'gatewayDetection',
+  'detectionTimeoutMs',
   'nodeName',
   'nodeAffinity',
   'namespaceName',
@@ -194,10 +217,28 @@ function parseInSubnetAddress(w: Where, value: unknown, path: string, subnet: Ci
 }
 
 function parseBoolean(w: Where, spec: Record<string, unknown>, key: 'default' | 'disable'): boolean {
+  return parseOptionalBoolean(w, spec, key) ?? false;
+}
+
+function parseOptionalBoolean(w: Where, spec: Record<string, unknown>, key: string): boolean | undefined {
   const v = field(spec, key);
-  if (v === undefined) return false;
+  if (v === undefined) return undefined;
   if (typeof v !== 'boolean') fail(w, `spec.${key}`, `spec.${key} must be true or false, got ${describeValue(v)}`);
   return v;
+}
+
+function parseDetection(w: Where, spec: Record<string, unknown>): PoolDetection {
+  const ipConflict = parseOptionalBoolean(w, spec, 'ipConflictDetection');
+  const gateway = parseOptionalBoolean(w, spec, 'gatewayDetection');
+  const t = field(spec, 'detectionTimeoutMs');
+  if (t !== undefined && (typeof t !== 'number' || !Number.isInteger(t) || t < DETECTION_TIMEOUT_MIN_MS || t > DETECTION_TIMEOUT_MAX_MS)) {
+    fail(w, 'spec.detectionTimeoutMs', `spec.detectionTimeoutMs must be an integer number of milliseconds from ${DETECTION_TIMEOUT_MIN_MS} to ${DETECTION_TIMEOUT_MAX_MS}, got ${describeValue(t)}`);
+  }
+  return {
+    ...(ipConflict === undefined ? {} : { ipConflict }),
+    ...(gateway === undefined ? {} : { gateway }),
+    ...(t === undefined ? {} : { timeoutMs: t as number }),
+  };
 }
 
 function parseSubnet(w: Where, spec: Record<string, unknown>): Cidr {
@@ -360,6 +401,8 @@ function planPoolAt(obj: unknown, w: Where): Pool {
   const isDefault = parseBoolean(w, spec, 'default');
   const disabled = parseBoolean(w, spec, 'disable');
   const affinity = parseAffinity(w, spec);
+  const cleanGateway = parseOptionalBoolean(w, spec, 'cleanGateway');
+  const detection = parseDetection(w, spec);
 
   const reserved = reservedAddresses(subnet);
   const excluded = excludes.map((e) => e.range);
@@ -411,6 +454,8 @@ function planPoolAt(obj: unknown, w: Where): Pool {
     isDefault,
     disabled,
     affinity,
+    ...(cleanGateway === undefined ? {} : { cleanGateway }),
+    detection,
   };
   return pool;
 }

@@ -769,3 +769,64 @@ describe('planPoolSelection: properties', () => {
     );
   });
 });
+
+describe('routes and the default-route interface', () => {
+  const T_ROUTES = 'ipam.tidepool.dev/routes';
+  const gwPool = pool('gw4', 4, { gateway: undefined });
+  const net = gwPool.subnet.network;
+  const base = `10.${Number((net >> 16n) & 255n)}.0`;
+  const pools = [...POOLS, gwPool];
+
+  test('each route goes to the interface whose candidate pools hold its gateway; host bits of dst are cleared', () => {
+    const plan = planPoolSelection(input({ pools, netconf: { ipv4Pools: ['gw4'] }, podAnnotations: { [T_ROUTES]: json([{ dst: '198.51.100.7/24', gw: `${base}.1` }]) } }));
+    assert.deepEqual(plan.routes, [{ ifname: 'eth0', dst: '198.51.100.0/24', gw: `${base}.1` }]);
+    assert.equal(plan.defaultRouteInterface, 'eth0');
+  });
+
+  test("Spiderpool's key works; tidepool's wins when both are there", () => {
+    const spider = planPoolSelection(input({ pools, netconf: { ipv4Pools: ['gw4'] }, podAnnotations: { 'ipam.spidernet.io/routes': json([{ dst: '192.0.2.0/24', gw: `${base}.2` }]) } }));
+    assert.deepEqual(spider.routes.map((r) => r.gw), [`${base}.2`]);
+    const both = planPoolSelection(
+      input({ pools, netconf: { ipv4Pools: ['gw4'] }, podAnnotations: { 'ipam.spidernet.io/routes': json([{ dst: '192.0.2.0/24', gw: `${base}.2` }]), [T_ROUTES]: '[]' } }),
+    );
+    assert.deepEqual(both.routes, []);
+  });
+
+  test('a malformed routes annotation is refused, naming pod, annotation and entry', () => {
+    const at = (value: string) => () => planPoolSelection(input({ pools, netconf: { ipv4Pools: ['gw4'] }, podAnnotations: { [T_ROUTES]: value } }));
+    const cases: Array<[string, RegExp]> = [
+      ['{"dst":"10.0.0.0/8"}', /^pod default\/web-0: annotation ipam\.tidepool\.dev\/routes must be a JSON list of \{"dst", "gw"\} objects, got an object$/],
+      ['[1]', /routes\[0\] must be an object with dst and gw, got 1$/],
+      ['[{"gw":"10.0.0.1"}]', /routes\[0\]\.dst is required$/],
+      ['[{"dst":"10.0.0.0/8"}]', /routes\[0\]\.gw is required$/],
+      ['[{"dst":"nope","gw":"10.0.0.1"}]', /routes\[0\]\.dst "nope" is not a CIDR/],
+      ['[{"dst":"10.0.0.0/33","gw":"10.0.0.1"}]', /routes\[0\]\.dst "10\.0\.0\.0\/33" is not a CIDR/],
+      ['[{"dst":"10.0.0.0/8","gw":"10.0.0.256"}]', /routes\[0\]\.gw "10\.0\.0\.256" is not an IP address$/],
+      ['[{"dst":"10.0.0.0/8","gw":"172.16.0.1"}]', /routes\[0\]\.gw "172\.16\.0\.1" is outside every subnet of interface eth0 \(eth0: 10\.\d+\.0\.0\/24\)$/],
+      ['[{"dst":"10.0.0.0/8","gw":"10.0.0.1","table":5}]', /routes\[0\]\.table is not a known field$/],
+    ];
+    for (const [value, pattern] of cases) {
+      assert.throws(at(value), (err: unknown) => err instanceof TidepoolError && err.code === 'INVALID_ANNOTATION' && pattern.test(err.message), value);
+    }
+  });
+
+  test('cleangateway in the multi-interface annotation is kept per interface, and must be a boolean', () => {
+    const plan = planPoolSelection(input({ pools, podAnnotations: { [T_POOLS]: json([{ interface: 'eth0', ipv4: ['gw4'], cleangateway: true }, { interface: 'net1', ipv4: ['lan-b'] }]) } }));
+    assert.deepEqual(plan.interfaces.map((i) => [i.ifname, i.cleanGateway]), [['eth0', true], ['net1', undefined]]);
+    expectError(
+      () => planPoolSelection(input({ pools, podAnnotations: { [T_POOLS]: json([{ interface: 'eth0', ipv4: ['gw4'], cleangateway: 'yes' }]) } })),
+      'INVALID_ANNOTATION',
+      'pod default/web-0: annotation ipam.tidepool.dev/ippools[0].cleangateway must be true or false, got "yes"',
+    );
+  });
+
+  test('the default-route interface is eth0 unless the pod names another', () => {
+    const named = planPoolSelection(input({ pools, ifname: 'net1', netconf: { ipv4Pools: ['gw4'] }, podAnnotations: { 'ipam.spidernet.io/default-route-nic': 'net1' } }));
+    assert.equal(named.defaultRouteInterface, 'net1');
+    expectError(
+      () => planPoolSelection(input({ pools, netconf: { ipv4Pools: ['gw4'] }, podAnnotations: { 'ipam.tidepool.dev/default-route-nic': 'a/b' } })),
+      'INVALID_ANNOTATION',
+      'pod default/web-0: annotation ipam.tidepool.dev/default-route-nic "a/b" is not a valid interface name',
+    );
+  });
+});

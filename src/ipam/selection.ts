@@ -8,15 +8,21 @@
  */
 import { describeValue, field, isRecord } from './values.ts';
 import type { Family } from './address.ts';
+import { addressBits, cidrContains, formatAddress, formatCidr, parseAddress, parseCidrLoose } from './address.ts';
 import { TidepoolError } from './errors.ts';
 import type { LabelSelector } from './label-selector.ts';
 import { formatLabelSelector, matchesLabelSelector } from './label-selector.ts';
 import type { Pool } from './pool.ts';
+import { DEFAULT_ROUTE_INTERFACE } from './routes.ts';
 
 /** Pod annotation naming pools for several interfaces at once; the first key wins, the others are Spiderpool aliases. */
 export const POD_IPPOOLS_ANNOTATIONS = ['ipam.tidepool.dev/ippools', 'ipam.spidernet.io/ippools'] as const;
 /** Pod annotation naming pools for one interface; the first key wins, the other is the Spiderpool alias. */
 export const POD_IPPOOL_ANNOTATIONS = ['ipam.tidepool.dev/ippool', 'ipam.spidernet.io/ippool'] as const;
+/** Pod annotation adding routes (`[{"dst":"10.9.0.0/16","gw":"10.6.0.1"}]`); each goes to the interface whose subnet holds its gateway. */
+export const POD_ROUTES_ANNOTATIONS = ['ipam.tidepool.dev/routes', 'ipam.spidernet.io/routes'] as const;
+/** Pod annotation naming the interface that gets the default route through its pool's gateway (default eth0). */
+export const POD_DEFAULT_ROUTE_NIC_ANNOTATIONS = ['ipam.tidepool.dev/default-route-nic', 'ipam.spidernet.io/default-route-nic'] as const;
 /**
  * Namespace annotation naming default IPv4 pools. Spiderpool itself spells the
  * key `defaultv4ippool`, so both Spiderpool spellings are accepted.
@@ -81,6 +87,17 @@ export interface InterfacePools {
   ifname: string;
   ipv4: Pool[];
   ipv6: Pool[];
+  /** The pod annotation's `cleangateway` for this interface, when it says. */
+  cleanGateway?: boolean;
+}
+
+/** A route the pod asked for, bound to the interface whose candidate pools' subnet holds its gateway. */
+export interface PodRoute {
+  readonly ifname: string;
+  /** Canonical CIDR (host bits cleared). */
+  readonly dst: string;
+  /** Canonical address. */
+  readonly gw: string;
 }
 
 /**
@@ -93,6 +110,10 @@ export interface SelectionPlan {
   source: 'pod-annotation' | 'namespace-annotation' | 'netconf' | 'default';
   annotation?: string;
   interfaces: InterfacePools[];
+  /** Routes from the pod's routes annotation; [] without one. */
+  routes: PodRoute[];
+  /** The interface that gets the default route through its pools' gateways. */
+  defaultRouteInterface: string;
 }
 
 /** One pool list as written, with what is needed to blame it. */
@@ -116,6 +137,8 @@ interface Decision {
   readonly annotation?: string;
   readonly ifnames: readonly string[];
   readonly lists: readonly PoolList[];
+  /** Per-interface cleangateway from the multi-interface annotation. */
+  readonly cleanGateway?: ReadonlyMap<string, boolean>;
   /** Whether the source names interfaces, so errors say which one. */
   readonly perInterface: boolean;
 }
@@ -131,7 +154,7 @@ interface Context {
 }
 
 const IPPOOL_FIELDS = ['interface', 'ipv4', 'ipv6'] as const;
-// Spiderpool's multi-interface entries carry cleangateway; it concerns routing, which tidepool takes from the pool.
+// Spiderpool's multi-interface entries carry cleangateway: no default route through this interface's gateways.
 const IPPOOLS_FIELDS = ['interface', 'ipv4', 'ipv6', 'cleangateway'] as const;
 const IFNAMSIZ = 16;
 
@@ -273,6 +296,7 @@ function decideFromIppools(ctx: Context): Decision | undefined {
   if (!Array.isArray(value)) r.fail('', `must be a JSON list of {"interface", "ipv4", "ipv6"} objects, got ${describeValue(value)}`);
   const ifnames: string[] = [];
   const lists: PoolList[] = [];
+  const cleanGateway = new Map<string, boolean>();
   value.forEach((entry: unknown, i) => {
     const at = `[${i}]`;
     if (!isRecord(entry)) r.fail(at, `must be an object with interface, ipv4 and/or ipv6, got ${describeValue(entry)}`);
@@ -284,11 +308,16 @@ function decideFromIppools(ctx: Context): Decision | undefined {
     const ipv4 = r.poolNames(field(entry, 'ipv4'), `${at}.ipv4`);
     const ipv6 = r.poolNames(field(entry, 'ipv6'), `${at}.ipv6`);
     if (ipv4.length === 0 && ipv6.length === 0) r.fail(at, 'names no pool (give ipv4, ipv6 or both)');
+    const clean = field(entry, 'cleangateway');
+    if (clean !== undefined) {
+      if (typeof clean !== 'boolean') r.fail(`${at}.cleangateway`, `must be true or false, got ${describeValue(clean)}`);
+      cleanGateway.set(ifname, clean);
+    }
     ifnames.push(ifname);
     lists.push(...listsOf(r, ifname, at, ipv4, ipv6));
   });
   if (!ifnames.includes(ctx.input.ifname)) r.fail('', `has no entry for interface ${ctx.input.ifname}`);
-  return { source: 'pod-annotation', annotation: found.key, ifnames, lists, perInterface: true };
+  return { source: 'pod-annotation', annotation: found.key, ifnames, lists, perInterface: true, cleanGateway };
 }
 
 /** Rule 2: the single-interface pod annotation; it does not apply when it names another interface. */
@@ -465,6 +494,75 @@ function planCandidates(ctx: Context, list: PoolList, perInterface: boolean): Po
   );
 }
 
+const ROUTE_FIELDS = ['dst', 'gw'] as const;
+
+/** Rejects a route annotation's shape problems; binding to interfaces needs the candidates (bindRoutes). */
+function parseRoutesAnnotation(ctx: Context): { reader: AnnotationReader; routes: Array<{ dst: string; gw: string; family: Family; gwValue: bigint; path: string }> } | undefined {
+  const found = pickAnnotation(ctx.input.pod.annotations, POD_ROUTES_ANNOTATIONS);
+  if (found === undefined) return undefined;
+  const r: AnnotationReader = new AnnotationReader(ctx.podRef, `annotation ${found.key}`, found.key, found.text);
+  const value = r.value;
+  if (!Array.isArray(value)) r.fail('', `must be a JSON list of {"dst", "gw"} objects, got ${describeValue(value)}`);
+  const routes = value.map((entry: unknown, i) => {
+    const at = `[${i}]`;
+    if (!isRecord(entry)) r.fail(at, `must be an object with dst and gw, got ${describeValue(entry)}`);
+    r.rejectUnknownFields(entry, at, ROUTE_FIELDS);
+    const dstText = field(entry, 'dst');
+    if (dstText === undefined) r.fail(`${at}.dst`, 'is required');
+    if (typeof dstText !== 'string') r.fail(`${at}.dst`, `must be a CIDR string, got ${describeValue(dstText)}`);
+    const dst = parseCidrLoose(dstText);
+    if (dst === undefined) r.fail(`${at}.dst`, `${JSON.stringify(dstText)} is not a CIDR (an IP address and a prefix length that fits it)`);
+    const gwText = field(entry, 'gw');
+    if (gwText === undefined) r.fail(`${at}.gw`, 'is required');
+    if (typeof gwText !== 'string') r.fail(`${at}.gw`, `must be an IP address string, got ${describeValue(gwText)}`);
+    const gw = parseAddress(gwText);
+    if (gw === undefined) r.fail(`${at}.gw`, `${JSON.stringify(gwText)} is not an IP address`);
+    if (gw.family !== dst.address.family) r.fail(`${at}.gw`, `${JSON.stringify(gwText)} is ${familyName(gw.family)} but dst ${JSON.stringify(dstText)} is ${familyName(dst.address.family)}`);
+    // The kernel takes destinations without host bits, as the pool's own routes are stored.
+    const bits = BigInt(addressBits(gw.family) - dst.prefix);
+    const network = (dst.address.value >> bits) << bits;
+    return { dst: formatCidr({ family: gw.family, network, prefix: dst.prefix }), gw: formatAddress(gw), family: gw.family, gwValue: gw.value, path: at };
+  });
+  return { reader: r, routes };
+}
+
+/** Each route goes to the interface one of whose candidate pools' subnet holds its gateway; a gateway on no interface is refused. */
+function bindRoutes(parsed: NonNullable<ReturnType<typeof parseRoutesAnnotation>>, interfaces: readonly InterfacePools[]): PodRoute[] {
+  return parsed.routes.map((route) => {
+    const holder = interfaces.find((i) => (route.family === 4 ? i.ipv4 : i.ipv6).some((p) => cidrContains(p.subnet, { family: route.family, value: route.gwValue })));
+    if (holder === undefined) {
+      const subnets = interfaces
+        .map((i) => {
+          const nets = [...new Set((route.family === 4 ? i.ipv4 : i.ipv6).map((p) => formatCidr(p.subnet)))];
+          return `${i.ifname}: ${nets.length > 0 ? nets.join(', ') : `no ${familyName(route.family)} pool`}`;
+        })
+        .join('; ');
+      const which = interfaces.length === 1 ? `interface ${interfaces[0]?.ifname}` : "the pod's interfaces";
+      parsed.reader.fail(`${route.path}.gw`, `${JSON.stringify(route.gw)} is outside every subnet of ${which} (${subnets})`);
+    }
+    return { ifname: holder.ifname, dst: route.dst, gw: route.gw };
+  });
+}
+
+/** The default-route interface the pod names, or eth0. */
+function defaultRouteInterface(ctx: Context): string {
+  const found = pickAnnotation(ctx.input.pod.annotations, POD_DEFAULT_ROUTE_NIC_ANNOTATIONS);
+  if (found === undefined) return DEFAULT_ROUTE_INTERFACE;
+  // A bare name, as Spiderpool writes it; a JSON string is accepted too.
+  let name = found.text.trim();
+  if (name.startsWith('"')) {
+    try {
+      name = JSON.parse(name) as string;
+    } catch {
+      /* judged as written below */
+    }
+  }
+  if (typeof name !== 'string' || !isInterfaceName(name)) {
+    throw new TidepoolError('INVALID_ANNOTATION', `pod ${ctx.podRef}: annotation ${found.key} ${JSON.stringify(found.text)} is not a valid interface name`, { pod: ctx.podRef, annotation: found.key });
+  }
+  return name;
+}
+
 /**
  * Decides which pools serve this CNI ADD. Rules, first match wins: pod
  * annotation `ipam.tidepool.dev/ippools` (every interface of the pod), pod
@@ -503,7 +601,13 @@ export function planPoolSelection(input: SelectionInput): SelectionPlan {
       { pod: podRef, interface: input.ifname },
     );
   }
-  const interfaces = decision.ifnames.map((ifname): InterfacePools => ({ ifname, ipv4: [], ipv6: [] }));
+  // Read before anything is chosen, so a malformed annotation fails the ADD however the pools turn out.
+  const routesAnnotation = parseRoutesAnnotation(ctx);
+  const defaultNic = defaultRouteInterface(ctx);
+  const interfaces = decision.ifnames.map((ifname): InterfacePools => {
+    const clean = decision.cleanGateway?.get(ifname);
+    return clean === undefined ? { ifname, ipv4: [], ipv6: [] } : { ifname, ipv4: [], ipv6: [], cleanGateway: clean };
+  });
   for (const list of decision.lists) {
     const slot = interfaces.find((i) => i.ifname === list.ifname) as InterfacePools;
     const pools = planCandidates(ctx, list, decision.perInterface);
@@ -514,5 +618,7 @@ export function planPoolSelection(input: SelectionInput): SelectionPlan {
     source: decision.source,
     ...(decision.annotation === undefined ? {} : { annotation: decision.annotation }),
     interfaces,
+    routes: routesAnnotation === undefined ? [] : bindRoutes(routesAnnotation, interfaces),
+    defaultRouteInterface: defaultNic,
   };
 }

@@ -20,17 +20,28 @@ export interface KubeAccess {
   readonly dir?: string | undefined;
 }
 
+/** Where a pod's service account token is; client-node loads the in-cluster config when it exists. */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
 /**
  * Loads `file`, or else what kubectl would: the first file of $KUBECONFIG
  * merged with the others, ~/.kube/config, or the in-cluster service account.
- * Throws what client-node throws for a missing or malformed file.
+ * A missing file is named as missing; with none of them at all this throws
+ * rather than let client-node fall back to http://localhost:8080, whose
+ * first request would fail with a message about TLS verification. Throws
+ * what client-node throws for a malformed file.
  */
 export async function loadKubeConfig(file?: string): Promise<KubeAccess> {
   // Loaded only here: importing the client takes about a second, which commands without a cluster should not pay.
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
+  if (file) {
+    if (!existsSync(file)) throw new Error('no such file');
+    kc.loadFromFile(file);
+  } else {
+    checkDefaultSources();
+    kc.loadFromDefault();
+  }
   const name = kc.getCurrentUser()?.name;
   for (const path of file ? [file] : defaultFiles()) {
     const user = name === undefined ? undefined : rawUser(path, name);
@@ -40,6 +51,19 @@ export async function loadKubeConfig(file?: string): Promise<KubeAccess> {
     return { kc, dir, tokenFile: tokenFile ? (isAbsolute(tokenFile) ? tokenFile : join(dir, tokenFile)) : undefined };
   }
   return { kc };
+}
+
+/** Throws, naming what was looked for, when loadFromDefault would find no kubeconfig. */
+function checkDefaultSources(): void {
+  const env = process.env['KUBECONFIG'];
+  if (env) {
+    const missing = env.split(delimiter).filter((f) => f !== '' && !existsSync(f));
+    if (missing.length > 0) throw new Error(`$KUBECONFIG names ${missing.join(', ')}: no such file`);
+    return;
+  }
+  const home = join(homedir(), '.kube', 'config');
+  if (existsSync(home) || existsSync(SERVICE_ACCOUNT_TOKEN)) return;
+  throw new Error(`no kubeconfig: $KUBECONFIG is not set, ${home} does not exist, and there is no service account token at ${SERVICE_ACCOUNT_TOKEN} (not in a pod); pass --kubeconfig FILE`);
 }
 
 /** The files loadFromDefault reads, in its order. */

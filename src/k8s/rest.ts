@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeResource, kubeVerb, type KubeApiMetrics } from './api-metrics.ts';
 import { createCredentials, type Auth, type CredentialSource } from './credentials.ts';
 import { tlsOptions, type KubeAccess } from './kubeconfig.ts';
 
@@ -68,6 +69,7 @@ export type Query = Record<string, string | number | boolean | undefined>;
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
   gracePeriodSeconds?: number;
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
 }
 
 export interface KubeRest {
@@ -94,6 +96,8 @@ export interface KubeRestOptions {
   readonly now?: () => number;
   /** Told when refreshing credentials failed while the old ones were still valid (they stay in use). */
   readonly onCredentialRefreshFailed?: (source: CredentialSource, err: Error) => void;
+  /** Told of every request and watch; the composition root binds it to Prometheus. */
+  readonly metrics?: KubeApiMetrics;
 }
 
 /**
@@ -157,7 +161,13 @@ export async function createKubeRest(config: KubeConfig | KubeAccess, opts: Kube
     }
   }
 
+  /** Reports one request to `opts.metrics`: its HTTP status, or `none` when no answer came. */
+  function observe(method: string, path: string, status: number | undefined, started: number | undefined): void {
+    opts.metrics?.request(kubeVerb(method, path), kubeResource(path), status === undefined ? 'none' : String(status), started === undefined ? undefined : (performance.now() - started) / 1000);
+  }
+
   function send<T>(auth: Auth, method: string, path: string, payload: string | undefined, contentType: string, query?: Query): Promise<T> {
+    const started = performance.now();
     return new Promise<T>((resolve, reject) => {
       const headers = payload === undefined ? { ...common, ...auth.headers } : { ...common, ...auth.headers, 'content-type': contentType, 'content-length': Buffer.byteLength(payload) };
       const req = transport.request(
@@ -168,15 +178,22 @@ export async function createKubeRest(config: KubeConfig | KubeAccess, opts: Kube
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             const status = res.statusCode ?? 0;
+            observe(method, path, status, started);
             const parsed = parseJson(text);
             if (status >= 200 && status < 300) resolve(parsed as T);
             else reject(toApiError(status, parsed, text, method, path));
           });
-          res.on('error', (err) => reject(new KubeApiError(0, 'ConnectionFailed', `${method} ${path}: ${err.message}`)));
+          res.on('error', (err) => {
+            observe(method, path, undefined, started);
+            reject(new KubeApiError(0, 'ConnectionFailed', `${method} ${path}: ${err.message}`));
+          });
         },
       );
       req.on('timeout', () => req.destroy(new KubeApiError(504, 'Timeout', `${method} ${path}: no answer within ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(err instanceof KubeApiError ? err : new KubeApiError(0, 'ConnectionFailed', `${method} ${path}: ${err.message}`)));
+      req.on('error', (err) => {
+        observe(method, path, undefined, started);
+        reject(err instanceof KubeApiError ? err : new KubeApiError(0, 'ConnectionFailed', `${method} ${path}: ${err.message}`));
+      });
       req.end(payload);
     });
   }
@@ -200,6 +217,7 @@ export async function createKubeRest(config: KubeConfig | KubeAccess, opts: Kube
     return new Promise<void>((resolve, reject) => {
       const headers = { ...common, ...auth.headers };
       const req = transport.request({ agent: agentFor(auth), host: base.hostname, port: base.port || (secure ? 443 : 80), method: 'GET', path: url(path, { ...query, watch: 'true' }), headers, signal }, (res) => {
+        observe('WATCH', path, res.statusCode ?? 0, undefined);
         if ((res.statusCode ?? 0) !== 200) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -211,7 +229,11 @@ export async function createKubeRest(config: KubeConfig | KubeAccess, opts: Kube
         }
         streamEvents(res, path, onEvent, signal, resolve, reject);
       });
-      req.on('error', (err) => (signal?.aborted ? resolve() : reject(new KubeApiError(0, 'ConnectionFailed', `WATCH ${path}: ${err.message}`))));
+      req.on('error', (err) => {
+        if (signal?.aborted) return resolve();
+        observe('WATCH', path, undefined, undefined);
+        reject(new KubeApiError(0, 'ConnectionFailed', `WATCH ${path}: ${err.message}`));
+      });
       req.end();
     });
   }

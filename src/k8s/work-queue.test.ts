@@ -80,3 +80,39 @@ test('an earlier due time replaces a later one', async () => {
   assert.equal(await pending, 'x');
   assert.equal(q.size, 0, 'the stale later entry is gone');
 });
+
+test('metrics: adds that change nothing are not counted; waits count from the due time; work from hand-out to done; retries apart', async () => {
+  const time = fakeTime();
+  const seen = { added: 0, retried: 0, depth: [] as number[], waited: [] as number[], worked: [] as number[] };
+  const q = createWorkQueue({
+    ...time,
+    metrics: {
+      added: () => void seen.added++,
+      retried: () => void seen.retried++,
+      depth: (n) => void seen.depth.push(n),
+      waited: (s) => void seen.waited.push(s),
+      worked: (s) => void seen.worked.push(s),
+    },
+  });
+  const signal = new AbortController().signal;
+  q.addAt('a', 1500);
+  q.addAt('a', 1600); // later than the pending due time: nothing changes
+  q.add('b');
+  q.add('b');
+  assert.equal(seen.added, 2);
+  assert.deepEqual(seen.depth, [1, 2]);
+  await time.advance(200);
+  assert.equal(await q.next(signal), 'b');
+  assert.deepEqual(seen.waited, [0.2], 'b was due when added, 200 ms before it was handed out');
+  await time.advance(50);
+  q.done('b');
+  assert.deepEqual(seen.worked, [0.05]);
+  await time.advance(400);
+  assert.equal(await q.next(signal), 'a');
+  assert.deepEqual(seen.waited, [0.2, 0.15], 'a waited from its due time (1500), not from when it was added (1000)');
+  q.retryAt('a', time.now() + 1000);
+  q.done('a');
+  assert.equal(seen.retried, 1);
+  assert.equal(seen.added, 3, 'a retry asked for during processing is one add, not two');
+  assert.equal(q.size, 1);
+});

@@ -1,4 +1,5 @@
 import { createTimedHeap } from '../util/heap.ts';
+import { noWorkQueueMetrics, type WorkQueueMetrics } from './work-queue-metrics.ts';
 /**
  * A keyed, de-duplicating work queue with due times, in the manner of
  * controller-runtime: a key waits at most once in the queue (at its earliest
@@ -11,6 +12,8 @@ export interface WorkQueue {
   add(key: string): void;
   /** Due at `at` (ms); an earlier pending due time wins. */
   addAt(key: string, at: number): void;
+  /** `addAt` for a key whose processing failed: counted as a retry. */
+  retryAt(key: string, at: number): void;
   /** Resolves with the next due key, waiting as needed; undefined once `signal` aborts. */
   next(signal: AbortSignal): Promise<string | undefined>;
   /** Marks a key handed out by `next` as finished. */
@@ -25,8 +28,18 @@ interface Entry {
   readonly seq: number;
 }
 
-export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => void, ms: number) => () => void }): WorkQueue {
+export interface WorkQueueDeps {
+  readonly now: () => number;
+  readonly setTimer: (fn: () => void, ms: number) => () => void;
+  readonly metrics?: WorkQueueMetrics;
+}
+
+export function createWorkQueue(deps: WorkQueueDeps): WorkQueue {
+  const metrics = deps.metrics ?? noWorkQueueMetrics;
   const heap = createTimedHeap<Entry>();
+  // When each waiting key was first put on the queue, and when each key handed out was: for the latency metrics.
+  const addedAt = new Map<string, number>();
+  const startedAt = new Map<string, number>();
   // The due time that counts for each waiting key; heap entries that disagree are stale and skipped.
   const dueAt = new Map<string, number>();
   const processing = new Set<string>();
@@ -59,6 +72,28 @@ export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => 
     }, top.at - deps.now());
   }
 
+  /** Puts a key that is not being processed on the queue; false if it already waits as early. */
+  function enqueue(key: string, at: number): boolean {
+    const current = dueAt.get(key);
+    if (current !== undefined && current <= at) return false;
+    if (current === undefined) addedAt.set(key, deps.now());
+    dueAt.set(key, at);
+    heap.push({ key, at, seq: seq++ });
+    metrics.depth(dueAt.size);
+    schedule();
+    return true;
+  }
+
+  /** A key leaves the queue for a worker: its wait counts from when it was both added and due. */
+  function handOut(entry: Entry): void {
+    const now = deps.now();
+    const since = Math.max(entry.at, addedAt.get(entry.key) ?? entry.at);
+    addedAt.delete(entry.key);
+    startedAt.set(entry.key, now);
+    metrics.waited(Math.max(0, now - since) / 1000);
+    metrics.depth(dueAt.size);
+  }
+
   const queue: WorkQueue = {
     add(key) {
       queue.addAt(key, deps.now());
@@ -66,14 +101,17 @@ export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => 
     addAt(key, at) {
       if (processing.has(key)) {
         const pending = again.get(key);
-        if (pending === undefined || at < pending) again.set(key, at);
+        if (pending === undefined || at < pending) {
+          again.set(key, at);
+          metrics.added();
+        }
         return;
       }
-      const current = dueAt.get(key);
-      if (current !== undefined && current <= at) return;
-      dueAt.set(key, at);
-      heap.push({ key, at, seq: seq++ });
-      schedule();
+      if (enqueue(key, at)) metrics.added();
+    },
+    retryAt(key, at) {
+      metrics.retried();
+      queue.addAt(key, at);
     },
     async next(signal) {
       for (;;) {
@@ -84,6 +122,7 @@ export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => 
           heap.pop();
           dueAt.delete(top.key);
           processing.add(top.key);
+          handOut(top);
           return top.key;
         }
         schedule();
@@ -98,11 +137,15 @@ export function createWorkQueue(deps: { now: () => number; setTimer: (fn: () => 
       }
     },
     done(key) {
+      const started = startedAt.get(key);
+      if (started !== undefined) metrics.worked(Math.max(0, deps.now() - started) / 1000);
+      startedAt.delete(key);
       processing.delete(key);
       const at = again.get(key);
       if (at !== undefined) {
         again.delete(key);
-        queue.addAt(key, at);
+        // Counted as added when it was asked for during processing.
+        enqueue(key, at);
       }
     },
     get size() {

@@ -4,7 +4,9 @@ import type { UserInfo } from '../apiserver/authentication.ts';
 import { builtinKinds } from '../apiserver/builtin-kinds.ts';
 import { customKind, type KubeObject } from '../apiserver/kinds.ts';
 import type { ApiRequest, ApiResponse, ApiResult } from '../apiserver/request.ts';
-import { createApiServer } from '../apiserver/server.ts';
+import type { ControllerOptions } from '../apiserver/controllers/run.ts';
+import { createApiServer, type ApiServerOptions } from '../apiserver/server.ts';
+import type { Timers } from '../apiserver/timers.ts';
 import { ApiError, type StatusObject } from '../apiserver/status.ts';
 import type { KindState, Store } from '../apiserver/store.ts';
 import { TIDEPOOL_KINDS } from '../apiserver/tidepool-kinds.ts';
@@ -137,7 +139,31 @@ function bodyOf(result: ApiResult): unknown {
   throw new ApiError(r.body as StatusObject);
 }
 
-export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySize?: number }): SimApiServer {
+/** The longest the simulated watch cache lags behind a write (the tail of `watchCacheLag`). */
+export const WATCH_CACHE_LAG_MAX_MS = 200;
+
+/**
+ * How long after a write the simulated watch cache serves it: mostly 1 to 10 ms, and one write
+ * in 50 from 20 to 200 ms (an apiserver busy decoding, a slow etcd watch), drawn from the seed.
+ */
+export function watchCacheLag(rng: Rng): () => number {
+  return () => (rng.chance(0.02) ? rng.between(20, WATCH_CACHE_LAG_MAX_MS) : rng.between(1, 10));
+}
+
+/** The server's own timers run in virtual time; no process kill cancels them. */
+function serverTimers(sched: Scheduler): Timers {
+  return { now: () => sched.now, after: (ms, fn) => sched.after(ms, fn, 'apiserver') };
+}
+
+export interface SimApiServerOptions {
+  readonly sched: Scheduler;
+  readonly rng: Rng;
+  readonly historySize?: number;
+  readonly watchCache?: ApiServerOptions['watchCache'];
+  readonly controllers?: ControllerOptions;
+}
+
+export function createSimApiServer(opts: SimApiServerOptions): SimApiServer {
   const { sched } = opts;
   const core = createApiServer({
     now: () => new Date(sched.now),
@@ -145,6 +171,10 @@ export function createSimApiServer(opts: { sched: Scheduler; rng: Rng; historySi
     ...seededIdentities(opts.rng.fork('api')),
     kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)],
     namespaces: ['default', 'kube-system'],
+    timers: serverTimers(sched),
+    watchLag: watchCacheLag(opts.rng.fork('watch-cache')),
+    ...(opts.watchCache ? { watchCache: opts.watchCache } : {}),
+    ...(opts.controllers ? { controllers: opts.controllers } : {}),
   });
   const { store, router } = core;
   const byPlural = new Map<string, KindState>();

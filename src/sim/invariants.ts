@@ -3,7 +3,7 @@ import { planPool, type Pool } from '../ipam/pool.ts';
 import { parseRangeSpec, rangesContain, type IPRange } from '../ipam/range.ts';
 import { allocationName } from '../store/kubernetes.ts';
 import type { KubeObject } from '../k8s/rest.ts';
-import type { SimApiServer } from './api-server.ts';
+import { WATCH_CACHE_LAG_MAX_MS, type SimApiServer } from './api-server.ts';
 import type { Scenario } from './scenario.ts';
 import type { Sandbox, World, PodObject } from './world.ts';
 
@@ -52,13 +52,15 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
   const f = scenario.faults;
   const g = scenario.gc;
   // The docs/gc.md bound (2 s with the controller running), plus what the scenario's faults add:
-  // late watch events and relists; with API errors, the confirmation retries (1+2+…+32 s) and the periodic scans.
+  // late watch events (the API server's own watch cache lag, and the link's delays) and relists;
+  // with API errors, the confirmation retries (1+2+…+32 s) and the periodic scans.
   const apiFaults = f.apiError > 0 || f.apiTimeout > 0 || f.apiConflict > 0;
-  const bound = 2_000 + f.watchDelayMaxMs + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 63_000 + 10_000 + 2 * g.scanIntervalMs + g.orphanConfirmMs : 0);
+  const watchLate = WATCH_CACHE_LAG_MAX_MS + f.watchDelayMaxMs;
+  const bound = 2_000 + watchLate + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 63_000 + 10_000 + 2 * g.scanIntervalMs + g.orphanConfirmMs : 0);
   // After a takeover the new leader must sync its caches and scan: allowed on top of the bound.
   const takeoverSlack = 5_000;
   // IPPool.status is written from the controller's cache, debounced by 1 s: it may trail the records by that, plus what faults add.
-  const countsBound = 3_000 + f.watchDelayMaxMs + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 30_000 : 0);
+  const countsBound = 3_000 + watchLate + (f.apiSlow > 0 ? 4 * f.apiSlowMaxMs : 0) + (f.watchDropPerMin > 0 ? 6_000 : 0) + (apiFaults ? 30_000 : 0);
   const leakSince = new Map<string, number>();
   let peakLeaked = 0;
   let longestLeakMs = 0;
@@ -117,7 +119,7 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     },
   }, { bookmarks: false });
 
-  const lag = f.watchDelayMaxMs + f.apiSlowMaxMs + 6_000;
+  const lag = watchLate + f.apiSlowMaxMs + 6_000;
   /** Versions that were current at some moment in [from, to]. */
   function versions<T extends { at: number }>(list: readonly T[], from: number, to: number): T[] {
     const out: T[] = [];

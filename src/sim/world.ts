@@ -12,6 +12,7 @@ import type { KubeObject } from '../k8s/rest.ts';
 import type { Logger } from '../util/logger.ts';
 import { NO_FAULTS, type LinkFaults, type SimApiServer, type SimConnection } from './api-server.ts';
 import type { Plant } from './plant.ts';
+import { createWorkloadOwners } from './workload-owners.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
 import { toPoolObject, type Scenario, type WorkloadSpec } from './scenario.ts';
@@ -88,7 +89,9 @@ interface WorkloadState {
   readonly spec: WorkloadSpec;
   replicas: number;
   exists: boolean;
+  /** The pods' owner (StatefulSet, ReplicaSet or Job) and its name. */
   uid: string;
+  ownerName: string;
   generation: number;
   podGeneration: Map<string, number>;
   nextOrdinal: number;
@@ -145,9 +148,10 @@ export function createWorld(deps: {
   const wait = (ms: number, owner?: string) => new Promise<void>((resolve) => sched.after(ms, resolve, owner));
   const nodes = new Map<string, SimNode>();
   const controllers: ControllerProcess[] = [];
-  const workloads: WorkloadState[] = scenario.workloads.map((spec) => ({ spec, replicas: spec.replicas, exists: true, uid: '', generation: 0, podGeneration: new Map(), nextOrdinal: 0 }));
+  const workloads: WorkloadState[] = scenario.workloads.map((spec) => ({ spec, replicas: spec.replicas, exists: true, uid: '', ownerName: '', generation: 0, podGeneration: new Map(), nextOrdinal: 0 }));
   const defaultPools = { ipv4: scenario.pools.filter((p) => p.default && !p.subnet.includes(':')).map((p) => p.name), ipv6: scenario.pools.filter((p) => p.default && p.subnet.includes(':')).map((p) => p.name) };
   let nodeCount = 0;
+  const owners = createWorkloadOwners({ api, rng: deps.rng.fork('owners'), trace: (line) => observer.trace(line) });
   const world: World = {
     nodes,
     controllers,
@@ -200,13 +204,11 @@ export function createWorld(deps: {
     const candidates = schedulableNodes();
     if (candidates.length === 0) return;
     const node = rng.pick(candidates);
-    const kind = w.spec.kind;
-    const ownerKind = kind === 'Deployment' ? 'ReplicaSet' : kind;
-    const ownerReferences = kind === 'Pod' ? [] : [{ apiVersion: kind === 'StatefulSet' ? 'apps/v1' : 'batch/v1', kind: ownerKind, name: kind === 'Deployment' ? `${w.spec.name}-rs` : w.spec.name, uid: w.uid || `uid-${w.spec.name}`, controller: true }];
+    const ownerReferences = owners.reference(w);
     try {
       const pod = api.direct.create<PodObject>(`/api/v1/namespaces/${w.spec.namespace}/pods`, {
         metadata: { name, namespace: w.spec.namespace, labels: { app: w.spec.name }, annotations: podAnnotations(w.spec), ownerReferences },
-        spec: { nodeName: node.name, containers: [{ name: 'main', image: 'registry.local/app:1' }], terminationGracePeriodSeconds: rng.pick([5, 10, 30]) },
+        spec: { nodeName: node.name, containers: [{ name: 'main', image: 'registry.local/app:1' }], terminationGracePeriodSeconds: rng.pick([5, 10, 30]), ...(w.spec.kind === 'Job' ? { restartPolicy: 'Never' } : {}) },
         status: { phase: 'Pending' },
       });
       w.podGeneration.set(pod.metadata.uid ?? '', w.generation);
@@ -231,6 +233,12 @@ export function createWorld(deps: {
     const out: PodObject[] = [];
     for (const p of world.pods()) if (p.metadata.namespace === w.spec.namespace && p.metadata.labels?.['app'] === w.spec.name) out.push(p);
     return out;
+  }
+
+  /** Pods of the workload's current owner: a deleted Deployment's or Job's pods are the garbage collector's now. */
+  function ownedPods(w: WorkloadState, pods: PodObject[]): PodObject[] {
+    if (w.spec.kind === 'Pod' || w.spec.kind === 'StatefulSet') return pods;
+    return pods.filter((p) => p.metadata.ownerReferences?.some((r) => r.uid === w.uid));
   }
 
   const finished = (p: PodObject) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
@@ -266,7 +274,8 @@ export function createWorld(deps: {
   function reconcile(w: WorkloadState): void {
     if (!w.exists) return;
     if (!ensureNamespace(w.spec.namespace)) return;
-    const pods = podsOf(w);
+    if (!owners.ensure(w)) return;
+    const pods = ownedPods(w, podsOf(w));
     const active = pods.filter((p) => !p.metadata.deletionTimestamp && !finished(p));
     switch (w.spec.kind) {
       case 'StatefulSet': {
@@ -312,16 +321,11 @@ export function createWorld(deps: {
     sched.after(1_000, workloadLoop, 'workloads');
   }
 
+  /** Deletes a workload as kubectl does: its top-level object, and the garbage collector takes its pods; bare pods one by one. */
   function deleteWorkload(w: WorkloadState, why: string): void {
     w.exists = false;
-    if (w.spec.kind === 'StatefulSet') {
-      try {
-        api.direct.delete(`/apis/apps/v1/namespaces/${w.spec.namespace}/statefulsets/${w.spec.name}`);
-      } catch {
-        // Already gone with its namespace.
-      }
-    }
-    for (const p of podsOf(w)) if (!p.metadata.deletionTimestamp) deletePod(p, why);
+    if (w.spec.kind === 'Pod') for (const p of podsOf(w)) if (!p.metadata.deletionTimestamp) deletePod(p, why);
+    owners.remove(w);
     trace(`workload ${w.spec.kind} ${w.spec.namespace}/${w.spec.name} deleted (${why})`);
   }
 
@@ -684,10 +688,7 @@ export function createWorld(deps: {
       // Already gone.
     }
     trace(`node ${node.name} deleted`);
-    // The pod garbage collector force-deletes pods bound to a node that no longer exists.
-    sched.after(rng.between(5_000, 20_000), () => {
-      for (const p of world.pods()) if (p.spec?.nodeName === node.name) deletePod(p, 'orphaned by node deletion', 0);
-    }, 'nodes');
+    // The API server's pod garbage collector force-deletes the pods bound to it (after its quarantine).
     sched.after(30_000, () => addNode(), 'nodes');
   }
 

@@ -330,6 +330,28 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assertRecords(await store.list({ podUid: 'uid-old' }), []);
     });
 
+    withStore('a pod\'s IP handed to a hold keeps the hold (reason, MAC, end) through list, and frees like any record', async (store) => {
+      const pod = record({ podUid: 'uid-1', podNamespace: 'default', podName: 'web' });
+      assert.equal(await store.reserve(pod), true);
+      const hold: AllocationRecord = {
+        pool: 'pool-a',
+        ip: '10.0.0.5',
+        containerId: 'hold:ip-conflict',
+        ifname: 'eth0',
+        netns: '',
+        node: 'node-1',
+        allocatedAt: 1_700_000_000_123,
+        hold: { reason: 'ip-conflict', mac: 'aa:bb:cc:dd:ee:ff', until: 1_700_000_600_123, detectedFor: 'default/web' },
+      };
+      assert.equal(await store.transfer(ownerOf(pod), hold), true);
+      const [listed] = await store.list();
+      assert.deepEqual(listed?.hold, hold.hold);
+      assertRecords(await store.list({ podUid: 'uid-1' }), [], 'the hold names no pod');
+      assert.deepEqual(await allocatedOf(store, 'pool-a'), ['10.0.0.5'], 'a held IP is not free');
+      assert.equal(await store.release('pool-a', '10.0.0.5', { containerId: 'hold:ip-conflict', ifname: 'eth0' }, 9), true);
+      assert.deepEqual(await allocatedOf(store, 'pool-a'), []);
+    });
+
     withStore('transfer from a wrong owner, or of a free IP, resolves false and changes nothing', async (store) => {
       const held = record({ podUid: 'uid-1' });
       assert.equal(await store.reserve(held), true);

@@ -353,6 +353,9 @@ function toOwner(r: AllocationRecord): IPAllocationOwner {
   const vm = r.stableKey && /^vm:([^/]+)\/([^/]+)$/.exec(r.stableKey);
   if (sts) owner.statefulSet = { namespace: sts[1]!, name: sts[2]!, ordinal: Number(sts[3]) };
   else if (vm) owner.vm = { namespace: vm[1]!, name: vm[2]! };
+  if (r.hold !== undefined) {
+    owner.hold = { reason: r.hold.reason, mac: r.hold.mac, until: new Date(r.hold.until).toISOString(), ...(r.hold.detectedFor !== undefined ? { detectedFor: r.hold.detectedFor } : {}) };
+  }
   return owner;
 }
 
@@ -374,5 +377,6 @@ function toRecord(obj: IPAllocationObject): AllocationRecord {
   if (o.podName !== undefined) r.podName = o.podName;
   if (o.podUid !== undefined) r.podUid = o.podUid;
   if (stableKey !== undefined) r.stableKey = stableKey;
+  if (o.hold !== undefined) r.hold = { reason: o.hold.reason, mac: o.hold.mac, until: Date.parse(o.hold.until), ...(o.hold.detectedFor !== undefined ? { detectedFor: o.hold.detectedFor } : {}) };
   return r;
 }

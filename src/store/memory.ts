@@ -27,6 +27,7 @@ function copyRecord(record: AllocationRecord): AllocationRecord {
   if (record.podName !== undefined) copy.podName = record.podName;
   if (record.podUid !== undefined) copy.podUid = record.podUid;
   if (record.stableKey !== undefined) copy.stableKey = record.stableKey;
+  if (record.hold !== undefined) copy.hold = { ...record.hold };
   return copy;
 }
 

@@ -47,7 +47,27 @@ export interface AllocationRecord {
   readonly stableKey?: string | undefined;
   /** Milliseconds since the epoch, from the caller's clock. */
   readonly allocatedAt: number;
+  /**
+   * Set when the IP is held out of use rather than by an attachment: another
+   * host answered for it on the LAN. Such a record names no pod; its
+   * `containerId` is HOLD_CONTAINER_ID, which no runtime can pass.
+   */
+  readonly hold?: IpHold | undefined;
 }
+
+/** Why an IP is held out of use, and until when. */
+export interface IpHold {
+  readonly reason: 'ip-conflict';
+  /** The MAC address that answered for the IP. */
+  readonly mac: string;
+  /** When the hold ends (ms since the epoch); the agent's collector frees the IP then. */
+  readonly until: number;
+  /** The pod (`namespace/name`) or container the IP was being given to. */
+  readonly detectedFor?: string | undefined;
+}
+
+/** The container ID of a hold record: ':' is not allowed in a CNI container ID, so no DEL or GC of a runtime can name it. */
+export const HOLD_CONTAINER_ID = 'hold:ip-conflict';
 
 /** What the allocator needs to plan the next IP of a pool. */
 export interface PoolUsage {

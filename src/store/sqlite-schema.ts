@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import { TidepoolError } from '../ipam/errors.ts';
 
 /** Version of the schema below; stored in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** 'tidp': marks the file as ours in `PRAGMA application_id`, so a foreign database is refused before it is touched. */
 const APPLICATION_ID = 0x74696470;
 
@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS displaced_allocations (${ALLOCATION_COLUMNS},
 );
 `;
 
+/**
+ * Version 3: `hold`, JSON of an IP held out of use (an address another host
+ * answered for), on records and on displaced records alike.
+ */
+const SCHEMA_V3_ADDITIONS = `
+ALTER TABLE allocations ADD COLUMN hold TEXT;
+ALTER TABLE displaced_allocations ADD COLUMN hold TEXT;
+`;
+
 /** What opening the file changed, for the caller to log. */
 export interface MigrationReport {
   /** The schema version the file had, or 0 when it was created. */
@@ -113,8 +122,13 @@ export function migrate(db: Database.Database, path: string, now: number): Migra
       db.exec(SCHEMA_V1);
       db.pragma(`application_id = ${APPLICATION_ID}`);
     }
-    report = { from, displaced: displaceDuplicates(db, now) };
-    db.exec(SCHEMA_V2_ADDITIONS);
+    if (from < 2) {
+      report = { from, displaced: displaceDuplicates(db, now) };
+      db.exec(SCHEMA_V2_ADDITIONS);
+    } else {
+      report = { from, displaced: [] };
+    }
+    db.exec(SCHEMA_V3_ADDITIONS);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
   return report;

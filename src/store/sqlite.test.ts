@@ -79,7 +79,7 @@ describe('sqlite store, file behaviour', () => {
     const raw = new Database(file, { readonly: true });
     try {
       assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-      assert.equal(raw.pragma('user_version', { simple: true }), 2);
+      assert.equal(raw.pragma('user_version', { simple: true }), 3);
       const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY name").all();
       assert.deepEqual(
         tables.map((t) => (t as { name: string }).name),
@@ -123,9 +123,9 @@ describe('sqlite store, file behaviour', () => {
     const file = path.join(tempDir(), 'store.db');
     await createSqliteStore({ path: file }).close();
     const raw = new Database(file);
-    raw.pragma('user_version = 3');
+    raw.pragma('user_version = 4');
     raw.close();
-    assertStoreError(() => createSqliteStore({ path: file }), 'IO_FAILURE', file, /schema version 3, newer than the 2/);
+    assertStoreError(() => createSqliteStore({ path: file }), 'IO_FAILURE', file, /schema version 4, newer than the 3/);
   });
 
   test('a path in a missing directory fails with IO_FAILURE naming it', () => {
@@ -195,6 +195,35 @@ function writeVersion1File(file: string, rows: ReadonlyArray<{ pool: string; ip:
   raw.close();
 }
 
+describe('sqlite store, schema version 2 files', () => {
+  test('a version 2 file gains the hold column and keeps its records; a hold round-trips', async () => {
+    const file = path.join(tempDir(), 'state.db');
+    writeVersion1File(file, [{ pool: 'pool-b', ip: '10.250.6.11', containerId: 'b1', allocatedAt: 10 }]);
+    // Through a version 2 store: the build before holds, as far as the file can tell.
+    const raw = new Database(file);
+    raw.exec(`
+      CREATE UNIQUE INDEX allocations_ip ON allocations (ip);
+      CREATE TABLE netns_gone (key TEXT PRIMARY KEY, since INTEGER NOT NULL);
+      CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE displaced_allocations (pool TEXT NOT NULL, ip TEXT NOT NULL, container_id TEXT NOT NULL, ifname TEXT NOT NULL, netns TEXT NOT NULL,
+        netns_id TEXT, node TEXT NOT NULL, network TEXT, pod_namespace TEXT, pod_name TEXT, pod_uid TEXT, stable_key TEXT,
+        allocated_at INTEGER NOT NULL, displaced_at INTEGER NOT NULL);
+      PRAGMA user_version = 2;
+    `);
+    raw.close();
+    const store = createSqliteStore({ path: file });
+    try {
+      assert.deepEqual(store.migration, { from: 2, displaced: [] });
+      assert.deepEqual((await store.list()).map((r) => `${r.pool}/${r.ip}/${r.containerId}/${String(r.hold)}`), ['pool-b/10.250.6.11/b1/undefined']);
+      const hold = { reason: 'ip-conflict' as const, mac: 'aa:bb:cc:dd:ee:ff', until: 99 };
+      assert.equal(await store.reserve(record({ pool: 'pool-b', ip: '10.250.6.12', containerId: 'hold:ip-conflict', netns: '', hold })), true);
+      assert.deepEqual((await store.list({ containerId: 'hold:ip-conflict' }))[0]?.hold, hold);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('sqlite store, schema version 1 files', () => {
   test('a version 1 file is migrated in place, keeping every record and the release history', async () => {
     const file = path.join(tempDir(), 'state.db');
@@ -212,7 +241,7 @@ describe('sqlite store, schema version 1 files', () => {
       await store.close();
     }
     const again = createSqliteStore({ path: file });
-    assert.deepEqual(again.migration, { from: 2, displaced: [] }, 'a migrated file is not migrated twice');
+    assert.deepEqual(again.migration, { from: 3, displaced: [] }, 'a migrated file is not migrated twice');
     await again.close();
   });
 

@@ -5,7 +5,7 @@
 import { chmodSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { TidepoolError } from '../ipam/errors.ts';
-import type { AllocationRecord, AllocationStore, ListFilter, OwnerRef, PoolMove, PoolUsage, ReclaimJournal } from './port.ts';
+import type { AllocationRecord, AllocationStore, IpHold, ListFilter, OwnerRef, PoolMove, PoolUsage, ReclaimJournal } from './port.ts';
 import { migrate, type MigrationReport } from './sqlite-schema.ts';
 
 export interface SqliteStoreOptions {
@@ -52,6 +52,7 @@ interface AllocationRow {
   pod_uid: string | null;
   stable_key: string | null;
   allocated_at: number;
+  hold: string | null;
 }
 
 function toRecord(row: AllocationRow): AllocationRecord {
@@ -71,6 +72,7 @@ function toRecord(row: AllocationRow): AllocationRecord {
   if (row.pod_name !== null) r.podName = row.pod_name;
   if (row.pod_uid !== null) r.podUid = row.pod_uid;
   if (row.stable_key !== null) r.stableKey = row.stable_key;
+  if (row.hold !== null) r.hold = JSON.parse(row.hold) as IpHold;
   return r;
 }
 
@@ -89,6 +91,7 @@ function toRow(record: AllocationRecord): AllocationRow {
     pod_uid: record.podUid ?? null,
     stable_key: record.stableKey ?? null,
     allocated_at: record.allocatedAt,
+    hold: record.hold === undefined ? null : JSON.stringify(record.hold),
   };
 }
 
@@ -183,14 +186,15 @@ export function createSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const { db, migration } = openDatabase(opts, opts.busyTimeoutMs ?? 5000);
 
   const insertAllocation = db.prepare<[AllocationRow]>(
-    `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, network, pod_namespace, pod_name, pod_uid, stable_key, allocated_at)
-     VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @network, @pod_namespace, @pod_name, @pod_uid, @stable_key, @allocated_at)
+    `INSERT INTO allocations (pool, ip, container_id, ifname, netns, netns_id, node, network, pod_namespace, pod_name, pod_uid, stable_key, allocated_at, hold)
+     VALUES (@pool, @ip, @container_id, @ifname, @netns, @netns_id, @node, @network, @pod_namespace, @pod_name, @pod_uid, @stable_key, @allocated_at, @hold)
      ON CONFLICT DO NOTHING`,
   );
   // The owner check is in the WHERE clause, so a changed holder simply matches no row.
   const transferOwned = db.prepare<[AllocationRow & { from_container_id: string; from_ifname: string; from_pod_uid: string | null; from_stable_key: string | null }]>(
     `UPDATE allocations SET container_id = @container_id, ifname = @ifname, netns = @netns, netns_id = @netns_id, node = @node,
-       network = @network, pod_namespace = @pod_namespace, pod_name = @pod_name, pod_uid = @pod_uid, stable_key = @stable_key, allocated_at = @allocated_at
+       network = @network, pod_namespace = @pod_namespace, pod_name = @pod_name, pod_uid = @pod_uid, stable_key = @stable_key, allocated_at = @allocated_at,
+       hold = @hold
      WHERE pool = @pool AND ip = @ip AND ifname = @from_ifname
        AND ((container_id = @from_container_id AND (@from_pod_uid IS NULL OR pod_uid = @from_pod_uid))
          OR (@from_stable_key IS NOT NULL AND stable_key = @from_stable_key))`,

@@ -1,9 +1,12 @@
 /**
- * Structured JSON logs, one object per line. Only composition roots create a
- * logger; everything else receives one, so tests can capture lines.
+ * Structured logs, one entry per line: JSON objects (the default, for log
+ * pipelines) or text for people (log-text.ts). Only composition roots create
+ * a logger; everything else receives one, so tests can capture lines.
  */
+import { formatTextLine } from './log-text.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'json' | 'text';
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
@@ -17,6 +20,8 @@ export interface Logger {
 
 export interface LoggerOptions {
   readonly level?: LogLevel;
+  /** Default json. */
+  readonly format?: LogFormat;
   readonly write?: (line: string) => void;
   readonly now?: () => number;
   readonly bindings?: Record<string, unknown>;
@@ -26,7 +31,11 @@ export function isLogLevel(value: string): value is LogLevel {
   return Object.hasOwn(RANK, value);
 }
 
-/** Writes `{"time","level","msg",...bindings,...fields}` lines; errors become `{message, code, stack}`. */
+export function isLogFormat(value: string): value is LogFormat {
+  return value === 'json' || value === 'text';
+}
+
+/** Writes `{"time","level","msg",...bindings,...fields}` lines (or their text form); in JSON, errors become `{message, code, stack}`. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const min = RANK[opts.level ?? 'info'];
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
@@ -34,7 +43,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const make = (bindings: Record<string, unknown>): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
       if (RANK[level] < min) return;
-      const entry: Record<string, unknown> = { time: new Date(now()).toISOString(), level, msg, ...bindings };
+      const time = new Date(now()).toISOString();
+      if (opts.format === 'text') return write(formatTextLine(time, level, msg, { ...bindings, ...fields }));
+      const entry: Record<string, unknown> = { time, level, msg, ...bindings };
       for (const [k, v] of Object.entries(fields ?? {})) entry[k] = v instanceof Error ? describeError(v) : v;
       write(JSON.stringify(entry, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
     };

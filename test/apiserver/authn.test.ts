@@ -51,7 +51,9 @@ test("on: the kubeconfig's own token never expires; no token at all is system:an
     const anonymous = await get(`${server.url}/apis/tidepool.dev/v1alpha1/ippools`);
     assert.equal(anonymous.status, 403);
     assert.equal(anonymous.body.message, 'ippools.tidepool.dev is forbidden: User "system:anonymous" cannot list resource "ippools" in API group "tidepool.dev" at the cluster scope');
-    assert.equal((await get(`${server.url}/api/v1/namespaces/default/pods/x`)).body.message, 'pods is forbidden: User "system:anonymous" cannot get resource "pods" in API group "" in the namespace "default"');
+    const named = (await get(`${server.url}/api/v1/namespaces/default/pods/x/status`)).body;
+    assert.equal(named.message, 'pods "x" is forbidden: User "system:anonymous" cannot get resource "pods/status" in API group "" in the namespace "default"');
+    assert.deepEqual(named.details, { name: 'x', kind: 'pods' }, 'details name the object and its resource, without the subresource');
     assert.equal((await get(`${server.url}/healthz`)).status, 200, 'health is public');
     assert.equal((await get(`${server.url}/api`)).status, 403);
   } finally {

@@ -47,10 +47,10 @@ test("an Event about a namespaced object must be in that object's namespace", as
   }
 });
 
-test('an Event with eventTime needs reportingController, reportingInstance, action and reason, within their lengths', async () => {
+test('an Event with eventTime needs reportingComponent (the Go field reportingController), reportingInstance, action and reason, within their lengths', async () => {
   const h = await startHarness();
   try {
-    const newStyle = { eventTime: '2030-01-02T03:04:05.000000Z', reportingController: 'tidepool.dev/controller', reportingInstance: 'c-1', action: 'Reclaim' };
+    const newStyle = { eventTime: '2030-01-02T03:04:05.000000Z', reportingComponent: 'tidepool.dev/controller', reportingInstance: 'c-1', action: 'Reclaim' };
     assert.equal((await h.raw('POST', '/api/v1/namespaces/kube-system/events', event('kube-system', POOL, newStyle))).status, 201, 'kube-system is allowed for new-style Events');
     const missing = await h.raw('POST', '/api/v1/namespaces/default/events', event('default', POOL, { eventTime: newStyle.eventTime, reason: '' }));
     assert.equal(missing.status, 422);

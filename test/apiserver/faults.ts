@@ -8,6 +8,7 @@ import type { Filter, RequestContext } from '../../src/apiserver/router.ts';
 import { resourceKey, type Verb } from '../../src/apiserver/request-info.ts';
 import { failure, reasonForCode, tooLargeResourceVersion } from '../../src/apiserver/status.ts';
 import { parseRv } from '../../src/apiserver/query.ts';
+import { isControllerUser } from '../../src/apiserver/controllers/client.ts';
 
 /** Makes matching requests fail, stall or hang; see FakeApiServer.injectFault. */
 export interface FaultSpec {
@@ -59,7 +60,8 @@ export interface Faults {
 
 function matches(s: FaultSpec, ctx: RequestContext): boolean {
   const { info, target, req } = ctx;
-  if (!target) return false;
+  // Faults model what tidepool's clients meet, not the server's own controllers.
+  if (!target || isControllerUser(ctx.user)) return false;
   const rv = req.query.get('resourceVersion') ?? '';
   if (s.tooLargeResourceVersion && ((info.verb !== 'watch' && info.verb !== 'list') || rv === '' || rv === '0')) return false;
   if (s.verb !== undefined && s.verb !== info.verb) return false;

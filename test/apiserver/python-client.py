@@ -36,14 +36,15 @@ patched = custom.patch_cluster_custom_object(GROUP, VERSION, PLURAL, 'py-pool', 
 seen['patched_spec'] = patched['spec']
 seen['pool_managers'] = [(m['manager'], m['operation']) for m in patched['metadata']['managedFields']]
 
-# A custom object watch: the pool, then its deletion.
+# A custom object watch: the pool, then its deletion. The watch cache follows
+# writes after a lag, so the patch may come as MODIFIED after the pool's ADDED.
 events = []
 w = watch.Watch()
 for e in w.stream(custom.list_cluster_custom_object, GROUP, VERSION, PLURAL, label_selector='team=py', timeout_seconds=10):
     events.append('%s %s' % (e['type'], e['object']['metadata']['name']))
     if len(events) == 1:
         custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, 'py-pool')
-    if len(events) == 2:
+    if e['type'] == 'DELETED':
         w.stop()
 seen['pool_watch'] = events
 

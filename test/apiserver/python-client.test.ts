@@ -33,7 +33,8 @@ test('the Python client lists, watches, patches and deletes through the test API
     const out = await new Promise<string>((resolve, reject) =>
       execFile(python!, [SCRIPT, kubeconfig], { env: { ...env, TMPDIR: dir }, timeout: 90_000 }, (err, stdout, pyErr) => (err ? reject(new Error(`${err.message}\n${pyErr}`)) : resolve(stdout))),
     );
-    const seen = JSON.parse(out) as Record<string, unknown>;
+    const { pool_watch: poolWatch, ...seen } = JSON.parse(out) as Record<string, unknown>;
+    assert.match((poolWatch as string[]).join(', '), /^ADDED py-pool, (MODIFIED py-pool, )?DELETED py-pool$/);
     assert.deepEqual(seen, {
       selected: ['default', 'kube-system'],
       namespace_watch: ['ADDED default', 'ADDED kube-node-lease', 'ADDED kube-public', 'ADDED kube-system', 'ADDED py'],
@@ -41,7 +42,6 @@ test('the Python client lists, watches, patches and deletes through the test API
       pools_other: [],
       patched_spec: { subnet: '10.9.0.0/24', gateway: '10.9.0.1' },
       pool_managers: [['OpenAPI-Generator', 'Update']],
-      pool_watch: ['ADDED py-pool', 'DELETED py-pool'],
       pod_images: ['app:2', 'side:1'],
       events: ['Tested'],
     });

@@ -52,3 +52,17 @@ test('allowWatchBookmarks=True gets bookmarks', async () => {
     await h.close();
   }
 });
+
+test('sendInitialEvents is read by the same codec: True is true, not a 400', async () => {
+  const h = await startHarness({ tidepoolKinds: false });
+  const status = async (path: string, init?: RequestInit) => (await (await fetch(`${h.server.url}${path}`, init)).json()) as { code: number; message: string };
+  try {
+    const list = await status('/api/v1/namespaces?sendInitialEvents=True');
+    assert.equal(list.code, 422);
+    assert.match(list.message, /sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list/);
+    const emptyIsTrue = await status('/api/v1/namespaces?watch=1&sendInitialEvents=');
+    assert.match(emptyIsTrue.message, /sendInitialEvents requires setting resourceVersionMatch to NotOlderThan/);
+  } finally {
+    await h.close();
+  }
+});

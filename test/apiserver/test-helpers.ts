@@ -127,3 +127,23 @@ export async function openWatch(kc: k8s.KubeConfig, path: string, query: Record<
     abort: () => controller.abort(),
   };
 }
+
+/** Polls `pred` until it holds, for what the server's controllers do on their own time. */
+export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) assert.fail(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The HTTP code a client call ends with: 200 when it succeeds, the error's code otherwise. */
+export async function codeOf(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return 200;
+  } catch (e) {
+    if (e instanceof k8s.ApiException) return e.code;
+    throw e;
+  }
+}

@@ -11,8 +11,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
-import { builtinKinds } from '../../src/apiserver/builtin-kinds.ts';
-import { customKind } from '../../src/apiserver/kinds.ts';
 import type { ApiRequest, ApiResponse } from '../../src/apiserver/request.ts';
 import { createApiServer } from '../../src/apiserver/server.ts';
 import { TIDEPOOL_KINDS } from '../../src/apiserver/tidepool-kinds.ts';
@@ -20,11 +18,18 @@ import { createKubeRest, KubeApiError, type KubeList, type KubeObject, type Kube
 import { createSimApiServer, NO_FAULTS, seededIdentities } from '../../src/sim/api-server.ts';
 import { createRng } from '../../src/sim/rng.ts';
 import { createScheduler, type Scheduler } from '../../src/sim/scheduler.ts';
-import { createFakeApiServer, type FakeApiServer } from './server.ts';
+import { createFakeApiServer, servedKinds, type FakeApiServer } from './server.ts';
 
 const EPOCH = Date.UTC(2026, 0, 1);
 const NAMESPACES = ['default', 'kube-system'];
 const HISTORY = 20;
+/** The same small watch cache window on both sides, so a watch from an old revision gets 410 on both. */
+const WATCH_CACHE = { history: { lower: HISTORY, upper: HISTORY, freshMs: 0 } };
+/**
+ * No controllers: each side would run them on its own clock (real timers over HTTP, virtual time
+ * in the simulator), so what they had done by the time of a request would differ.
+ */
+const NO_CONTROLLERS = { garbageCollector: false, namespace: false, podGc: false } as const;
 const NS = '/api/v1/namespaces/team';
 const PODS = `${NS}/pods`;
 const ALLOCS = '/apis/tidepool.dev/v1alpha1/ipallocations';
@@ -42,7 +47,7 @@ interface Side {
 /** The simulator's link, driven: each call steps virtual time until it settles. */
 function simSide(): Side & { sched: Scheduler } {
   const sched = createScheduler(EPOCH);
-  const api = createSimApiServer({ sched, rng: createRng(1), historySize: HISTORY });
+  const api = createSimApiServer({ sched, rng: createRng(1), historySize: HISTORY, watchCache: WATCH_CACHE, controllers: NO_CONTROLLERS });
   const link = api.connect('equivalence', NO_FAULTS);
   async function drive<T>(p: Promise<T>): Promise<T> {
     let done = false;
@@ -79,7 +84,7 @@ function simSide(): Side & { sched: Scheduler } {
 
 /** The HTTP front, on the same virtual clock and seeded identities as the simulator's server. */
 async function httpSide(sched: Scheduler): Promise<Side & { server: FakeApiServer }> {
-  const server = await createFakeApiServer({ now: () => new Date(sched.now), ...seededIdentities(createRng(1).fork('api')), historySize: HISTORY, namespaces: NAMESPACES });
+  const server = await createFakeApiServer({ now: () => new Date(sched.now), ...seededIdentities(createRng(1).fork('api')), historySize: HISTORY, watchCache: WATCH_CACHE, controllers: NO_CONTROLLERS, namespaces: NAMESPACES });
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
   const rest = await createKubeRest(kc);
@@ -172,7 +177,8 @@ const steps: Array<[string, (s: Side, m: Memo) => Promise<unknown>]> = [
   ],
   ['watch: without resourceVersion, the current objects first', (s) => watchWhile(s, ALLOCS, {}, 1)],
   ['watch: malformed selector', (s) => watchWhile(s, PODS, { labelSelector: '=x' }, 1)],
-  ['watch: resourceVersion newer than the server', (s) => watchWhile(s, PODS, { resourceVersion: '999999' }, 1)],
+  // Accepted, as the real watch cache accepts it: it waits for that revision, here until its timeout.
+  ['watch: resourceVersion newer than the server', (s) => watchWhile(s, PODS, { resourceVersion: '999999', timeoutSeconds: '1' }, 1)],
   ['watch: the server ends it after timeoutSeconds', (s, m) => watchWhile(s, `${PODS}`, { resourceVersion: rv(m['a']!), timeoutSeconds: '1', fieldSelector: 'metadata.name=nothing' }, 1)],
   ['delete: UID precondition', (s) => s.rest.delete(`${PODS}/b`, { preconditions: { uid: 'not-this-one' } })],
   ['delete a bound pod: graceful, then final', async (s) => [await s.rest.delete(`${PODS}/b`), await s.rest.delete(`${PODS}/b`, { gracePeriodSeconds: 0 })]],
@@ -181,7 +187,10 @@ const steps: Array<[string, (s: Side, m: Memo) => Promise<unknown>]> = [
   [
     'watch: from a resourceVersion the history no longer holds',
     async (s, m) => {
-      for (let i = 0; i < 90; i++) await s.rest.patch(`${ALLOCS}/p.10-0-0-1`, { metadata: { labels: { n: String(i) } } });
+      let last: KubeObject | undefined;
+      for (let i = 0; i < 90; i++) last = await s.rest.patch(`${ALLOCS}/p.10-0-0-1`, { metadata: { labels: { n: String(i) } } });
+      // A list not older than the last write returns once the watch cache has it, so both windows end alike.
+      await s.rest.list(ALLOCS, { resourceVersion: rv(last!) });
       return watchWhile(s, ALLOCS, { resourceVersion: rv(m['alloc']!) }, 1);
     },
   ],
@@ -238,7 +247,7 @@ test('raw requests get the same status, content type and body over HTTP as from 
     now: () => new Date(now),
     ...seededIdentities(createRng(2)),
     namespaces: NAMESPACES,
-    kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)],
+    kinds: servedKinds(TIDEPOOL_KINDS),
     address: () => `127.0.0.1:${server.port}`,
   });
   try {

@@ -41,8 +41,8 @@ test('watch from a resourceVersion replays what happened after it', async () => 
   }
 });
 
-test('watch from a resourceVersion older than the history gets ERROR 410 Expired and is closed', async () => {
-  const h = await startHarness({ historySize: 8 });
+test('watch from a resourceVersion older than the watch cache window gets ERROR 410 Expired and is closed', async () => {
+  const h = await startHarness({ watchCache: { history: { lower: 8, upper: 8, freshMs: 0 } } });
   try {
     const first = await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation('first') });
     for (let i = 0; i < 200; i++) await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation(`n${i}`) });
@@ -147,7 +147,7 @@ test('raw watch stream is chunked newline-delimited JSON', async () => {
 });
 
 test('informer survives dropWatches and a 410 by relisting', async () => {
-  const h = await startHarness({ historySize: 4 });
+  const h = await startHarness({ watchCache: { history: { lower: 4, upper: 4, freshMs: 0 } } });
   try {
     const listFn = () => h.custom.listClusterCustomObject({ ...ALLOC }) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
     const informer = k8s.makeInformer(h.kc, ALLOC_PATH, listFn);

@@ -35,11 +35,11 @@ export interface AgentProcess {
 }
 
 /** Starts standalone `tidepool daemon` from dist/ as a real process on a temp socket and waits until it answers. */
-export async function startAgent(opts: { pools: string; args?: string[]; dir?: string }): Promise<AgentProcess> {
+export async function startAgent(opts: { pools: string; args?: string[]; dir?: string; wrap?: readonly string[] }): Promise<AgentProcess> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tidepool-agent-'));
   const poolsFile = join(dir, 'pools.yaml');
   writeFileSync(poolsFile, opts.pools);
-  return spawnAgent(dir, ['--pools', poolsFile, '--state', join(dir, 'state.db'), '--node', 'test-node', ...(opts.args ?? [])]);
+  return spawnAgent(dir, ['--pools', poolsFile, '--state', join(dir, 'state.db'), '--node', 'test-node', ...(opts.args ?? [])], opts.wrap);
 }
 
 /** Starts `tidepool daemon --store kubernetes` for one node against a (fake) API server. */
@@ -48,11 +48,13 @@ export async function startKubeAgent(opts: { kubeconfig: string; node: string; a
   return spawnAgent(dir, ['--store', 'kubernetes', '--kubeconfig', opts.kubeconfig, '--node', opts.node, '--gc-interval', '1h', ...(opts.args ?? [])]);
 }
 
-async function spawnAgent(dir: string, args: string[]): Promise<AgentProcess> {
+/** `wrap`: a command the agent runs under (e.g. setpriv with fewer capabilities), before node. */
+async function spawnAgent(dir: string, args: string[], wrap: readonly string[] = []): Promise<AgentProcess> {
   const socket = join(dir, 'agent.sock');
   const state = join(dir, 'state.db');
   const poolsFile = join(dir, 'pools.yaml');
-  const proc = spawn(process.execPath, [CLI, 'daemon', '--socket', socket, '--metrics-listen', 'off', ...args], {
+  const command = [...wrap, process.execPath, CLI, 'daemon', '--socket', socket, '--metrics-listen', 'off', ...args];
+  const proc = spawn(command[0]!, command.slice(1), {
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

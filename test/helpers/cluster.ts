@@ -4,12 +4,20 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeRest, type KubeRest } from '../../src/k8s/rest.ts';
 import { createFakeApiServer, type FakeApiServer, type FakeApiServerOptions } from '../apiserver/server.ts';
+import { chartDenials, installChartRbac, type ChartIdentities, type ChartKubeconfigs } from './chart-rbac.ts';
 
-/** A fake API server, its kubeconfig on disk for tidepool processes, and a client for test setup. */
+/**
+ * A fake API server with authentication and the chart's RBAC, a kubeconfig
+ * on disk for each tidepool component (its chart ServiceAccount) and for the
+ * administrator, and an administrator's client for test setup.
+ */
 export interface TestCluster {
   readonly server: FakeApiServer;
+  /** The administrator's client: the test playing the cluster (kubelet, scheduler, users). */
   readonly rest: KubeRest;
-  readonly kubeconfig: string;
+  /** Pass `kubeconfigs.agent` to agents, `kubeconfigs.controller` to controllers and `tidepool gc --cluster`. */
+  readonly kubeconfigs: ChartKubeconfigs;
+  readonly identities: ChartIdentities;
   node(name: string, labels?: Record<string, string>): Promise<void>;
   namespace(name: string, opts?: { labels?: Record<string, string>; annotations?: Record<string, string> }): Promise<void>;
   pool(name: string, spec: Record<string, unknown>): Promise<void>;
@@ -22,14 +30,19 @@ export interface TestCluster {
   scaleStatefulSet(namespace: string, name: string, replicas: number): Promise<void>;
   allocations(): Array<{ name: string; pool: string; ip: string; state: string; owner?: Record<string, unknown> }>;
   events(namespace: string): Array<{ reason: string; message: string; involvedObject: { name: string } }>;
+  /**
+   * Stops the server. Fails if RBAC refused any request of the agent's or the
+   * controller's ServiceAccount that the test did not take with
+   * `server.takeDenials()`: a request tidepool makes that the chart does not
+   * grant must never pass unnoticed, even one tidepool logs and carries on from.
+   */
   close(): Promise<void>;
 }
 
 export async function startCluster(opts: FakeApiServerOptions = {}): Promise<TestCluster> {
-  const server = await createFakeApiServer(opts);
+  const server = await createFakeApiServer({ ...opts, authentication: true });
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-cluster-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  server.writeKubeconfig(kubeconfig);
+  const { identities, kubeconfigs } = await installChartRbac(server, dir);
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
   const rest = await createKubeRest(kc);
@@ -37,7 +50,8 @@ export async function startCluster(opts: FakeApiServerOptions = {}): Promise<Tes
   return {
     server,
     rest,
-    kubeconfig,
+    kubeconfigs,
+    identities,
     async node(name, labels = {}) {
       await rest.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: meta(name, { labels }) });
     },
@@ -97,8 +111,10 @@ export async function startCluster(opts: FakeApiServerOptions = {}): Promise<Tes
     },
     async close() {
       rest.close();
+      const refused = chartDenials(server, identities);
       await server.close();
       rmSync(dir, { recursive: true, force: true });
+      if (refused.length) throw new Error(`RBAC refused ${refused.length} request(s) of tidepool's ServiceAccounts; the chart does not grant them:\n${refused.join('\n')}`);
     },
   };
 }

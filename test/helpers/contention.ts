@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeRest } from '../../src/k8s/rest.ts';
 import type { ServerStats } from '../apiserver/server.ts';
+import type { ChartKubeconfigs } from './chart-rbac.ts';
 import { callSocket, cleanEnv, ROOT } from './agent-process.ts';
 import { waitUntilReady } from './readiness.ts';
 
@@ -312,24 +313,32 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 // ---- the fake API server as a child process --------------------------------
 
-/** A fake API server in its own process: its CPU is not the driver's, as a real API server's is not. */
+/**
+ * A fake API server in its own process: its CPU is not the driver's, as a
+ * real API server's is not. It has authentication and the chart's RBAC;
+ * `kubeconfigs` are the administrator's (the driver) and each component's.
+ */
 export interface FakeApiServerProcess {
   readonly url: string;
   readonly proc: ChildProcess;
+  readonly kubeconfigs: ChartKubeconfigs;
   stats(): Promise<ServerStats>;
   resetStats(): Promise<void>;
+  /** RBAC's refusals of the agent's and controllers' requests so far (see TestCluster.close). */
+  denials(): Promise<string[]>;
   /** SIGTERM, then SIGKILL if it has not exited within a second. */
   stop(): Promise<void>;
 }
 
-type ChildReply = { type: 'listening'; url: string } | { type: 'stats'; id: number; stats: ServerStats } | { type: 'reset'; id: number };
-type ChildRequest = { type: 'stats'; id: number } | { type: 'reset'; id: number };
+type ChildReply = { type: 'listening'; url: string; kubeconfigs: ChartKubeconfigs } | { type: 'stats'; id: number; stats: ServerStats } | { type: 'reset'; id: number } | { type: 'denials'; id: number; denials: string[] };
+type ChildRequest = { type: 'stats' | 'reset' | 'denials'; id: number };
 
 const CHILD_FLAG = '--serve-fake-apiserver';
 const THIS_FILE = fileURLToPath(import.meta.url);
 
-export async function startFakeApiServerProcess(opts: { kubeconfig: string; execArgv?: readonly string[] }): Promise<FakeApiServerProcess> {
-  const proc = fork(THIS_FILE, [CHILD_FLAG, opts.kubeconfig], {
+/** Starts it; the kubeconfigs are written into `dir`. */
+export async function startFakeApiServerProcess(opts: { dir: string; execArgv?: readonly string[] }): Promise<FakeApiServerProcess> {
+  const proc = fork(THIS_FILE, [CHILD_FLAG, opts.dir], {
     cwd: ROOT,
     execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
     env: cleanEnv(),
@@ -344,12 +353,12 @@ export async function startFakeApiServerProcess(opts: { kubeconfig: string; exec
   });
   let nextId = 0;
   const waiting = new Map<number, (reply: ChildReply) => void>();
-  let listening: string | undefined;
+  let listening: (ChildReply & { type: 'listening' }) | undefined;
   proc.on('message', (m: ChildReply) => {
-    if (m.type === 'listening') listening = m.url;
+    if (m.type === 'listening') listening = m;
     else waiting.get(m.id)?.(m);
   });
-  const url = await waitUntilReady('fake API server', proc, () => stderr, () => listening).catch(async (err: unknown) => {
+  const { url, kubeconfigs } = await waitUntilReady('fake API server', proc, () => stderr, () => listening).catch(async (err: unknown) => {
     proc.kill('SIGKILL');
     await exited;
     throw err;
@@ -366,6 +375,12 @@ export async function startFakeApiServerProcess(opts: { kubeconfig: string; exec
   return {
     url,
     proc,
+    kubeconfigs,
+    async denials() {
+      const reply = await ask('denials');
+      if (reply.type !== 'denials') throw new Error(`unexpected reply ${reply.type}`);
+      return reply.denials;
+    },
     async stats() {
       const reply = await ask('stats');
       if (reply.type !== 'stats') throw new Error(`unexpected reply ${reply.type}`);
@@ -384,10 +399,11 @@ export async function startFakeApiServerProcess(opts: { kubeconfig: string; exec
   };
 }
 
-async function serveFakeApiServer(kubeconfig: string): Promise<void> {
+async function serveFakeApiServer(dir: string): Promise<void> {
   const { createFakeApiServer } = await import('../apiserver/server.ts');
-  const server = await createFakeApiServer({ port: 0 });
-  server.writeKubeconfig(kubeconfig);
+  const { chartDenials, installChartRbac } = await import('./chart-rbac.ts');
+  const server = await createFakeApiServer({ port: 0, authentication: true });
+  const { identities, kubeconfigs } = await installChartRbac(server, dir);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -403,12 +419,13 @@ async function serveFakeApiServer(kubeconfig: string): Promise<void> {
   process.on('disconnect', stop);
   process.on('message', (m: ChildRequest) => {
     if (m.type === 'stats') process.send!({ type: 'stats', id: m.id, stats: server.stats() } satisfies ChildReply);
+    else if (m.type === 'denials') process.send!({ type: 'denials', id: m.id, denials: chartDenials(server, identities) } satisfies ChildReply);
     else if (m.type === 'reset') {
       server.resetStats();
       process.send!({ type: 'reset', id: m.id } satisfies ChildReply);
     }
   });
-  process.send!({ type: 'listening', url: server.url } satisfies ChildReply);
+  process.send!({ type: 'listening', url: server.url, kubeconfigs } satisfies ChildReply);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === THIS_FILE && process.argv[2] === CHILD_FLAG) {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createControllerCache, type ControllerCache } from '../../src/controller/cache.ts';
 import { createClock, createManualClock, type Clock, type ManualClock } from '../../src/controller/clock.ts';
-import type { EventTarget } from '../../src/controller/events.ts';
+import type { EventTarget } from '../../src/k8s/events.ts';
 import { createGcReconciler, type GcMetrics, type GcReconciler, type GcSettings } from '../../src/controller/gc.ts';
 import { parseControllerArgs, startController, type RunningController } from '../../src/controller/main.ts';
 import type { ReclaimReason } from '../../src/ipam/gc-rules.ts';
@@ -21,6 +21,7 @@ import { createKubeRest, type KubeObject, type KubeRest, type Query, type WatchE
 import { allocationName, createKubernetesStore, IPALLOCATIONS_PATH, type KubernetesStore } from '../../src/store/kubernetes.ts';
 import { createLogger } from '../../src/util/logger.ts';
 import { createFakeApiServer, type FakeApiServer } from '../apiserver/server.ts';
+import { applyChartRbac, chartDenials, serviceAccountKubeconfig } from './chart-rbac.ts';
 
 export const POOLS_PATH = '/apis/tidepool.dev/v1alpha1/ippools';
 export const PODS_PATH = '/api/v1/pods';
@@ -308,8 +309,10 @@ export interface StoredAllocation {
 
 export interface GcHarness {
   readonly server: FakeApiServer;
-  /** The test's own client: setup and checks; not tracked, never gated. */
+  /** The test's own client, as the administrator: setup and checks; not tracked, never gated. */
   readonly rest: KubeRest;
+  /** A client that is the chart's agent account, for an agent's store. */
+  readonly agentRest: KubeRest;
   readonly clock: ManualClock;
   now(): number;
   /** Until every tracked client is idle and every open, unheld watch has delivered the server's current revision. */
@@ -361,16 +364,29 @@ export const VM_KIND = { group: 'kubevirt.io', version: 'v1', plural: 'virtualma
 export async function startGcHarness(): Promise<GcHarness> {
   const manual = createManualClock();
   const clock = trackClock(manual);
-  const server = await createFakeApiServer({ now: () => new Date(manual.now()), kinds: [VM_KIND] });
+  // The server's controllers (garbage collector, namespace, pod GC) run in the same virtual time.
+  const server = await createFakeApiServer({
+    now: () => new Date(manual.now()),
+    kinds: [VM_KIND],
+    authentication: true,
+    controllerTimers: { now: () => clock.now(), after: (ms, fn) => clock.setTimer(fn, ms) },
+  });
+  const identities = await applyChartRbac(server);
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
   const rest = await createKubeRest(kc);
+  // The collector and the controller run as the chart's controller account, the store an agent writes with as the agent's.
+  const controllerKc = new KubeConfig();
+  controllerKc.loadFromString(serviceAccountKubeconfig(server, identities.controller));
+  const agentKc = new KubeConfig();
+  agentKc.loadFromString(serviceAccountKubeconfig(server, identities.agent));
+  const agentRest = await createKubeRest(agentKc);
   const tracked = new Set<TrackedRest>();
   const instances: GcInstance[] = [];
   const controllers: RunningController[] = [];
 
   async function newTrackedRest(): Promise<TrackedRest> {
-    const t = trackRest(await createKubeRest(kc));
+    const t = trackRest(await createKubeRest(controllerKc));
     tracked.add(t);
     return t;
   }
@@ -418,6 +434,7 @@ export async function startGcHarness(): Promise<GcHarness> {
   const h: GcHarness = {
     server,
     rest,
+    agentRest,
     clock: manual,
     now: () => manual.now(),
     settle,
@@ -628,8 +645,8 @@ export async function startGcHarness(): Promise<GcHarness> {
       const existing = h.allocation(a.pool, a.ip);
       // An agent reuses a released object at its resourceVersion (ADR 0005); a held one is never overwritten.
       if (existing?.spec.owner) throw new Error(`${name} is held by ${existing.spec.owner.podName ?? existing.spec.owner.containerId}`);
-      if (existing) await rest.replace(`${IPALLOCATIONS_PATH}/${name}`, { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata.resourceVersion } });
-      else await rest.create(IPALLOCATIONS_PATH, body);
+      if (existing) await agentRest.replace(`${IPALLOCATIONS_PATH}/${name}`, { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata.resourceVersion } });
+      else await agentRest.create(IPALLOCATIONS_PATH, body);
       await settle();
       return name;
     },
@@ -658,7 +675,10 @@ export async function startGcHarness(): Promise<GcHarness> {
       for (const c of controllers) await c.stop().catch(() => {});
       for (const i of instances) await i.stop().catch(() => {});
       rest.close();
+      agentRest.close();
+      const refused = chartDenials(server, identities);
       await server.close();
+      if (refused.length) throw new Error(`RBAC refused ${refused.length} request(s) of tidepool's ServiceAccounts; the chart does not grant them:\n${refused.join('\n')}`);
     },
   };
   return h;

@@ -19,12 +19,14 @@
  *     nindent N S        newline, then S with every line indented by N spaces
  *     default D X        X, or D when X is empty (as `if` judges)
  *     include "name" .   renders a define with the whole context
+ *     .Files.Get "path"  a chart file's text, untemplated (a missing file throws;
+ *                        Helm would give "")
  *
  * Stricter than Helm on purpose: a value that is missing (a typo in a
  * values path) throws unless it is the condition of `if` or the last
  * argument of `default`, and maps or lists print only through toYaml.
  * Not supported: range, with, else if, variables, parentheses, other
- * functions, `.Files`, `.Capabilities`, `tpl`.
+ * functions, `.Files` other than Get, `.Capabilities`, `tpl`.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +37,8 @@ export interface TemplateContext {
   readonly Values: Readonly<Record<string, unknown>>;
   readonly Release: { readonly Name: string; readonly Namespace: string };
   readonly Chart: { readonly Name: string; readonly AppVersion: string };
+  /** What `.Files.Get` reads: a path relative to the chart; absent, `.Files.Get` throws. */
+  readonly Files?: (path: string) => string;
 }
 
 /** A template outside the supported subset, or a render-time failure; names the file. */
@@ -55,7 +59,7 @@ export interface ParsedTemplate {
   readonly defines: Map<string, Node[]>;
 }
 
-const FUNCTIONS: Readonly<Record<string, number>> = { quote: 1, toYaml: 1, nindent: 2, default: 2, include: 2 };
+const FUNCTIONS: Readonly<Record<string, number>> = { quote: 1, toYaml: 1, nindent: 2, default: 2, include: 2, '.Files.Get': 1 };
 const ROOTS: Readonly<Record<string, readonly string[] | undefined>> = {
   Values: undefined,
   Release: ['Name', 'Namespace'],
@@ -306,6 +310,13 @@ function evalPipeline(pipeline: readonly Command[], ctx: TemplateContext, define
         piped = renderNodes(body, ctx, defines, depth + 1);
         break;
       }
+      case '.Files.Get': {
+        const [path] = args;
+        if (typeof path !== 'string') throw new HelmTemplateError(`${where}: .Files.Get takes a quoted path`);
+        if (!ctx.Files) throw new HelmTemplateError(`${where}: no chart files to read`);
+        piped = ctx.Files(path);
+        break;
+      }
       default:
         throw new HelmTemplateError(`${where}: unsupported function ${cmd.fn}`);
     }
@@ -357,6 +368,7 @@ export function renderChart(chartDir: string, options: RenderOptions = {}): Rend
     Values: mergeValues(defaults, options.values ?? {}),
     Release: { Name: options.releaseName ?? 'tidepool', Namespace: options.namespace ?? 'kube-system' },
     Chart: { Name: chart.name, AppVersion: chart.appVersion },
+    Files: (path) => readChartFile(chartDir, path),
   };
   const dir = join(chartDir, 'templates');
   const parsed = readdirSync(dir)
@@ -372,6 +384,17 @@ export function renderChart(chartDir: string, options: RenderOptions = {}): Rend
   return parsed
     .filter(({ name }) => !name.startsWith('_'))
     .map(({ name, template }) => ({ file: `templates/${name}`, text: renderNodes(template.nodes, ctx, defines, 0) }));
+}
+
+/** A file of the chart as `.Files.Get` gives it: not templates/ (Helm leaves those out), nothing outside the chart. */
+function readChartFile(chartDir: string, path: string): string {
+  const parts = path.split('/');
+  if (path.startsWith('/') || parts.includes('..') || parts[0] === 'templates') throw new HelmTemplateError(`.Files.Get "${path}": only files of the chart outside templates/`);
+  try {
+    return readFileSync(join(chartDir, path), 'utf8');
+  } catch (err) {
+    throw new HelmTemplateError(`.Files.Get "${path}": ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file in the chart' : (err as Error).message}`);
+  }
 }
 
 /** Renders one template source with the given context and defines; for tests of the renderer itself. */

@@ -20,9 +20,11 @@ export interface ApplyWrites {
   update(ctx: HandlerContext, produce: (current: KubeObject) => unknown, w: Write, managed: boolean): Awaitable<ApiResponse>;
 }
 
-export function applyPatch(ctx: HandlerContext, config: Record<string, unknown>, writes: ApplyWrites): Awaitable<ApiResponse> {
+export function applyPatch(ctx: HandlerContext, sent: Record<string, unknown>, writes: ApplyWrites): Awaitable<ApiResponse> {
   const w = writeOf(ctx, 'PatchOptions');
   if (!ctx.req.query.get('fieldManager')) throw optionsInvalid('PatchOptions', [{ field: 'fieldManager', type: 'Required value', detail: 'is required for apply patch' }]);
+  // Decoded before merging, so the applier never owns a field the decoder drops.
+  const config = ctx.decode(sent) as Record<string, unknown>;
   const force = queryBool(ctx.req.query, 'force') === true;
   const { kind, namespace, name, subresource } = ctx.target;
   if (ctx.store.get(kind, namespace, name!)) return writes.update(ctx, (current) => trackApply(current, emptyObject(w), config, force, w), w, true);

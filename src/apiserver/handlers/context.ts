@@ -26,6 +26,8 @@ export interface HandlerContext {
   readonly watchCache: WatchCache;
   /** Admission for this request; the handler supplies what is admitted, the router who asks. */
   admit(a: Omit<AdmissionAttributes, 'user'>): Awaitable<void>;
+  /** A create or update body (or patched document) as the decoder keeps it: typed, unknown fields per fieldValidation. */
+  decode(body: unknown): unknown;
 }
 
 /** Serves one verb on a kind (or on one of its subresources). */

@@ -1,7 +1,7 @@
 // delete and deletecollection, with preconditions, graceful pod deletion,
-// finalizers and namespace termination (see Store.prepareDelete).
+// finalizers, propagation policies and namespace termination (deletion.ts).
 import { attempt, isPromise, then, type Awaitable } from '../awaitable.ts';
-import { decodeDeleteOptions } from '../body.ts';
+import { decodeDeleteOptions } from '../delete-options.ts';
 import { apiVersionOf, type KindSpec, type KubeObject } from '../kinds.ts';
 import { parseFilter } from '../query.ts';
 import { jsonResponse, type ApiResponse } from '../request.ts';
@@ -10,9 +10,13 @@ import type { DeleteOptions, DeleteResult } from '../store.ts';
 import type { HandlerContext } from './context.ts';
 import { listItem } from './read.ts';
 
-/** Pods, namespaces and custom resources answer with the object; other built-in kinds with a Success Status once removed. */
-function deleteAnswer(spec: KindSpec, result: DeleteResult): unknown {
-  if (!result.removed || spec.returnDeletedObject) return result.object;
+/**
+ * Pods, namespaces and custom resources answer with the object; other built-in kinds with
+ * a Success Status once removed or when nothing changed (finalizeDelete), with the object
+ * while finalizers hold it.
+ */
+function deleteAnswer(spec: KindSpec, result: DeleteResult, pending: boolean): unknown {
+  if ((!result.removed && !pending) || spec.returnDeletedObject) return result.object;
   const details: Record<string, unknown> = { name: result.object.metadata.name };
   if (spec.group) details['group'] = spec.group;
   details['kind'] = spec.plural;
@@ -20,7 +24,9 @@ function deleteAnswer(spec: KindSpec, result: DeleteResult): unknown {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details };
 }
 
-function deleteOne(ctx: HandlerContext, name: string, namespace: string | undefined, options: DeleteOptions): Awaitable<DeleteResult> {
+type Outcome = DeleteResult & { pending: boolean };
+
+function deleteOne(ctx: HandlerContext, name: string, namespace: string | undefined, options: DeleteOptions): Awaitable<Outcome> {
   const { store } = ctx;
   const { kind } = ctx.target;
   const spec = kind.spec;
@@ -30,15 +36,19 @@ function deleteOne(ctx: HandlerContext, name: string, namespace: string | undefi
   const admitted = ctx.admit({ operation: 'DELETE', spec, name, namespace, oldObject: current, options: { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', ...options } });
   return then(admitted, () => {
     if (store.get(kind, namespace, name) !== current) return deleteOne(ctx, name, namespace, options);
-    const isNamespace = spec.group === '' && spec.plural === 'namespaces';
-    return isNamespace ? store.deleteNamespace(kind, current, options) : store.commitDelete(kind, plan);
+    return { ...store.commitDelete(kind, plan), pending: plan.action === 'pending' };
   });
 }
 
 export function del(ctx: HandlerContext): Awaitable<ApiResponse> {
   const { kind, namespace, name, subresource } = ctx.target;
   if (subresource) throw methodNotAllowed();
-  return then(deleteOne(ctx, name!, namespace, decodeDeleteOptions(ctx.req)), (result) => jsonResponse(200, deleteAnswer(kind.spec, result)));
+  const options = decodeDeleteOptions(ctx.req);
+  return then(deleteOne(ctx, name!, namespace, options), (result) => {
+    // 202 only where the real server gives it: not removed, and orphanDependents=false asked for.
+    const code = !result.removed && options.orphanDependents === false ? 202 : 200;
+    return jsonResponse(code, deleteAnswer(kind.spec, result, result.pending));
+  });
 }
 
 /** Deletes `targets` from `i` on, collecting what was deleted; waits only where admission waits. */

@@ -1,26 +1,22 @@
-// watch: a stream of events from now, or replayed from a resourceVersion,
-// served by the watch cache (watch-cache.ts). The transport owns the wire.
-import { queryBool } from '../params.ts';
-import { parseCount, parseFilter, parseRv } from '../query.ts';
-import type { WatchResponse, WatchSink } from '../request.ts';
+// watch: a stream of events served by the watch cache (watch-cache.ts), from
+// its current state, from a resourceVersion, or as a watch-list
+// (sendInitialEvents). The transport owns the wire and ends the stream at
+// the timeout.
+import { then, type Awaitable } from '../awaitable.ts';
+import { parseListOptions } from '../list-options.ts';
+import { parseFilter } from '../query.ts';
+import type { WatchResponse } from '../request.ts';
 import type { HandlerContext } from './context.ts';
 
 const WATCH_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' };
 
-export function watch(ctx: HandlerContext): WatchResponse {
-  const { store, req } = ctx;
+export function watch(ctx: HandlerContext): Awaitable<WatchResponse> {
+  const { store, req, watchCache } = ctx;
   const { kind, namespace, name } = ctx.target;
   const filter = parseFilter(store, kind, namespace, req.query);
   if (name !== undefined) filter.fields = [...filter.fields, { field: 'metadata.name', op: '=', value: name }];
-  const rvParam = req.query.get('resourceVersion') ?? '';
-  const sinceRv = rvParam === '' || rvParam === '0' ? undefined : parseRv(rvParam);
-  const timeoutSeconds = parseCount(req.query, 'timeoutSeconds');
-  const bookmarks = queryBool(req.query, 'allowWatchBookmarks') === true;
-  return {
-    kind: 'watch',
-    status: 200,
-    headers: WATCH_HEADERS,
-    timeoutMs: timeoutSeconds ? timeoutSeconds * 1000 : undefined,
-    start: (sink: WatchSink) => ctx.watchCache.open(kind, filter, sink, sinceRv === undefined ? { bookmarks } : { sinceRv, bookmarks }),
-  };
+  const o = parseListOptions(req.query, true);
+  const timeoutMs = watchCache.watchTimeoutMs(o.timeoutSeconds);
+  const request = { rv: o.resourceVersion, bookmarks: o.allowWatchBookmarks, timeoutMs, ...(o.sendInitialEvents === undefined ? {} : { sendInitialEvents: o.sendInitialEvents }) };
+  return then(watchCache.prepare(kind, filter, request), (prepared) => ({ kind: 'watch', status: 200, headers: WATCH_HEADERS, timeoutMs, start: (sink) => prepared.start(sink) }));
 }

@@ -21,8 +21,10 @@ function createObject(ctx: HandlerContext, body: unknown, w: Write, managed = fa
   const { store } = ctx;
   const { kind, namespace } = ctx.target;
   if (kind.spec.namespaced && namespace === undefined) throw methodNotAllowed();
-  const obj = store.prepareCreate(kind, namespace, body);
-  if (!managed) recordCreate(w, obj, body);
+  // An apply's object was merged from a configuration decoded already (apply.ts).
+  const decoded = managed ? body : ctx.decode(body);
+  const obj = store.prepareCreate(kind, namespace, decoded);
+  if (!managed) recordCreate(w, obj, decoded);
   const admitted = ctx.admit({ operation: 'CREATE', spec: kind.spec, name: obj.metadata.name!, namespace: obj.metadata.namespace, object: obj, options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' } });
   return then(admitted, () => jsonResponse(201, store.commitCreate(kind, obj)));
 }
@@ -44,9 +46,10 @@ function writeLoop(ctx: HandlerContext, produce: (current: KubeObject) => unknow
   const current = store.get(kind, namespace, name!);
   if (!current) throw notFound(kind.spec, name!);
   const produced = produce(current);
-  const { body, requested } = managed ? { body: produced, requested: undefined } : withStartingManagedFields(produced, current);
+  const decoded = managed ? produced : ctx.decode(produced);
+  const { body, requested } = managed ? { body: decoded, requested: undefined } : withStartingManagedFields(decoded, current);
   const prepared = store.prepareUpdate(kind, current, body, { subresource, urlName: name!, urlNamespace: namespace });
-  const next = withManagedFields(w, current, prepared, requested, managed ? (produced as KubeObject) : undefined);
+  const next = withManagedFields(w, current, prepared, requested, managed ? (decoded as KubeObject) : undefined);
   const admitted = ctx.admit({ operation: 'UPDATE', spec: kind.spec, subresource, name: name!, namespace, object: next, oldObject: current, options: { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' } });
   return then(admitted, () => {
     if (store.get(kind, namespace, name!) !== current) return writeLoop(ctx, produce, w, managed);

@@ -1,6 +1,5 @@
-import type { KubeRest } from '../k8s/rest.ts';
+import type { KubeRest } from './rest.ts';
 import type { Logger } from '../util/logger.ts';
-import type { Clock } from './clock.ts';
 
 /** What an Event is about: a Pod (namespaced), or a cluster-scoped IPPool or Node. */
 export type EventTarget =
@@ -8,6 +7,9 @@ export type EventTarget =
   | { kind: 'IPPool' | 'Node'; name: string; uid?: string | undefined };
 
 const API_VERSIONS: Readonly<Record<EventTarget['kind'], string>> = { Pod: 'v1', IPPool: 'tidepool.dev/v1alpha1', Node: 'v1' };
+
+/** Reasons that report things going as they should. */
+const NORMAL_REASONS: ReadonlySet<string> = new Set(['IPReclaimed']);
 
 /**
  * The namespace an Event about `target` must be posted in: the object's own,
@@ -20,14 +22,19 @@ export function eventNamespace(target: EventTarget): string {
   return target.kind === 'Pod' ? target.namespace : 'default';
 }
 
+/** Posts one Event about `target`; never throws. */
+export type EventPoster = (target: EventTarget, reason: string, message: string) => void;
+
 /**
- * Posts core/v1 Events from the controller. Never throws: an Event that
- * cannot be written is logged and dropped.
+ * Posts core/v1 Events from a tidepool component (`tidepool-controller`,
+ * `tidepool-agent`) running as `host` (its identity or node). Never throws:
+ * an Event that cannot be written is logged and dropped. Events are Warnings
+ * except the reasons listed in NORMAL_REASONS.
  */
-export function createEventPoster(opts: { rest: KubeRest; identity: string; clock: Clock; log: Logger }) {
-  return (target: EventTarget, reason: string, message: string): void => {
+export function createEventPoster(opts: { rest: KubeRest; component: string; host: string; now: () => number; log: Logger }): EventPoster {
+  return (target, reason, message) => {
     const namespace = eventNamespace(target);
-    const now = new Date(opts.clock.now()).toISOString();
+    const now = new Date(opts.now()).toISOString();
     const involvedObject = {
       apiVersion: API_VERSIONS[target.kind],
       kind: target.kind,
@@ -42,8 +49,8 @@ export function createEventPoster(opts: { rest: KubeRest; identity: string; cloc
       involvedObject,
       reason,
       message,
-      type: reason === 'IPReclaimed' ? 'Normal' : 'Warning',
-      source: { component: 'tidepool-controller', host: opts.identity },
+      type: NORMAL_REASONS.has(reason) ? 'Normal' : 'Warning',
+      source: { component: opts.component, host: opts.host },
       firstTimestamp: now,
       lastTimestamp: now,
       count: 1,
