@@ -4,11 +4,10 @@
 // they added or changed under their manager with operation Update; applies
 // merge a configuration under their manager with operation Apply and may
 // conflict. Both keep metadata.managedFields in the written object.
-import { apiVersionOf, type KindSpec, type KubeObject } from '../kinds.ts';
+import { apiVersionOf, isRecord, type KindSpec, type KubeObject } from '../kinds.ts';
 import { badRequest, conflict, failure, internalError } from '../status.ts';
 import { applyConflictError } from './conflicts.ts';
 import { FieldSet } from './fieldset.ts';
-import { isObject } from './field-types.ts';
 import { kindType } from './kind-types.ts';
 import { KUBECTL, lastAppliedFields, syncLastApplied } from './last-applied.ts';
 import { capUpdateManagers, decodeManagedFields, decodeStoredManagedFields, encodeManagedFields, entryInfo, identifier, isReset, STRIPPED, type Managed } from './managed-fields.ts';
@@ -109,7 +108,7 @@ function gvkString(config: Record<string, unknown>): string {
 function checkConfiguration(config: Record<string, unknown>, spec: KindSpec): void {
   if (config['apiVersion'] !== apiVersionOf(spec) || config['kind'] !== spec.kind) throw badRequest(`invalid object type: ${gvkString(config)}`);
   const meta = config['metadata'];
-  if (isObject(meta) && meta['managedFields'] !== undefined) throw badRequest('metadata.managedFields must be nil');
+  if (isRecord(meta) && meta['managedFields'] !== undefined) throw badRequest('metadata.managedFields must be nil');
 }
 
 /**
@@ -136,14 +135,14 @@ export function trackApply(live: KubeObject | undefined, empty: KubeObject, conf
   if (applied.object !== undefined && own) applied.managed.set(id, { ...own, time: w.now });
   setManagedFields(object, applied.managed);
   if (w.manager === KUBECTL) syncLastApplied(object, config);
-  if (!live && isObject(config['metadata']) && typeof config['metadata']['uid'] === 'string' && config['metadata']['uid'])
+  if (!live && isRecord(config['metadata']) && typeof config['metadata']['uid'] === 'string' && config['metadata']['uid'])
     throw conflict(w.spec, String(config['metadata']['name'] ?? ''), `uid mismatch: the provided object specified uid ${config['metadata']['uid']}, and no existing object was found`);
   return object;
 }
 
 /** `namespace/name` of a configuration, as the real server names it in errors. */
 function objectName(config: Record<string, unknown>): string {
-  const meta = isObject(config['metadata']) ? config['metadata'] : {};
+  const meta = isRecord(config['metadata']) ? config['metadata'] : {};
   return `${typeof meta['namespace'] === 'string' ? meta['namespace'] : ''}/${typeof meta['name'] === 'string' ? meta['name'] : ''}`;
 }
 

@@ -6,6 +6,7 @@
 // (named fields) or a map (free keys). Fields nobody declared are `LOOSE`:
 // objects are structs of loose fields, lists are atomic, as for a custom
 // resource whose schema gives objects properties and lists no list type.
+import { isRecord } from '../kinds.ts';
 
 export type FieldType = ScalarType | StructType | MapType | ListType;
 
@@ -78,8 +79,6 @@ export function atomicList(items: FieldType = LOOSE): ListType {
 
 const ATOMIC_LOOSE_LIST = atomicList(LOOSE);
 
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** The type of field `key` of an object of type `t`. */
 export function fieldType(t: FieldType, key: string): FieldType {
   if (t.kind === 'struct') return t.fields[key] ?? t.other;
@@ -98,7 +97,7 @@ export function hasNamedFields(t: FieldType): boolean {
  */
 export function typeFor(t: FieldType, value: unknown): FieldType {
   if (Array.isArray(value)) return t.kind === 'list' ? t : ATOMIC_LOOSE_LIST;
-  if (isObject(value)) return t.kind === 'struct' || t.kind === 'map' ? t : LOOSE;
+  if (isRecord(value)) return t.kind === 'struct' || t.kind === 'map' ? t : LOOSE;
   return SCALAR;
 }
 

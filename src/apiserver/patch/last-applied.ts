@@ -6,9 +6,9 @@
 // client-side to server-side apply works; and while the annotation is there,
 // server-side applies keep it up to date.
 import type { KubeObject } from '../kinds.ts';
-import { sortKeys } from '../kinds.ts';
+import { isRecord, sortKeys } from '../kinds.ts';
 import type { FieldSet } from './fieldset.ts';
-import { isObject, type FieldType } from './field-types.ts';
+import { type FieldType } from './field-types.ts';
 import { compare, toFieldSet } from './typed-sets.ts';
 
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -28,7 +28,7 @@ export function lastAppliedFields(live: KubeObject, apiVersion: string, type: Fi
   } catch {
     return undefined;
   }
-  if (!isObject(applied) || applied['apiVersion'] !== apiVersion) return undefined;
+  if (!isRecord(applied) || applied['apiVersion'] !== apiVersion) return undefined;
   const c = compare(applied, live, type);
   return toFieldSet(applied, type).difference(c.modified).difference(c.added).difference(c.removed);
 }
@@ -37,7 +37,7 @@ export function lastAppliedFields(live: KubeObject, apiVersion: string, type: Fi
 export function syncLastApplied(object: KubeObject, config: Record<string, unknown>): void {
   if (!annotation(object)) return;
   const copy = structuredClone(config) as KubeObject;
-  const annotations = isObject(copy.metadata) ? copy.metadata.annotations : undefined;
+  const annotations = isRecord(copy.metadata) ? copy.metadata.annotations : undefined;
   if (annotations) delete annotations[LAST_APPLIED];
   object.metadata.annotations = { ...object.metadata.annotations, [LAST_APPLIED]: `${JSON.stringify(sortKeys(copy))}\n` };
 }

@@ -3,8 +3,8 @@
 // buildmanagerinfo.go, stripmeta.go, capmanagers.go). Each entry is one
 // manager's field set, keyed by its identifier: manager name, operation
 // (Apply or Update), and for updates the API version and subresource.
+import { isRecord } from '../kinds.ts';
 import { FieldSet } from './fieldset.ts';
-import { isObject } from './field-types.ts';
 
 export type Operation = 'Apply' | 'Update';
 
@@ -48,7 +48,7 @@ export function decodeManagedFields(entries: unknown): Managed {
   if (entries === undefined || entries === null) return out;
   if (!Array.isArray(entries)) throw new Error('managedFields must be a list');
   entries.forEach((e: unknown, i) => {
-    if (!isObject(e)) throw new Error(`managed fields entry ${i} is not an object`);
+    if (!isRecord(e)) throw new Error(`managed fields entry ${i} is not an object`);
     const operation = e['operation'];
     if (operation !== 'Apply' && operation !== 'Update') throw new Error('operation must be `Apply` or `Update`');
     if (typeof e['apiVersion'] !== 'string' || e['apiVersion'] === '') throw new Error('apiVersion must not be empty');
@@ -103,7 +103,7 @@ function encodeEntries(managed: Managed): Record<string, unknown>[] {
 export function isReset(entries: unknown): boolean {
   if (!Array.isArray(entries)) return false;
   if (entries.length === 0) return true;
-  return entries.length === 1 && isObject(entries[0]) && Object.keys(entries[0]).length === 0;
+  return entries.length === 1 && isRecord(entries[0]) && Object.keys(entries[0]).length === 0;
 }
 
 /** Fields nobody owns: the server sets them (stripmeta.go). */

@@ -8,7 +8,9 @@
 // `$setElementOrder/<field>` and `$retainKeys`. Errors carry the code the
 // real server answers with: 400 for a malformed directive, 422 for lists of
 // lists, 500 (no reason) for the rest, which it does not map.
-import { fieldType, isObject, LOOSE, type FieldType, type ListType } from './field-types.ts';
+import { isRecord } from '../kinds.ts';
+import { setOwn } from '../patch.ts';
+import { fieldType, LOOSE, type FieldType, type ListType } from './field-types.ts';
 import { goValue } from './go-format.ts';
 
 export class StrategicPatchError extends Error {
@@ -28,10 +30,6 @@ const noMergeKey = (m: unknown, key: string): StrategicPatchError => new Strateg
 const badPatchType = (t: unknown, m: unknown): StrategicPatchError => new StrategicPatchError(500, `unknown patch type: ${goValue(t)} in map: ${goValue(m)}`);
 
 type Obj = Record<string, unknown>;
-
-function setOwn(o: Obj, k: string, v: unknown): void {
-  Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
-}
 
 /** Applies `patch` to `original` (neither is modified) with the field types of the object's kind. */
 export function applyStrategicMergePatch(original: Obj, patch: Obj, type: FieldType): Obj {
@@ -56,7 +54,7 @@ function mergeMap(original: Obj | undefined, patch: Obj, type: FieldType): Obj {
       continue;
     }
     const t = fieldType(type, key);
-    if (isObject(cur)) setOwn(out, key, mergeMap(cur, patchV as Obj, t));
+    if (isRecord(cur)) setOwn(out, key, mergeMap(cur, patchV as Obj, t));
     else if (Array.isArray(cur)) setOwn(out, key, mergeListField(cur, patchV as unknown[], asList(t), isDeleteList));
     else replaceWith(out, key, patchV);
   }
@@ -90,7 +88,7 @@ function replaceWith(out: Obj, key: string, patchV: unknown): void {
 
 function discardNulls(v: unknown): void {
   if (Array.isArray(v)) v.forEach(discardNulls);
-  else if (isObject(v))
+  else if (isRecord(v))
     for (const [k, x] of Object.entries(v)) {
       if (x === null) delete v[k];
       else discardNulls(x);
@@ -107,7 +105,7 @@ function removeDirectives(v: unknown): [unknown, boolean] {
     }
     return [out, true];
   }
-  if (!isObject(v)) return [v, true];
+  if (!isRecord(v)) return [v, true];
   if (PATCH in v) return [undefined, false];
   for (const [k, x] of Object.entries(v)) {
     const [y, keep] = removeDirectives(x);
@@ -159,7 +157,7 @@ function elementKind(...lists: unknown[][]): string {
   let kind: string | undefined;
   for (const list of lists)
     for (const v of list) {
-      const k = isObject(v) ? 'object' : kindOf(v);
+      const k = isRecord(v) ? 'object' : kindOf(v);
       if (kind === undefined && k === 'list') throw new StrategicPatchError(422, 'lists of lists are not supported');
       if (kind !== undefined && k !== kind) throw new StrategicPatchError(500, `list element types are not identical: ${goValue(lists)}`);
       kind = k;
@@ -180,7 +178,7 @@ function applySpecialItems(original: unknown[], patch: Obj[], mergeKey: string):
   const plain: Obj[] = [];
   let replace = false;
   for (const item of patch) {
-    if (!isObject(item)) throw new StrategicPatchError(500, `expected a map[string]interface {}, but received a ${typeof item}`);
+    if (!isRecord(item)) throw new StrategicPatchError(500, `expected a map[string]interface {}, but received a ${typeof item}`);
     if (!(PATCH in item)) {
       plain.push(item);
       continue;
@@ -188,7 +186,7 @@ function applySpecialItems(original: unknown[], patch: Obj[], mergeKey: string):
     const directive = item[PATCH];
     if (directive === 'delete') {
       if (!(mergeKey in item)) throw noMergeKey(item, mergeKey);
-      out = out.filter((o) => !(isObject(o) && mergeKey in o && o[mergeKey] === item[mergeKey]));
+      out = out.filter((o) => !(isRecord(o) && mergeKey in o && o[mergeKey] === item[mergeKey]));
     } else if (directive === 'replace') replace = true;
     else if (directive === 'merge') throw new StrategicPatchError(500, 'merging lists cannot yet be specified in the patch');
     else throw badPatchType(directive, item);
@@ -201,7 +199,7 @@ function mergeItems(original: unknown[], patch: Obj[], mergeKey: string, itemTyp
   const out = [...original];
   for (const item of patch) {
     if (!(mergeKey in item)) throw noMergeKey(item, mergeKey);
-    const i = out.findIndex((o) => isObject(o) && mergeKey in o && o[mergeKey] === item[mergeKey]);
+    const i = out.findIndex((o) => isRecord(o) && mergeKey in o && o[mergeKey] === item[mergeKey]);
     if (i >= 0) out[i] = mergeMap(out[i] as Obj, item, itemType);
     else out.push(item);
   }
@@ -209,7 +207,7 @@ function mergeItems(original: unknown[], patch: Obj[], mergeKey: string, itemTyp
 }
 
 /** The merge key's value of an item (the item itself for scalars). */
-const keyOf = (item: unknown, mergeKey: string): unknown => (mergeKey && isObject(item) ? item[mergeKey] : item);
+const keyOf = (item: unknown, mergeKey: string): unknown => (mergeKey && isRecord(item) ? item[mergeKey] : item);
 
 const indexIn = (list: readonly unknown[], item: unknown, mergeKey: string): number => list.findIndex((x) => keyOf(x, mergeKey) === keyOf(item, mergeKey));
 
@@ -227,7 +225,7 @@ function orderLikePatch(merged: unknown[], order: readonly unknown[], original: 
 }
 
 function sortByIndex(items: unknown[], order: readonly unknown[], mergeKey: string): unknown[] {
-  const deletions = mergeKey ? items.filter((i) => isObject(i) && i[PATCH] === 'delete') : [];
+  const deletions = mergeKey ? items.filter((i) => isRecord(i) && i[PATCH] === 'delete') : [];
   const rest = items.filter((i) => !deletions.includes(i));
   const ranked = rest.map((item, pos) => ({ item, pos, at: indexIn(order, item, mergeKey) }));
   ranked.sort((a, b) => (a.at >= 0 && b.at >= 0 ? a.at - b.at : a.pos - b.pos));
@@ -270,7 +268,7 @@ function applyElementOrders(original: Obj, patch: Obj, type: FieldType): void {
     checkOrder(pat ?? [], order, mergeKey);
     const merged = mergedForOrder(cur, pat, list);
     const kind = elementKind(cur ?? [], pat ?? []);
-    if (kind === 'object') for (const m of [...merged, ...order]) if (!isObject(m) || !(mergeKey in m)) throw noMergeKey(m, mergeKey);
+    if (kind === 'object') for (const m of [...merged, ...order]) if (!isRecord(m) || !(mergeKey in m)) throw noMergeKey(m, mergeKey);
     const serverOrder = cur && pat && kind === 'object' && list?.patchMerge ? sharedBacking(cur, pat, mergeKey) : (cur ?? []);
     setOwn(original, field, orderLikePatch(merged, order, serverOrder, kind === 'object' ? mergeKey : ''));
     delete patch[field];
@@ -293,17 +291,17 @@ function mergedForOrder(cur: unknown[] | undefined, pat: unknown[] | undefined, 
 function sharedBacking(original: unknown[], patch: unknown[], mergeKey: string): unknown[] {
   const backing = [...original];
   let length = backing.length;
-  const matches = (o: unknown, item: Obj): boolean => isObject(o) && mergeKey in o && o[mergeKey] === item[mergeKey];
+  const matches = (o: unknown, item: Obj): boolean => isRecord(o) && mergeKey in o && o[mergeKey] === item[mergeKey];
   for (const item of patch) {
-    if (!isObject(item) || item[PATCH] !== 'delete') continue;
+    if (!isRecord(item) || item[PATCH] !== 'delete') continue;
     for (let i = backing.slice(0, length).findIndex((o) => matches(o, item)); i >= 0; i = backing.slice(0, length).findIndex((o) => matches(o, item))) {
       backing.copyWithin(i, i + 1, length);
       length--;
     }
   }
-  if (patch.some((i) => isObject(i) && i[PATCH] === 'replace')) return backing;
+  if (patch.some((i) => isRecord(i) && i[PATCH] === 'replace')) return backing;
   for (const item of patch) {
-    if (!isObject(item) || PATCH in item) continue;
+    if (!isRecord(item) || PATCH in item) continue;
     if (backing.slice(0, length).some((o) => matches(o, item))) continue;
     if (length === backing.length) break;
     backing[length++] = item;
@@ -314,12 +312,12 @@ function sharedBacking(original: unknown[], patch: unknown[], mergeKey: string):
 /** The patch's items (deletions aside) must appear in `$setElementOrder` in the same relative order. */
 function checkOrder(patchList: unknown[], order: unknown[], mergeKey: string): void {
   if (order.length === 0 || patchList.length === 0) return;
-  const items = mergeKey ? patchList.filter((i) => !(isObject(i) && i[PATCH] === 'delete')) : patchList;
+  const items = mergeKey ? patchList.filter((i) => !(isRecord(i) && i[PATCH] === 'delete')) : patchList;
   let p = 0;
   let o = 0;
   while (p < items.length && o < order.length) {
     const item = items[p];
-    if (isObject(item) && PATCH in item) p++;
+    if (isRecord(item) && PATCH in item) p++;
     else {
       if (keyOf(item, mergeKey) === keyOf(order[o], mergeKey)) p++;
       o++;
@@ -328,4 +326,4 @@ function checkOrder(patchList: unknown[], order: unknown[], mergeKey: string): v
   if (p < items.length) throw new StrategicPatchError(500, `The order in patch list:\n${goValue(patchList)}\n doesn't match $setElementOrder list:\n${goValue(order)}\n`);
 }
 
-const goTypeName = (v: unknown): string => (isObject(v) ? 'map[string]interface {}' : typeof v === 'string' ? 'string' : typeof v === 'number' ? 'float64' : typeof v === 'boolean' ? 'bool' : '<nil>');
+const goTypeName = (v: unknown): string => (isRecord(v) ? 'map[string]interface {}' : typeof v === 'string' ? 'string' : typeof v === 'number' ? 'float64' : typeof v === 'boolean' ? 'bool' : '<nil>');

@@ -4,8 +4,9 @@
 // Scalars, atomic lists, maps and structs, and empty objects are leaves;
 // keyed lists and sets are walked item by item, each item named by its key
 // fields or its value.
+import { isRecord } from '../kinds.ts';
 import { FieldSet, pathString, type Path, type PathElement } from './fieldset.ts';
-import { fieldType, hasNamedFields, isAtomic, isObject, LOOSE, typeFor, type FieldType, type ListType } from './field-types.ts';
+import { fieldType, hasNamedFields, isAtomic, LOOSE, typeFor, type FieldType, type ListType } from './field-types.ts';
 import { deepEqual } from './values.ts';
 
 /** A value that does not fit its list's type (an item without its key fields, a duplicate): the real server's typed-conversion error. */
@@ -14,10 +15,10 @@ export class TypedValueError extends Error {}
 /** How an item of a keyed list or a set is named in paths. */
 export function itemElement(item: unknown, list: ListType, index: number): PathElement {
   if (list.listType === 'set') {
-    if (isObject(item) || Array.isArray(item)) throw new TypedValueError(`element ${index}: expected scalar, got ${Array.isArray(item) ? 'list' : 'map'}`);
+    if (isRecord(item) || Array.isArray(item)) throw new TypedValueError(`element ${index}: expected scalar, got ${Array.isArray(item) ? 'list' : 'map'}`);
     return `v:${JSON.stringify(item)}`;
   }
-  if (!isObject(item)) throw new TypedValueError(`element ${index}: associative list with keys may only contain maps`);
+  if (!isRecord(item)) throw new TypedValueError(`element ${index}: associative list with keys may only contain maps`);
   const key: Record<string, unknown> = {};
   for (const k of [...list.keys].sort()) {
     const v = item[k] ?? list.keyDefaults[k];
@@ -48,7 +49,7 @@ function walkSet(value: unknown, declared: FieldType, path: Path, set: FieldSet,
     const p = childPath(path, `f:${k}`);
     walkSet(v, fieldType(t, k), p, set, strict);
     // A map's keys are members; a struct's fields only when null or an empty object.
-    if (v === null || (isObject(v) && Object.keys(v).length === 0) || !hasNamedFields(t)) set.insert(p);
+    if (v === null || (isRecord(v) && Object.keys(v).length === 0) || !hasNamedFields(t)) set.insert(p);
   }
 }
 
@@ -78,8 +79,8 @@ export function compare(lhs: unknown, rhs: unknown, type: FieldType): Comparison
   return out;
 }
 
-const shapeOf = (v: unknown): string => (Array.isArray(v) ? 'list' : isObject(v) ? 'object' : 'scalar');
-const isEmpty = (v: unknown): boolean => v === null || v === undefined || (Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0);
+const shapeOf = (v: unknown): string => (Array.isArray(v) ? 'list' : isRecord(v) ? 'object' : 'scalar');
+const isEmpty = (v: unknown): boolean => v === null || v === undefined || (Array.isArray(v) ? v.length === 0 : isRecord(v) && Object.keys(v).length === 0);
 
 function walkCompare(lhs: unknown, rhs: unknown, declared: FieldType, path: Path, out: Comparison): void {
   // Most of an object is unchanged by a write: equal values add no paths,
@@ -91,8 +92,8 @@ function walkCompare(lhs: unknown, rhs: unknown, declared: FieldType, path: Path
   if (leaf) return compareLeaf(lhs, rhs, path, out);
   if (t.kind === 'list') compareLists(asList(lhs), asList(rhs), t, path, out);
   else {
-    const l = isObject(lhs) ? lhs : {};
-    const r = isObject(rhs) ? rhs : {};
+    const l = isRecord(lhs) ? lhs : {};
+    const r = isRecord(rhs) ? rhs : {};
     for (const k of new Set([...Object.keys(l), ...Object.keys(r)])) walkCompare(l[k], r[k], fieldType(t, k), childPath(path, `f:${k}`), out);
   }
   if (lhs === undefined) out.added.insert(path);
@@ -109,7 +110,7 @@ function checkItemsNamed(value: unknown, declared: FieldType): void {
     const groups = groupByElement(asList(value), t);
     // Items sharing a name are compared whole, so nothing below them is named.
     for (const items of groups.values()) if (items.length === 1) checkItemsNamed(items[0], t.items);
-  } else if (isObject(value)) for (const [k, v] of Object.entries(value)) checkItemsNamed(v, fieldType(t, k));
+  } else if (isRecord(value)) for (const [k, v] of Object.entries(value)) checkItemsNamed(v, fieldType(t, k));
 }
 
 function compareLeaf(lhs: unknown, rhs: unknown, path: Path, out: Comparison): void {

@@ -4,14 +4,15 @@
 // and sets, ordering list items the way the real merge does; removing drops
 // the paths of a set, and a container left empty by that goes too (the real
 // server leaves null there, which decoding then drops).
+import { isRecord } from '../kinds.ts';
 import type { FieldSet, PathElement } from './fieldset.ts';
-import { fieldType, isAtomic, isObject, typeFor, type FieldType, type ListType } from './field-types.ts';
+import { fieldType, isAtomic, typeFor, type FieldType, type ListType } from './field-types.ts';
 import { itemElement, TypedValueError } from './typed-sets.ts';
 
 type Obj = Record<string, unknown>;
 
-const isEmptyContainer = (v: unknown): boolean => v === null || (Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0);
-const sameShape = (a: unknown, b: unknown): boolean => Array.isArray(a) === Array.isArray(b) && isObject(a) === isObject(b);
+const isEmptyContainer = (v: unknown): boolean => v === null || (Array.isArray(v) ? v.length === 0 : isRecord(v) && Object.keys(v).length === 0);
+const sameShape = (a: unknown, b: unknown): boolean => Array.isArray(a) === Array.isArray(b) && isRecord(a) === isRecord(b);
 
 /** `rhs` merged over `lhs`: what apply makes of the live object and an applied configuration. */
 export function mergeValues(lhs: unknown, rhs: unknown, declared: FieldType): unknown {
