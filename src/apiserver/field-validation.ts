@@ -7,10 +7,10 @@ import { decodesByType, decodeTyped, type FieldValidation } from './builtin/deco
 import type { KindSpec, KubeObject } from './kinds.ts';
 import { isRecord } from './kinds.ts';
 import type { Verb } from './request-info.ts';
-import { invalid } from './status.ts';
+import { optionsInvalid, type OptionsKind } from './status.ts';
 import { quote } from './validation.ts';
 
-const OPTIONS_KIND: Partial<Record<Verb, string>> = { create: 'CreateOptions', update: 'UpdateOptions', patch: 'PatchOptions' };
+const OPTIONS_KIND: Partial<Record<Verb, OptionsKind>> = { create: 'CreateOptions', update: 'UpdateOptions', patch: 'PatchOptions' };
 
 /** The request's directive, validated as ValidateCreateOptions (and its update and patch siblings) do. */
 export function fieldValidation(query: URLSearchParams, verb: Verb | undefined): FieldValidation {
@@ -18,7 +18,7 @@ export function fieldValidation(query: URLSearchParams, verb: Verb | undefined):
   if (v === '') return 'Warn';
   if (v === 'Ignore' || v === 'Warn' || v === 'Strict') return v;
   const kind = (verb && OPTIONS_KIND[verb]) ?? 'CreateOptions';
-  throw invalid({ group: 'meta.k8s.io', plural: kind.toLowerCase(), kind }, '', [{ field: 'fieldValidation', type: 'Unsupported value', detail: `${quote(v)}: supported values: "Ignore", "Warn", "Strict"` }]);
+  throw optionsInvalid(kind, [{ field: 'fieldValidation', type: 'Unsupported value', detail: `${quote(v)}: supported values: "Ignore", "Warn", "Strict"` }]);
 }
 
 /** A body as the server decodes it for `spec`; warnings go to `warn`. */

@@ -4,7 +4,7 @@
 import { queryBool } from './params.ts';
 import { parseCount, parseRv } from './query.ts';
 import type { FieldError } from './status.ts';
-import { invalid } from './status.ts';
+import { optionsInvalid } from './status.ts';
 import { quote } from './validation.ts';
 
 export interface ListOptions {
@@ -17,8 +17,6 @@ export interface ListOptions {
   readonly allowWatchBookmarks: boolean;
   readonly timeoutSeconds: number | undefined;
 }
-
-const LIST_OPTIONS = { group: 'meta.k8s.io', plural: 'listoptions', kind: 'ListOptions' };
 
 function listErrors(o: ListOptions): FieldError[] {
   const errs: FieldError[] = [];
@@ -62,6 +60,6 @@ export function parseListOptions(query: URLSearchParams, watch: boolean): ListOp
     timeoutSeconds: parseCount(query, 'timeoutSeconds'),
   };
   const errs = watch ? watchErrors(o) : listErrors(o);
-  if (errs.length) throw invalid(LIST_OPTIONS, '', errs);
+  if (errs.length) throw optionsInvalid('ListOptions', errs);
   return o;
 }

@@ -1,5 +1,5 @@
 // Boolean query parameters (`watch`, `allowWatchBookmarks`, `sendInitialEvents`,
-// `force`) as the real server's parameter codec reads them
+// `force`, `orphanDependents`) as the real server's parameter codec reads them
 // (runtime.Convert_Slice_string_To_bool in k8s.io/apimachinery): only the first
 // value counts, and it is false only when it is "0" or "false" in any letter
 // case. Anything else is true: "1", "true", the Python client's "True", even an

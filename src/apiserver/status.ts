@@ -139,7 +139,8 @@ export function parseFieldError(text: string): FieldError {
 export function invalid(r: ResourceRef, name: string, errors: FieldError[]): ApiError {
   const texts = errors.map(fieldErrorText);
   const summary = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
-  const details: StatusDetails = { name };
+  // The real StatusDetails omits an empty name.
+  const details: StatusDetails = name ? { name } : {};
   if (r.group) details.group = r.group;
   details.kind = r.kind;
   details.causes = errors.map((e) => ({
@@ -148,6 +149,14 @@ export function invalid(r: ResourceRef, name: string, errors: FieldError[]): Api
     field: e.field,
   }));
   return failure(422, 'Invalid', `${qualifiedKind(r)} "${name}" is invalid: ${summary}`, details);
+}
+
+/** The request options types (meta.k8s.io) whose invalid values are a 422. */
+export type OptionsKind = 'CreateOptions' | 'UpdateOptions' | 'PatchOptions' | 'ListOptions' | 'DeleteOptions';
+
+/** The 422 the real server answers invalid request options with: `PatchOptions.meta.k8s.io "" is invalid: ...`. */
+export function optionsInvalid(kind: OptionsKind, errors: FieldError[]): ApiError {
+  return invalid({ group: 'meta.k8s.io', plural: kind.toLowerCase(), kind }, '', errors);
 }
 
 /** The reason the real server pairs with a bare HTTP code, for injected faults. */

@@ -53,7 +53,7 @@ test('allowWatchBookmarks=True gets bookmarks', async () => {
   }
 });
 
-test('sendInitialEvents is read by the same codec: True is true, not a 400', async () => {
+test('sendInitialEvents and orphanDependents are read by the same codec: True is true, not a 400', async () => {
   const h = await startHarness({ tidepoolKinds: false });
   const status = async (path: string, init?: RequestInit) => (await (await fetch(`${h.server.url}${path}`, init)).json()) as { code: number; message: string };
   try {
@@ -62,6 +62,9 @@ test('sendInitialEvents is read by the same codec: True is true, not a 400', asy
     assert.match(list.message, /sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list/);
     const emptyIsTrue = await status('/api/v1/namespaces?watch=1&sendInitialEvents=');
     assert.match(emptyIsTrue.message, /sendInitialEvents requires setting resourceVersionMatch to NotOlderThan/);
+    const del = await status('/api/v1/namespaces/default?orphanDependents=True&propagationPolicy=Orphan', { method: 'DELETE' });
+    assert.equal(del.code, 422);
+    assert.match(del.message, /orphanDependents and deletionPropagation cannot be both set/);
   } finally {
     await h.close();
   }

@@ -10,9 +10,9 @@ import type { KubeObject } from '../kinds.ts';
 import { queryBool } from '../params.ts';
 import { trackApply, type Write } from '../patch/field-manager.ts';
 import type { ApiResponse } from '../request.ts';
-import { badRequest, notFound } from '../status.ts';
+import { badRequest, notFound, optionsInvalid } from '../status.ts';
 import type { HandlerContext } from './context.ts';
-import { emptyObject, optionsInvalid, writeOf } from './managed-writes.ts';
+import { emptyObject, writeOf } from './managed-writes.ts';
 
 /** The write paths an apply ends in; `managed` says managedFields are already set. */
 export interface ApplyWrites {

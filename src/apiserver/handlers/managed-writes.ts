@@ -9,19 +9,10 @@ import { decodeManagedFields, isReset } from '../patch/managed-fields.ts';
 import { deepEqual } from '../patch/values.ts';
 import { managedAfterUpdate, setManagedFields, type Write } from '../patch/field-manager.ts';
 import { zeroObject } from '../patch/kind-types.ts';
-import { failure, type ApiError, type FieldError } from '../status.ts';
-import { fieldErrorText } from '../status.ts';
-import { checkBody, timestamp } from '../store.ts';
+import { optionsInvalid, type FieldError, type OptionsKind } from '../status.ts';
+import { checkBody } from '../store.ts';
+import { timestamp } from '../timestamps.ts';
 import type { HandlerContext } from './context.ts';
-
-export type OptionsKind = 'CreateOptions' | 'UpdateOptions' | 'PatchOptions';
-
-/** The 422 the real server answers invalid write options with: `PatchOptions.meta.k8s.io "" is invalid: ...`. */
-export function optionsInvalid(kind: OptionsKind, errors: FieldError[]): ApiError {
-  const texts = errors.map(fieldErrorText);
-  const causes = errors.map((e) => ({ reason: e.type === 'Required value' ? 'FieldValueRequired' : e.type === 'Forbidden' ? 'FieldValueForbidden' : e.type === 'Too long' ? 'FieldValueTooLong' : 'FieldValueInvalid', message: `${e.type}${e.detail ? `: ${e.detail}` : ''}`, field: e.field }));
-  return failure(422, 'Invalid', `${kind}.meta.k8s.io "" is invalid: ${texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`}`, { group: 'meta.k8s.io', kind, causes });
-}
 
 const MAX_MANAGER_LENGTH = 128;
 // Printable ASCII (all of it letters, digits, punctuation, symbols or space) skips the Unicode test.
@@ -51,7 +42,7 @@ function managerFromUserAgent(userAgent: string): string {
 }
 
 /** Who the write is by, after checking the `fieldManager` parameter. */
-export function writeOf(ctx: HandlerContext, kind: OptionsKind): Write {
+export function writeOf(ctx: HandlerContext, kind: Extract<OptionsKind, 'CreateOptions' | 'UpdateOptions' | 'PatchOptions'>): Write {
   const requested = ctx.req.query.get('fieldManager') ?? '';
   const errs = fieldManagerErrors(requested);
   if (errs.length) throw optionsInvalid(kind, errs);

@@ -11,10 +11,10 @@ import { kindType } from '../patch/kind-types.ts';
 import type { Write } from '../patch/field-manager.ts';
 import { applyStrategicMergePatch, StrategicPatchError } from '../patch/strategic.ts';
 import { jsonResponse, type ApiResponse } from '../request.ts';
-import { badRequest, failure, methodNotAllowed, notFound, type ApiError } from '../status.ts';
+import { badRequest, failure, methodNotAllowed, notFound, optionsInvalid, type ApiError } from '../status.ts';
 import { applyPatch } from './apply.ts';
 import type { HandlerContext } from './context.ts';
-import { optionsInvalid, recordCreate, withManagedFields, withStartingManagedFields, writeOf } from './managed-writes.ts';
+import { recordCreate, withManagedFields, withStartingManagedFields, writeOf } from './managed-writes.ts';
 
 /** Creates `body`; `managed`: an apply already set its managedFields, else the create is recorded for `w`. */
 function createObject(ctx: HandlerContext, body: unknown, w: Write, managed = false): Awaitable<ApiResponse> {
