@@ -320,3 +320,30 @@ describe('starting agents on a slow machine', () => {
     }
   });
 });
+
+describe('a pool created a moment before its pod', () => {
+  test("an ADD waits for the IPPool watch to bring a pool the API server has; a pool nobody has fails at once", async () => {
+    // Every watch event 1.5 s behind its write, as on a loaded API server: the pool is stored, its event still on the way.
+    const cluster = await startCluster({ watchLagMs: 1_500 });
+    try {
+      await cluster.node('lagging-node');
+      const agent = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'lagging-node' });
+      try {
+        await cluster.pool('fresh-v4', { subnet: '10.60.0.0/24', ips: ['10.60.0.10-10.60.0.19'] });
+        await cluster.pod({ name: 'early', node: 'lagging-node', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["fresh-v4"]}' } });
+        const ok = await agent.call('POST', '/v1/allocate', { containerId: 'c-early', ifname: 'eth0', netns: '', pod: { namespace: 'default', name: 'early' } });
+        assert.equal(ok.status, 200, JSON.stringify(ok.body));
+        assert.match(JSON.stringify(ok.body), /10\.60\.0\.1\d/);
+
+        await cluster.pod({ name: 'typo', node: 'lagging-node', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["no-such-pool"]}' } });
+        const missing = await agent.call('POST', '/v1/allocate', { containerId: 'c-typo', ifname: 'eth0', netns: '', pod: { namespace: 'default', name: 'typo' } });
+        assert.equal(missing.status, 404, JSON.stringify(missing.body));
+        assert.equal((missing.body as { error?: { code?: string } }).error?.code, 'POOL_NOT_FOUND');
+      } finally {
+        await agent.cleanup();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+});

@@ -133,7 +133,8 @@ async function controllerReadsAfresh(): Promise<void> {
   // A pool deleted under an allocation, which only a cluster without the webhook allows: the pool is read.
   await cluster.pool('spare', { subnet: '10.31.0.0/24' });
   await cluster.pod({ name: 'orphan', node: 'node-1', annotations: { 'ipam.tidepool.dev/ippool': '{"ipv4":["spare"]}' } });
-  assert.equal((await add('orphan', 'c-orphan')).status, 200);
+  const orphanAdd = await add('orphan', 'c-orphan');
+  assert.equal(orphanAdd.status, 200, JSON.stringify(orphanAdd.body));
   const vwc = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tidepool';
   await cluster.rest.delete(vwc);
   await cluster.rest.delete(`${POOLS}/spare`);

@@ -294,6 +294,27 @@ describe('StatefulSet scaled down or deleted; VM deleted', () => {
     expectHeld(h, POOL, '10.20.0.71', two.uid, 'vm2 still exists');
     expectOnePerReclaim(gc);
   });
+
+  test("VM deleted after a failed migration: the IP once the source launcher is gone, though the records name the gone target", async () => {
+    await h.virtualMachine('default', 'vm3');
+    const gc = await h.startGc();
+    // The target took the records over, then the migration failed and it went; the source runs on.
+    const target = await h.podWithIp({ name: 'virt-launcher-vm3-tgt', node: 'n1', pool: POOL, ip: '10.20.0.72', vm: { namespace: 'default', name: 'vm3' } });
+    await h.pod({ name: 'virt-launcher-vm3-src', node: 'n1', labels: { 'vm.kubevirt.io/name': 'vm3' } });
+    await h.forceDeletePod('default', 'virt-launcher-vm3-tgt');
+    await h.advance(BOUND_MS);
+    expectHeld(h, POOL, '10.20.0.72', target.uid, 'vm3 still exists');
+    await h.deleteVirtualMachine('default', 'vm3');
+    await h.deletePod('default', 'virt-launcher-vm3-src');
+    await h.advance(BOUND_MS);
+    expectHeld(h, POOL, '10.20.0.72', target.uid, 'the source may run until its grace period ends');
+    // kubelet is done with the source long before its grace period ends: the pod is gone, and so is the last reason to keep the IP.
+    const moment = h.now();
+    await h.forceDeletePod('default', 'virt-launcher-vm3-src');
+    await h.advance(BOUND_MS);
+    expectReclaimed(h, gc, { pool: POOL, ip: '10.20.0.72', reason: 'vm-deleted', uid: target.uid, from: moment });
+    expectOnePerReclaim(gc);
+  });
 });
 
 /** Everything the table lists, arranged while no collector leads; returns what to expect of the takeover. */

@@ -1,6 +1,6 @@
 import { parseRangeSpec, rangesSize, subtractRanges, type IPRange } from '../ipam/range.ts';
 import { planPool, type Pool } from '../ipam/pool.ts';
-import { toTidepoolError } from '../ipam/errors.ts';
+import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
 import { matchesLabelSelector } from '../ipam/label-selector.ts';
 import type { NamespaceView, NodeView } from '../ipam/selection.ts';
 import { createInformer, type Informer } from '../k8s/informer.ts';
@@ -68,6 +68,9 @@ function toPodInfo(p: PodObject): PodInfo {
  * namespaces, pools and reserved IPs, each through a watch cache. Memory
  * follows this node's pods and the cluster's pools, not the cluster's pods.
  */
+/** How long an ADD waits for the IPPool watch to deliver a pool the API server already has. */
+export const POOL_CATCH_UP_MS = 10_000;
+
 export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string; log: Logger; delay?: (ms: number) => Promise<void> }): AgentClusterView {
   const { rest, nodeName, log } = opts;
   const postEvent = createEventPoster({ rest, component: 'tidepool-agent', host: nodeName, now: Date.now, log });
@@ -174,6 +177,22 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
       })),
     freshVirtualMachine: (namespace, name) =>
       fresh<KubeObject, { deleting: boolean }>(`/apis/kubevirt.io/v1/namespaces/${namespace}/virtualmachines/${name}`, (v) => ({ deleting: v.metadata.deletionTimestamp !== undefined })),
+    async catchUpPool(name) {
+      if (poolObjects.get(name)) return true;
+      try {
+        await rest.get(`/apis/tidepool.dev/v1alpha1/ippools/${encodeURIComponent(name)}`);
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw storeError(err, `read IPPool ${name}`);
+      }
+      // The API server has it: the watch brings it, normally within milliseconds.
+      const sleep = opts.delay ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+      for (let waited = 0; waited < POOL_CATCH_UP_MS; waited += 20) {
+        await sleep(20);
+        if (poolObjects.get(name)) return true;
+      }
+      throw new TidepoolError('STORE_BUSY', `IPPool ${name} exists, but this agent's watch has not delivered it within ${POOL_CATCH_UP_MS / 1000} s`, { pool: name });
+    },
     pools() {
       derived ??= derive();
       return derived;

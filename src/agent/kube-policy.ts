@@ -35,6 +35,13 @@ export interface ClusterView {
   /** Replicas wanted and whether it is being deleted. */
   freshStatefulSet(namespace: string, name: string): Promise<Fresh<{ replicas: number; deleting: boolean }>>;
   freshVirtualMachine(namespace: string, name: string): Promise<Fresh<{ deleting: boolean }>>;
+  /**
+   * For a pool a pod names that the cache lacks: false when the API server has
+   * no such pool either; true once the cache has it (a pool created a moment
+   * before the pod, whose watch event is still on its way). Throws STORE_BUSY
+   * when the watch does not deliver it within a bound.
+   */
+  catchUpPool(name: string): Promise<boolean>;
   /** Usable pools (reserved IPs already removed) and the names of pools being deleted. */
   pools(): { readonly pools: readonly Pool[]; readonly terminating: ReadonlySet<string> };
   /** Posts a Warning Event on the pod; must not throw. */
@@ -135,6 +142,24 @@ export function createKubePolicy(view: ClusterView, log: Logger): IpamPolicy {
     return false;
   }
 
+  /**
+   * Runs `select`; when it names a pool the cache lacks but the API server has
+   * (created a moment before the pod, its watch event still on the way), waits
+   * for the cache and selects again, once per such pool.
+   */
+  async function selectCatchingUp<T>(select: () => T): Promise<T> {
+    const caughtUp = new Set<string>();
+    for (;;) {
+      try {
+        return select();
+      } catch (err) {
+        const missing = err instanceof TidepoolError && err.code === 'POOL_NOT_FOUND' ? err.details?.['pool'] : undefined;
+        if (typeof missing !== 'string' || caughtUp.has(missing) || !(await view.catchUpPool(missing))) throw err;
+        caughtUp.add(missing);
+      }
+    }
+  }
+
   return {
     pools: () => view.pools().pools,
 
@@ -142,17 +167,17 @@ export function createKubePolicy(view: ClusterView, log: Logger): IpamPolicy {
       const pod = await podOf(req);
       const node = view.node();
       if (!node) throw new TidepoolError('AGENT_NOT_READY', 'the agent has not read its Node object yet', {});
-      const { pools, terminating } = view.pools();
-      const selection = planPoolSelection({
-        pod,
-        namespace: view.namespace(pod.namespace),
-        node,
-        ifname: req.ifname,
-        multusName: req.network,
-        netconf: { ipv4Pools: req.ipv4Pools, ipv6Pools: req.ipv6Pools },
-        pools,
-        terminating,
-      });
+      const select = () =>
+        planPoolSelection({
+          pod,
+          namespace: view.namespace(pod.namespace),
+          node,
+          ifname: req.ifname,
+          multusName: req.network,
+          netconf: { ipv4Pools: req.ipv4Pools, ipv6Pools: req.ipv6Pools },
+          ...view.pools(),
+        });
+      const selection = await selectCatchingUp(select);
       const stableKey = planStableKey(pod);
       const migrationJob = stableKey?.startsWith('vm:') ? planMigrationJob(pod) : undefined;
       return {

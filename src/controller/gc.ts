@@ -322,7 +322,12 @@ export function createGcReconciler(deps: GcReconcilerDeps): GcReconciler {
       cache.allocations.onChange((type, obj) => {
         if (type !== 'DELETED' && obj.spec?.owner) queue.add(obj.metadata.name ?? '');
       }),
-      cache.pods.onChange((_type, obj) => enqueueIndex('gcPod', `${obj.metadata.namespace}/${obj.metadata.name}`)),
+      cache.pods.onChange((_type, obj) => {
+        enqueueIndex('gcPod', `${obj.metadata.namespace}/${obj.metadata.name}`);
+        // A VM's records may name another of its launchers (a failed migration's gone target): any launcher's change may decide them.
+        const vm = obj.metadata.labels?.[VM_NAME_LABEL];
+        if (vm) enqueueIndex('gcOwner', `vm:${obj.metadata.namespace}/${vm}`);
+      }),
       cache.nodes.onChange((type, obj, old) => {
         const readiness = (n: KubeObject | undefined) => (n ? toNodeState(n as NodeObject).ready : undefined);
         if (type !== 'MODIFIED' || readiness(obj) !== readiness(old)) enqueueIndex('gcNode', obj.metadata.name ?? '');

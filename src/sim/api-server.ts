@@ -2,7 +2,7 @@ import { KubeApiError, type DeleteOptions, type KubeList, type KubeRest, type Qu
 import { then, type Awaitable } from '../apiserver/awaitable.ts';
 import type { UserInfo } from '../apiserver/authentication.ts';
 import { builtinKinds } from '../apiserver/builtin-kinds.ts';
-import { customKind, type KubeObject } from '../apiserver/kinds.ts';
+import { customKind, type KindOptions, type KubeObject } from '../apiserver/kinds.ts';
 import type { ApiRequest, ApiResponse, ApiResult } from '../apiserver/request.ts';
 import type { ControllerOptions } from '../apiserver/controllers/run.ts';
 import { createApiServer, type ApiServerOptions } from '../apiserver/server.ts';
@@ -161,6 +161,8 @@ export interface SimApiServerOptions {
   readonly historySize?: number;
   readonly watchCache?: ApiServerOptions['watchCache'];
   readonly controllers?: ControllerOptions;
+  /** Custom kinds served besides tidepool's (KubeVirt's, when a scenario has VMs). */
+  readonly kinds?: readonly KindOptions[];
 }
 
 export function createSimApiServer(opts: SimApiServerOptions): SimApiServer {
@@ -169,7 +171,7 @@ export function createSimApiServer(opts: SimApiServerOptions): SimApiServer {
     now: () => new Date(sched.now),
     historySize: opts.historySize ?? 5_000,
     ...seededIdentities(opts.rng.fork('api')),
-    kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind)],
+    kinds: [...builtinKinds(), ...TIDEPOOL_KINDS.map(customKind), ...(opts.kinds ?? []).map(customKind)],
     namespaces: ['default', 'kube-system'],
     timers: serverTimers(sched),
     watchLag: watchCacheLag(opts.rng.fork('watch-cache')),

@@ -5,10 +5,11 @@ import { allocationName } from '../store/kubernetes.ts';
 import type { KubeObject } from '../k8s/rest.ts';
 import { WATCH_CACHE_LAG_MAX_MS, type SimApiServer } from './api-server.ts';
 import type { Scenario } from './scenario.ts';
+import { planLauncherOf } from './virtual-machines.ts';
 import type { Sandbox, World, PodObject } from './world.ts';
 
 /** The rules checked after every step; docs/simulate.md states each one. */
-export type InvariantName = 'unique-ip' | 'live-pod-keeps-ip' | 'sts-keeps-ip' | 'leak-bound' | 'counts-agree' | 'valid-handout';
+export type InvariantName = 'unique-ip' | 'live-pod-keeps-ip' | 'sts-keeps-ip' | 'vm-keeps-ip' | 'leak-bound' | 'counts-agree' | 'valid-handout';
 
 export interface Violation {
   readonly invariant: InvariantName;
@@ -22,7 +23,15 @@ interface AllocationObject extends KubeObject {
   spec?: {
     pool?: string;
     ip?: string;
-    owner?: { podNamespace?: string; podName?: string; podUid?: string; node?: string; ifname?: string; statefulSet?: { namespace: string; name: string; ordinal: number } };
+    owner?: {
+      podNamespace?: string;
+      podName?: string;
+      podUid?: string;
+      node?: string;
+      ifname?: string;
+      statefulSet?: { namespace: string; name: string; ordinal: number };
+      vm?: { namespace: string; name: string };
+    };
   };
 }
 
@@ -72,6 +81,27 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     },
   }, { bookmarks: false });
   const reported = new Set<string>();
+  // KubeVirt's kinds are served only when the scenario has VMs.
+  const hasVms = scenario.workloads.some((w) => w.kind === 'VirtualMachine');
+  /** The VirtualMachine, unless it is gone or being deleted. */
+  const liveVm = (ns: string | undefined, name: string): KubeObject | undefined => {
+    if (!hasVms) return undefined;
+    const vm = api.store.get(api.kind('virtualmachines'), ns, name) as KubeObject | undefined;
+    return vm && !vm.metadata.deletionTimestamp ? vm : undefined;
+  };
+  // The IPs each VM got at its first ADD, by the VM's UID: the same VM (never deleted) keeps them for good.
+  const vmIps = new Map<string, { vmUid: string; ips: string; pod: string }>();
+  // Which VMI each virt-launcher pod ran, by pod UID, remembered past the pod: a completed source pod is deleted at once, before kubelet tears its sandbox down.
+  const launcherVmi = new Map<string, string>();
+  if (hasVms) {
+    api.store.watch(api.kind('pods'), { fields: [] }, {
+      write(line) {
+        const e = JSON.parse(line) as { object: KubeObject };
+        const launcher = planLauncherOf(e.object);
+        if (launcher) launcherVmi.set(e.object.metadata.uid ?? '', launcher.vmiUid);
+      },
+    }, { bookmarks: false });
+  }
 
   // Pool and ReservedIP versions over time, for valid-handout (an agent may act on a version it saw a moment ago).
   const poolHistory = new Map<string, Array<{ at: number; pool: Pool | undefined }>>();
@@ -156,6 +186,14 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
       if (podAt(s.namespace, `${s.name}-${s.ordinal}`)) return undefined;
       return sts ? `StatefulSet ${s.namespace}/${s.name} scaled below ordinal ${s.ordinal}` : `StatefulSet ${s.namespace}/${s.name} deleted`;
     }
+    if (o.vm) {
+      // Kept while the VM exists, and after that while any of its virt-launcher pods is there to run it.
+      if (liveVm(o.vm.namespace, o.vm.name)) return undefined;
+      for (const p of api.objects('pods') as Iterable<PodObject>) {
+        if (p.metadata.namespace === o.vm.namespace && planLauncherOf(p)?.vm === o.vm.name && !finished(p)) return undefined;
+      }
+      return `VirtualMachine ${o.vm.namespace}/${o.vm.name} deleted and none of its virt-launcher pods is left`;
+    }
     const pod = podAt(o.podNamespace, o.podName);
     if (!pod) return `pod ${o.podNamespace}/${o.podName} deleted`;
     if (pod.metadata.uid !== o.podUid) return `pod ${o.podNamespace}/${o.podName} recreated with a new UID`;
@@ -179,6 +217,9 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     return out;
   }
 
+  /** The VMI a sandbox's pod runs, when it is a virt-launcher pod. */
+  const vmiOf = (sb: Sandbox): string | undefined => launcherVmi.get(sb.uid);
+
   function checkUnique(t: number): Violation[] {
     const holders = new Map<string, { node: string; sb: Sandbox }>();
     const out: Violation[] = [];
@@ -186,7 +227,12 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
       for (const ip of entry.sb.ips) {
         const bare = ip.split('/')[1]!;
         const other = holders.get(bare);
-        if (other && other.sb.uid !== entry.sb.uid) {
+        // A live migration: the source and the target launcher of one VMI run the VM with its IPs at once. Nothing else may share.
+        const migrating = () => {
+          const vmi = vmiOf(entry.sb);
+          return vmi !== undefined && vmi === vmiOf(other!.sb);
+        };
+        if (other && other.sb.uid !== entry.sb.uid && !migrating()) {
           out.push(
             ...once(
               { invariant: 'unique-ip', at: t, message: `${bare} is held by two live pods: ${podKey(other.sb)} on ${other.node} and ${podKey(entry.sb)} on ${entry.node}`, subjects: [ip, podKey(other.sb), podKey(entry.sb)] },
@@ -204,6 +250,11 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     for (const { sb } of liveSandboxes()) {
       const pod = podAt(sb.namespace, sb.name);
       if (!pod || pod.metadata.uid !== sb.uid || pod.metadata.deletionTimestamp || finished(pod)) continue;
+      const launcher = planLauncherOf(pod);
+      if (launcher) {
+        out.push(...checkRunningVm(t, sb, launcher.vm));
+        continue;
+      }
       for (const ip of sb.ips) {
         const [pool, bare] = ip.split('/') as [string, string];
         const rec = api.store.get(api.kind('ipallocations'), undefined, allocationName(pool, bare)) as AllocationObject | undefined;
@@ -211,6 +262,30 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
         const holder = rec?.spec?.owner ? `now held by ${rec.spec.owner.podNamespace}/${rec.spec.owner.podName} (uid ${(rec.spec.owner.podUid ?? '').slice(0, 8)})` : rec ? 'released' : 'its record is gone';
         out.push(...once({ invariant: 'live-pod-keeps-ip', at: t, message: `live pod ${podKey(sb)} (uid ${sb.uid.slice(0, 8)}) lost ${ip}: ${holder}`, subjects: [ip, podKey(sb)] }, `keeps:${ip}:${sb.containerId}`));
       }
+    }
+    return out;
+  }
+
+  /**
+   * A running VM's IPs belong to the VM: whichever of its launcher pods the
+   * records name (a migration's target, a failed migration's gone target), they
+   * must name the VM, held, for as long as the VM exists.
+   */
+  function checkRunningVm(t: number, sb: Sandbox, vm: string): Violation[] {
+    if (!liveVm(sb.namespace, vm)) return [];
+    const out: Violation[] = [];
+    for (const ip of sb.ips) {
+      const [pool, bare] = ip.split('/') as [string, string];
+      const rec = api.store.get(api.kind('ipallocations'), undefined, allocationName(pool, bare)) as AllocationObject | undefined;
+      const o = rec?.spec?.owner;
+      if (o?.vm?.namespace === sb.namespace && o.vm.name === vm) continue;
+      const holder = o ? `now held by ${o.podNamespace}/${o.podName} (uid ${(o.podUid ?? '').slice(0, 8)})${o.vm ? ` for VM ${o.vm.namespace}/${o.vm.name}` : ', not for the VM'}` : rec ? 'released' : 'its record is gone';
+      out.push(
+        ...once(
+          { invariant: 'vm-keeps-ip', at: t, message: `running VM ${sb.namespace}/${vm} (virt-launcher ${sb.name}, uid ${sb.uid.slice(0, 8)}) lost ${ip}: ${holder}`, subjects: [ip, podKey(sb), `${sb.namespace}/${vm}`] },
+          `vm:${ip}:${sb.containerId}`,
+        ),
+      );
     }
     return out;
   }
@@ -310,6 +385,16 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
         const sts = api.store.get(api.kind('statefulsets'), sb.namespace, owner.name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
         if (sts?.metadata.uid === owner.uid && Number(m[1]) < (sts.spec?.replicas ?? 1)) stableIps.set(key, { stsUid: owner.uid, ips: got, pod: podKey(sb) });
         else stableIps.delete(key);
+      }
+      const launcher = pod?.metadata.uid === sb.uid ? planLauncherOf(pod) : undefined;
+      const vm = launcher && liveVm(sb.namespace, launcher.vm);
+      if (launcher && vm) {
+        const key = `${sb.namespace}/${launcher.vm}`;
+        const got = [...ips].sort().join(' ');
+        const before = vmIps.get(key);
+        if (before && before.vmUid === vm.metadata.uid && before.ips !== got) {
+          out.push({ invariant: 'vm-keeps-ip', at: t, message: `VM ${key}'s virt-launcher ${podKey(sb)} got ${got}; the VM had ${before.ips} since its first ADD (in ${before.pod}) and was never deleted`, subjects: [...ips, ...before.ips.split(' '), podKey(sb), key] });
+        } else if (!before || before.vmUid !== vm.metadata.uid) vmIps.set(key, { vmUid: vm.metadata.uid ?? '', ips: got, pod: podKey(sb) });
       }
       for (const ip of ips) {
         const [poolName, bare] = ip.split('/') as [string, string];

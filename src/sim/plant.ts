@@ -1,4 +1,5 @@
 import type { PoolScopedStore } from '../agent/kube-agent.ts';
+import type { IpamPolicy } from '../agent/policy.ts';
 import type { GcReconcilerDeps } from '../controller/gc.ts';
 
 /**
@@ -12,6 +13,8 @@ export interface Plant {
   readonly description: string;
   /** Wraps each agent's store. */
   readonly agentStore?: (store: PoolScopedStore) => PoolScopedStore;
+  /** Wraps each agent's Kubernetes policy (what a DEL keeps, what an ADD plans). */
+  readonly agentPolicy?: (policy: IpamPolicy) => IpamPolicy;
   /** Rewires the controller's garbage collector. */
   readonly gc?: (deps: GcReconcilerDeps) => GcReconcilerDeps;
 }

@@ -54,6 +54,12 @@ export function planSummaryRows(result: SimResult): Array<[string, string]> {
     ['other failed ADDs', other.size ? [...other].map(([c, n]) => `${n} ${c}`).join(', ') : '0'],
     ['API requests (injected errors / timeouts / conflicts)', `${result.api.requests} (${result.api.injectedErrors} / ${result.api.injectedTimeouts} / ${result.api.injectedConflicts})`],
     ['leak bound checked', formatDuration(result.leakBoundMs)],
+    ...(result.vms
+      ? [
+          ['VMs: virt-launcher pods (restarts)', `${result.vms.launchers} (${result.vms.restarts})`] as [string, string],
+          ['VMs: live migrations (succeeded / failed)', `${result.vms.migrations} (${result.vms.migrated} / ${result.vms.migrationsFailed})`] as [string, string],
+        ]
+      : []),
     ['invariant violations', String(result.violations.length)],
   ];
   return rows;

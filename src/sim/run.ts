@@ -9,6 +9,7 @@ import type { Plant } from './plant.ts';
 import { createRng } from './rng.ts';
 import { createScheduler } from './scheduler.ts';
 import type { Scenario } from './scenario.ts';
+import { KUBEVIRT_KINDS, type VmStats } from './virtual-machines.ts';
 import { createWorld } from './world.ts';
 
 /** Where every simulation starts: a fixed instant, so traces read the same on every machine. */
@@ -58,6 +59,8 @@ export interface SimResult {
   readonly leakBoundMs: number;
   /** SHA-256 of the whole trace: equal digests mean the runs took the same steps. */
   readonly digest: string;
+  /** Launcher pods, live migrations and restarts of the scenario's VMs; absent when it has none. */
+  readonly vms?: VmStats;
 }
 
 export interface SimOptions {
@@ -88,7 +91,9 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
   const plant = opts.plant;
   const sched = createScheduler(SIM_EPOCH);
   const rng = createRng(seed);
-  const api = createSimApiServer({ sched, rng });
+  // KubeVirt's kinds only with VMs: without them the controller finds no VirtualMachines served, as in a cluster without KubeVirt.
+  const hasVms = scenario.workloads.some((w) => w.kind === 'VirtualMachine');
+  const api = createSimApiServer({ sched, rng, ...(hasVms ? { kinds: KUBEVIRT_KINDS } : {}) });
   const traceLimit = opts.traceLimit ?? 4_000;
   const ring: string[] = [];
   const digest = createHash('sha256');
@@ -132,6 +137,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
     sched,
     rng,
     agentStore: plant?.agentStore,
+    agentPolicy: plant?.agentPolicy,
     adjustGc: observeGc,
     observer: {
       trace,
@@ -239,6 +245,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimResult> {
     api: { ...api.stats },
     leakBoundMs: checker.bound,
     digest: digest.digest('hex'),
+    ...(world.vmStats ? { vms: { ...world.vmStats } } : {}),
   };
 }
 

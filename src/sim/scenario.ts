@@ -6,7 +6,8 @@ import { describeValue, isRecord } from '../ipam/values.ts';
 import { parseDuration } from '../util/duration.ts';
 import type { Rng } from './rng.ts';
 
-export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'Job' | 'Pod';
+/** `VirtualMachine`: one KubeVirt VM (a VirtualMachine, its VirtualMachineInstance and virt-launcher pods). */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'Job' | 'Pod' | 'VirtualMachine';
 
 /** Events per minute of virtual time for each kind of churn. */
 export interface Churn {
@@ -14,6 +15,8 @@ export interface Churn {
   readonly restart: number;
   readonly evict: number;
   readonly delete: number;
+  /** VirtualMachines only: live migrations to another node. */
+  readonly migrate: number;
 }
 
 export interface WorkloadSpec {
@@ -32,6 +35,10 @@ export interface WorkloadSpec {
   readonly runMs: readonly [number, number];
   /** Jobs: share of pods that fail instead of succeeding. */
   readonly failRate: number;
+  /** VirtualMachines: share of live migrations that fail (the target goes, the source runs on). */
+  readonly migrationFailRate: number;
+  /** VirtualMachines: how long a migration's target runs beside its source before the migration ends. */
+  readonly migrationMs: readonly [number, number];
 }
 
 export interface PoolSpec {
@@ -76,6 +83,7 @@ export interface GcSpec {
 
 /** A timed step of a scripted scenario; `workload` is a name or `*` for all. */
 export type ScriptStep =
+  /** Scales every matching workload but VirtualMachines, which have no replicas. */
   | { readonly atMs: number; readonly action: 'scale'; readonly workload: string; readonly replicas: number }
   | { readonly atMs: number; readonly action: 'delete-pods'; readonly workload: string }
   | { readonly atMs: number; readonly action: 'delete-workloads'; readonly workload: string };
@@ -97,7 +105,7 @@ export interface Scenario {
   readonly sampleEveryMs: number;
 }
 
-export const NO_CHURN: Churn = { scale: 0, restart: 0, evict: 0, delete: 0 };
+export const NO_CHURN: Churn = { scale: 0, restart: 0, evict: 0, delete: 0, migrate: 0 };
 
 export const NO_FAULT_RATES: FaultSpec = {
   agentKillPerMin: 0,
@@ -191,13 +199,17 @@ function strings(v: unknown, where: string): string[] {
   return v as string[];
 }
 
-const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'Job', 'Pod'];
+const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'Job', 'Pod', 'VirtualMachine'];
 
 function parseWorkload(v: unknown, where: string, poolNames: ReadonlySet<string>): WorkloadSpec {
   if (!isRecord(v)) throw invalid(where, `must be a mapping, got ${describeValue(v)}`);
-  only(v, where, ['kind', 'name', 'namespace', 'replicas', 'replicasRange', 'interfaces', 'pools', 'churn', 'runFor', 'failRate']);
+  only(v, where, ['kind', 'name', 'namespace', 'replicas', 'replicasRange', 'interfaces', 'pools', 'churn', 'runFor', 'failRate', 'migrationFailRate', 'migrationTime']);
   const kind = v['kind'];
   if (!WORKLOAD_KINDS.includes(kind as WorkloadKind)) throw invalid(`${where}.kind`, `must be one of ${WORKLOAD_KINDS.join(', ')}, got ${describeValue(kind)}`);
+  const vm = kind === 'VirtualMachine';
+  // One VM per workload: `count` makes many; a VM has no replicas to scale.
+  for (const field of ['replicas', 'replicasRange'] as const) if (vm && v[field] !== undefined) throw invalid(`${where}.${field}`, 'does not apply to a VirtualMachine (one VM per workload; use count for more)');
+  for (const field of ['migrationFailRate', 'migrationTime'] as const) if (!vm && v[field] !== undefined) throw invalid(`${where}.${field}`, 'applies to VirtualMachines only');
   const replicas = int(v['replicas'] ?? 1, `${where}.replicas`, 0, 5000);
   let range: [number, number] = [replicas, replicas];
   if (v['replicasRange'] !== undefined) {
@@ -222,12 +234,16 @@ function parseWorkload(v: unknown, where: string, poolNames: ReadonlySet<string>
   }
   const c = v['churn'] ?? {};
   if (!isRecord(c)) throw invalid(`${where}.churn`, `must be a mapping, got ${describeValue(c)}`);
-  only(c, `${where}.churn`, ['scale', 'restart', 'evict', 'delete']);
+  only(c, `${where}.churn`, ['scale', 'restart', 'evict', 'delete', 'migrate']);
+  for (const k of vm ? ['scale', 'evict'] : ['migrate']) {
+    if (c[k] !== undefined) throw invalid(`${where}.churn.${k}`, vm ? 'does not apply to a VirtualMachine (its churn: restart, delete, migrate)' : 'applies to VirtualMachines only');
+  }
   const churn: Churn = {
     scale: c['scale'] === undefined ? 0 : perMin(c['scale'], `${where}.churn.scale`),
     restart: c['restart'] === undefined ? 0 : perMin(c['restart'], `${where}.churn.restart`),
     evict: c['evict'] === undefined ? 0 : perMin(c['evict'], `${where}.churn.evict`),
     delete: c['delete'] === undefined ? 0 : perMin(c['delete'], `${where}.churn.delete`),
+    migrate: c['migrate'] === undefined ? 0 : perMin(c['migrate'], `${where}.churn.migrate`),
   };
   if (kind !== 'Job' && (v['runFor'] !== undefined || v['failRate'] !== undefined)) throw invalid(`${where}.${v['runFor'] !== undefined ? 'runFor' : 'failRate'}`, 'applies to Jobs only');
   return {
@@ -241,6 +257,8 @@ function parseWorkload(v: unknown, where: string, poolNames: ReadonlySet<string>
     churn,
     runMs: v['runFor'] === undefined ? [30_000, 120_000] : durationRange(v['runFor'], `${where}.runFor`),
     failRate: v['failRate'] === undefined ? 0.1 : share(v['failRate'], `${where}.failRate`),
+    migrationFailRate: v['migrationFailRate'] === undefined ? 0.1 : share(v['migrationFailRate'], `${where}.migrationFailRate`),
+    migrationMs: v['migrationTime'] === undefined ? [5_000, 30_000] : durationRange(v['migrationTime'], `${where}.migrationTime`),
   };
 }
 
@@ -273,7 +291,7 @@ const GC_FIELDS: Record<string, keyof GcSpec> = {
   finishedDelay: 'finishedDelayMs',
 };
 
-function parseScript(v: unknown, workloads: ReadonlySet<string>): ScriptStep[] {
+function parseScript(v: unknown, workloads: ReadonlyMap<string, WorkloadKind>): ScriptStep[] {
   if (!Array.isArray(v)) throw invalid('script', `must be a list of steps, got ${describeValue(v)}`);
   return v.map((step, i): ScriptStep => {
     const where = `script[${i}]`;
@@ -290,6 +308,7 @@ function parseScript(v: unknown, workloads: ReadonlySet<string>): ScriptStep[] {
       const s = step['scale'];
       if (!isRecord(s)) throw invalid(`${where}.scale`, `must be {workload, replicas}, got ${describeValue(s)}`);
       only(s, `${where}.scale`, ['workload', 'replicas']);
+      if (workloads.get(String(s['workload'])) === 'VirtualMachine') throw invalid(`${where}.scale.workload`, `${describeValue(s['workload'])} is a VirtualMachine, which has no replicas to scale`);
       return { atMs, action: 'scale', workload: target(s['workload'], 'scale.workload'), replicas: int(s['replicas'], `${where}.scale.replicas`, 0, 5000) };
     }
     if (step['deletePods'] !== undefined) return { atMs, action: 'delete-pods', workload: target(step['deletePods'], 'deletePods') };
@@ -380,7 +399,7 @@ export function parseScenario(text: string, file = 'scenario'): Scenario {
     workloads,
     faults: faults as unknown as FaultSpec,
     gc: gc as unknown as GcSpec,
-    script: doc['script'] === undefined ? [] : parseScript(doc['script'], new Set(workloads.map((w) => w.name))),
+    script: doc['script'] === undefined ? [] : parseScript(doc['script'], new Map(workloads.map((w) => [w.name, w.kind]))),
     sampleEveryMs: duration(doc['sampleEvery'] ?? '10s', 'sampleEvery'),
   };
   if (scenario.durationMs <= 0) throw invalid('duration', 'must be longer than 0s');
@@ -392,7 +411,9 @@ export function parseScenario(text: string, file = 'scenario'): Scenario {
  * A small random cluster for one seed of the CI sweep: 2–4 nodes, tight pools
  * (about as many IPs as pods, so reclaiming gates allocating), a mix of every
  * workload kind, dual-stack and multi-NIC pods, and every fault enabled at a
- * rate high enough to matter in a few virtual minutes.
+ * rate high enough to matter in a few virtual minutes. Half the seeds add one
+ * to three KubeVirt VMs that migrate (some migrations failing), restart and
+ * are deleted.
  */
 export function planRandomScenario(rng: Rng, opts: { long?: boolean } = {}): Scenario {
   const nodes = rng.between(2, 4);
@@ -413,9 +434,11 @@ export function planRandomScenario(rng: Rng, opts: { long?: boolean } = {}): Sce
     replicasRange: [Math.max(0, replicas - 2), replicas + 2],
     interfaces: 1,
     pools: undefined,
-    churn: { scale: pick(0.7), restart: pick(0.5), evict: pick(0.5), delete: pick(0.3) * 0.3 },
+    churn: { scale: pick(0.7), restart: pick(0.5), evict: pick(0.5), delete: pick(0.3) * 0.3, migrate: 0 },
     runMs: [20_000, 90_000],
     failRate: 0.2,
+    migrationFailRate: 0,
+    migrationMs: [0, 0],
     ...extra,
   });
   const share = Math.max(1, Math.floor(pods / 4));
@@ -447,6 +470,30 @@ export function planRandomScenario(rng: Rng, opts: { long?: boolean } = {}): Sce
     sandboxRestartPerMin: on(0.5, 0.3),
     namespaceDeletePerMin: on(0.2, 0.05),
   };
+  // VMs draw from their own fork, taken after every other draw: the rest of the scenario stays what it was for each seed.
+  const vmRng = rng.fork('vms');
+  if (vmRng.chance(0.5)) {
+    const vms = vmRng.between(1, 3);
+    for (let i = 0; i < vms; i++) {
+      workloads.push({
+        kind: 'VirtualMachine',
+        name: `vm-${i}`,
+        namespace: vmRng.pick(['default', 'team-a', 'virt']),
+        replicas: 1,
+        replicasRange: [1, 1],
+        interfaces: 1,
+        pools: undefined,
+        churn: { scale: 0, restart: vmRng.next() * 0.5, evict: 0, delete: vmRng.chance(0.5) ? vmRng.next() * 0.2 : 0, migrate: 0.5 + vmRng.next() * 2 },
+        runMs: [0, 0],
+        failRate: 0,
+        migrationFailRate: 0.1 + vmRng.next() * 0.3,
+        migrationMs: [2_000, 30_000],
+      });
+    }
+    // Room for the VMs' IPs: a VM holds its IP across restarts and migrations, so the pods' share of the pool stays theirs.
+    pools[0] = { ...pools[0]!, ips: [`10.20.0.10-10.20.0.${9 + size + vms}`] };
+    if (dual) pools[2] = { ...pools[2]!, ips: [`fd00:20::10-fd00:20::${(0x10 + size + 3 + vms).toString(16)}`] };
+  }
   return {
     name: opts.long ? 'random-long' : 'random',
     durationMs: rng.between(3, 6) * 60_000 * (opts.long ? 5 : 1),

@@ -12,6 +12,7 @@ import type { KubeObject } from '../k8s/rest.ts';
 import type { Logger } from '../util/logger.ts';
 import { NO_FAULTS, type LinkFaults, type SimApiServer, type SimConnection } from './api-server.ts';
 import type { Plant } from './plant.ts';
+import { createVirtualMachines, type VmStats } from './virtual-machines.ts';
 import { createWorkloadOwners } from './workload-owners.ts';
 import type { Rng } from './rng.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -109,6 +110,8 @@ export interface World {
   leaderSince(): number | undefined;
   pods(): Iterable<PodObject>;
   runScript(): void;
+  /** What happened to the scenario's VMs, when it has any. */
+  readonly vmStats: VmStats | undefined;
 }
 
 export function createWorld(deps: {
@@ -118,6 +121,8 @@ export function createWorld(deps: {
   rng: Rng;
   /** Wraps each agent's store (a planted bug). */
   agentStore?: Plant['agentStore'];
+  /** Wraps each agent's Kubernetes policy (a planted bug). */
+  agentPolicy?: Plant['agentPolicy'];
   /** Rewires each controller replica's garbage collector (observation, planted bugs). */
   adjustGc?: (deps: GcReconcilerDeps) => GcReconcilerDeps;
   observer: WorldObserver;
@@ -152,6 +157,22 @@ export function createWorld(deps: {
   const defaultPools = { ipv4: scenario.pools.filter((p) => p.default && !p.subnet.includes(':')).map((p) => p.name), ipv6: scenario.pools.filter((p) => p.default && p.subnet.includes(':')).map((p) => p.name) };
   let nodeCount = 0;
   const owners = createWorkloadOwners({ api, rng: deps.rng.fork('owners'), trace: (line) => observer.trace(line) });
+  // Forked only when there are VMs, so a scenario without them draws exactly what it drew before they existed.
+  const vms = workloads.some((w) => w.spec.kind === 'VirtualMachine')
+    ? createVirtualMachines({
+        api,
+        rng: deps.rng.fork('vms'),
+        now: () => sched.now,
+        trace,
+        pickNode: (except) => {
+          const candidates = schedulableNodes().filter((n) => n.name !== except);
+          return candidates.length > 0 ? rng.pick(candidates).name : undefined;
+        },
+        podAnnotations,
+        ensureNamespace,
+        deletePod: (pod, why) => deletePod(pod, why),
+      })
+    : undefined;
   const world: World = {
     nodes,
     controllers,
@@ -161,6 +182,7 @@ export function createWorld(deps: {
     leaderSince,
     pods: () => api.objects('pods') as Iterable<PodObject>,
     runScript,
+    vmStats: vms?.stats,
   };
 
   // ---- the cluster's objects ------------------------------------------------
@@ -272,6 +294,7 @@ export function createWorld(deps: {
   }
 
   function reconcile(w: WorkloadState): void {
+    if (w.spec.kind === 'VirtualMachine') return vms!.reconcile(w);
     if (!w.exists) return;
     if (!ensureNamespace(w.spec.namespace)) return;
     if (!owners.ensure(w)) return;
@@ -324,6 +347,7 @@ export function createWorld(deps: {
   /** Deletes a workload as kubectl does: its top-level object, and the garbage collector takes its pods; bare pods one by one. */
   function deleteWorkload(w: WorkloadState, why: string): void {
     w.exists = false;
+    if (w.spec.kind === 'VirtualMachine') vms!.remove(w);
     if (w.spec.kind === 'Pod') for (const p of podsOf(w)) if (!p.metadata.deletionTimestamp) deletePod(p, why);
     owners.remove(w);
     trace(`workload ${w.spec.kind} ${w.spec.namespace}/${w.spec.name} deleted (${why})`);
@@ -338,9 +362,13 @@ export function createWorld(deps: {
         w.replicas = rng.between(w.spec.replicasRange[0], w.spec.replicasRange[1]);
         trace(`workload ${w.spec.namespace}/${w.spec.name} scaled to ${w.replicas}`);
         break;
+      case 'migrate':
+        vms!.migrate(w);
+        break;
       case 'restart':
         if (!w.exists) return;
-        if (w.spec.kind === 'StatefulSet' || w.spec.kind === 'Pod') {
+        if (w.spec.kind === 'VirtualMachine') vms!.restart(w);
+        else if (w.spec.kind === 'StatefulSet' || w.spec.kind === 'Pod') {
           // Same-name recreation: the controller makes the pod again under its old name once it is gone.
           const p = pods.length > 0 ? rng.pick(pods) : undefined;
           if (p) deletePod(p, 'restart');
@@ -561,7 +589,7 @@ export function createWorld(deps: {
       const store = deps.agentStore ? deps.agentStore(backend.store) : backend.store;
       agent.service = createIpamService({
         store,
-        policy: backend.policy,
+        policy: deps.agentPolicy ? deps.agentPolicy(backend.policy) : backend.policy,
         node: node.name,
         now: clock.now,
         probeNetns: (path) => ({ exists: [...node.sandboxes.values()].some((s) => s.netns === path), id: path }),
@@ -799,6 +827,7 @@ export function createWorld(deps: {
       every(w.spec.churn.restart, () => churn(w, 'restart'));
       every(w.spec.churn.evict, () => churn(w, 'evict'));
       every(w.spec.churn.delete, () => churn(w, 'delete'));
+      every(w.spec.churn.migrate, () => churn(w, 'migrate'));
     }
   }
 
@@ -808,6 +837,7 @@ export function createWorld(deps: {
         for (const w of workloads) {
           if (step.workload !== '*' && step.workload !== w.spec.name) continue;
           if (step.action === 'scale') {
+            if (w.spec.kind === 'VirtualMachine') continue;
             w.replicas = step.replicas;
             w.exists = true;
           } else if (step.action === 'delete-pods') {

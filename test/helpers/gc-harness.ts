@@ -278,6 +278,7 @@ export interface PodSpec {
   readonly hostNetwork?: boolean;
   readonly ownerStatefulSet?: string;
   readonly terminationGracePeriodSeconds?: number;
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface AllocateSpec {
@@ -556,7 +557,7 @@ export async function startGcHarness(): Promise<GcHarness> {
       const created = await rest.create<{ metadata: { uid: string } }>(`/api/v1/namespaces/${ns}/pods`, {
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: { name: p.name, namespace: ns, ...(ownerReferences ? { ownerReferences } : {}) },
+        metadata: { name: p.name, namespace: ns, ...(p.labels ? { labels: p.labels } : {}), ...(ownerReferences ? { ownerReferences } : {}) },
         spec: {
           nodeName: p.node,
           containers: [{ name: 'c', image: 'pause' }],

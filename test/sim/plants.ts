@@ -4,11 +4,11 @@
 // only test code and `npm run sim` can plant them, never a shipped build.
 import { readFreshGcView } from '../../src/controller/gc.ts';
 import { planGcVerdict } from '../../src/ipam/gc-rules.ts';
-import type { AllocationStore } from '../../src/store/port.ts';
+import type { AllocationRecord, AllocationStore } from '../../src/store/port.ts';
 import type { PoolScopedStore } from '../../src/agent/kube-agent.ts';
 import type { Plant } from '../../src/sim/plant.ts';
 
-export type PlantName = 'release-ignores-owner' | 'trust-cache' | 'first-sighting' | 'no-cooldown' | 'forget-ordinal' | 'sts-like-deployment';
+export type PlantName = 'release-ignores-owner' | 'trust-cache' | 'first-sighting' | 'no-cooldown' | 'forget-ordinal' | 'sts-like-deployment' | 'del-forgets-vm' | 'vm-like-pod';
 
 /** `store` with some members replaced; the rest (getters included) still read the original. */
 function override(store: PoolScopedStore, patch: Partial<PoolScopedStore>): PoolScopedStore {
@@ -25,6 +25,9 @@ function ignoreOwner<S extends Pick<AllocationStore, 'release' | 'list'>>(store:
     },
   };
 }
+
+/** A VM's record as if it had no stable identity: only its pod speaks for it. */
+const withoutVm = <R extends { stableKey?: string | undefined }>(r: R): R => (r.stableKey?.startsWith('vm:') ? { ...r, stableKey: undefined } : r);
 
 export const PLANTS: Readonly<Record<PlantName, Plant & { readonly name: PlantName }>> = {
   'release-ignores-owner': {
@@ -75,7 +78,28 @@ export const PLANTS: Readonly<Record<PlantName, Plant & { readonly name: PlantNa
     description: "the garbage collector treats a StatefulSet pod's IP like any pod's: gone with the pod, not kept for the ordinal",
     gc: (deps) => {
       const verdict = deps.verdict ?? planGcVerdict;
-      return { ...deps, verdict: (record, view, settings, now) => verdict({ ...record, stableKey: undefined }, view, settings, now) };
+      // Only a StatefulSet's identity: VMs have their own plant.
+      return { ...deps, verdict: (record, view, settings, now) => verdict(record.stableKey?.startsWith('sts:') ? { ...record, stableKey: undefined } : record, view, settings, now) };
+    },
+  },
+  'del-forgets-vm': {
+    name: 'del-forgets-vm',
+    description: "a DEL keeps a VM's IPs only while the pod it names lives, not while the VM exists",
+    agentPolicy: (policy) => ({
+      ...policy,
+      async retain(records) {
+        const plain = records.map(withoutVm);
+        const kept = await policy.retain!(plain);
+        return new Set(records.filter((_r, i) => kept.has(plain[i]!)) as AllocationRecord[]);
+      },
+    }),
+  },
+  'vm-like-pod': {
+    name: 'vm-like-pod',
+    description: "the garbage collector treats a VM's IP like any pod's: gone with the pod the record names, not kept for the VM",
+    gc: (deps) => {
+      const verdict = deps.verdict ?? planGcVerdict;
+      return { ...deps, verdict: (record, view, settings, now) => verdict(withoutVm(record), view, settings, now) };
     },
   },
 };

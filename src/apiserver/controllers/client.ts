@@ -12,18 +12,25 @@ import { ApiError, type StatusObject } from '../status.ts';
 
 const CONTROLLER_GROUP = 'system:serviceaccounts:kube-system';
 
+/** The service accounts of the controllers the server runs (controllers/run.ts). */
+export const CONTROLLER_NAMES = ['generic-garbage-collector', 'namespace-controller', 'pod-garbage-collector'] as const;
+
 /**
  * A kube-controller-manager service account. It is also in system:masters: the
  * server does not model the controllers' own RBAC roles, and they must never be
  * refused by whichever authorizer a test plugs in.
  */
-export function controllerUser(name: string): UserInfo {
+export function controllerUser(name: (typeof CONTROLLER_NAMES)[number]): UserInfo {
   return { username: `system:serviceaccount:kube-system:${name}`, groups: ['system:serviceaccounts', CONTROLLER_GROUP, 'system:masters', 'system:authenticated'] };
 }
 
-/** Whether a request comes from one of the server's own controllers. */
+/**
+ * Whether a request comes from one of the server's own controllers: by the
+ * controllers' names, since other clients (tidepool's own agent and controller)
+ * run as kube-system service accounts too.
+ */
 export function isControllerUser(user: UserInfo | undefined): boolean {
-  return user?.groups?.includes(CONTROLLER_GROUP) === true && user.username.startsWith('system:serviceaccount:kube-system:');
+  return user !== undefined && CONTROLLER_NAMES.some((name) => user.username === controllerUser(name).username);
 }
 
 export interface ControllerClient {
