@@ -20,6 +20,11 @@ command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 # The monitoring tests judge the alert rules with promtool and load them, with the dashboard's queries, into a
 # real Prometheus (test/prometheus*.test.ts), run by the tests on free ports: the package's own service is not used.
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
+# test/apiserver/python-client.test.ts drives the test API server with the official Python client.
+/usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1 || need+=(python3-kubernetes)
+# The kubectl tests use the kubectl on PATH; Debian's package only when there is none,
+# since it conflicts with a kubectl installed from Kubernetes' own packages.
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need root to install ${need[*]} (run: sudo scripts/setup.sh)" >&2

@@ -32,21 +32,45 @@ export function decodeObject(req: ApiRequest, spec: KindSpec): unknown {
   throw unsupportedMediaType(spec.customResource ? ['application/json', 'application/yaml'] : ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf']);
 }
 
-export type PatchType = 'merge' | 'json';
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+
+const PATCH_TYPES: Record<string, PatchType> = {
+  'application/json-patch+json': 'json',
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/apply-patch+yaml': 'apply',
+};
 
 /**
  * A patch body and its type. Strategic merge is only defined for built-in
- * kinds and is applied as a JSON merge patch; server-side apply is 415.
+ * kinds (415 for custom resources, as real); apply configurations are YAML
+ * (or JSON, which is YAML) objects.
  */
 export function decodePatch(req: ApiRequest, spec: KindSpec): { type: PatchType; patch: unknown } {
-  const type = req.contentType;
-  const accepted = spec.customResource
-    ? ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml']
-    : ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
-  const isMerge = type === 'application/merge-patch+json' || (type === 'application/strategic-merge-patch+json' && !spec.customResource);
-  const isJsonPatch = type === 'application/json-patch+json';
-  if (!isMerge && !isJsonPatch) throw unsupportedMediaType(type === 'application/apply-patch+yaml' ? ['application/json-patch+json', 'application/merge-patch+json'] : accepted);
-  const patch = parseJson(req, (m) => `error decoding patch: ${m}`);
-  if (isMerge && (typeof patch !== 'object' || patch === null || Array.isArray(patch))) throw badRequest('json: cannot unmarshal array into Go value of type map[string]interface {}');
-  return { type: isMerge ? 'merge' : 'json', patch };
+  const accepted = Object.keys(PATCH_TYPES).filter((t) => !(spec.customResource && PATCH_TYPES[t] === 'strategic'));
+  const type = accepted.includes(req.contentType) ? PATCH_TYPES[req.contentType]! : undefined;
+  if (!type) throw unsupportedMediaType(accepted);
+  if (type === 'apply') return { type, patch: decodeApplyConfiguration(req) };
+  const patch = parseJson(req, () => 'invalid JSON patch');
+  if (type !== 'json' && (typeof patch !== 'object' || patch === null || Array.isArray(patch))) throw badRequest('json: cannot unmarshal array into Go value of type map[string]interface {}');
+  return { type, patch };
+}
+
+function decodeApplyConfiguration(req: ApiRequest): unknown {
+  let config: unknown;
+  if (req.body && 'value' in req.body) config = req.body.value;
+  else {
+    try {
+      config = parseYaml(text(req));
+    } catch (e) {
+      throw badRequest(`error encoding patch: ${(e as Error).message}`);
+    }
+  }
+  // An empty document is an empty configuration, as YAML decoding into a map leaves it.
+  if (config === null || config === undefined) return {};
+  if (typeof config !== 'object' || Array.isArray(config)) {
+    const what = Array.isArray(config) ? 'array' : typeof config === 'boolean' ? 'bool' : typeof config;
+    throw badRequest(`error decoding patch: json: cannot unmarshal ${what} into Go value of type map[string]interface {}`);
+  }
+  return config;
 }

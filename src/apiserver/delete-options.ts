@@ -1,9 +1,11 @@
 // DeleteOptions as the real server reads them: from the body when one is
 // sent, else from the query (never both), then validated as
 // ValidateDeleteOptions does (a 422 on DeleteOptions.meta.k8s.io).
+import { isRecord } from './kinds.ts';
+import { queryBool } from './params.ts';
 import type { ApiRequest } from './request.ts';
 import type { FieldError } from './status.ts';
-import { badRequest, invalid } from './status.ts';
+import { badRequest, optionsInvalid } from './status.ts';
 import { quote } from './validation.ts';
 
 export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground';
@@ -17,10 +19,7 @@ export interface DeleteOptions {
   orphanDependents?: boolean;
 }
 
-const DELETE_OPTIONS = { group: 'meta.k8s.io', plural: 'deleteoptions', kind: 'DeleteOptions' };
 const DRY_RUN = 'dryRun is not supported by the tidepool fake API server';
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function typeError(field: string, got: unknown, want: string): never {
   const what = Array.isArray(got) ? 'array' : got === null ? 'null' : typeof got === 'object' ? 'object' : typeof got;
@@ -62,11 +61,8 @@ function fromQuery(query: URLSearchParams): DeleteOptions {
   }
   const pp = query.get('propagationPolicy');
   if (pp !== null && pp !== '') opts.propagationPolicy = pp as PropagationPolicy;
-  const o = query.get('orphanDependents');
-  if (o !== null && o !== '') {
-    if (o !== 'true' && o !== 'false') throw badRequest(`orphanDependents: Invalid value: ${JSON.stringify(o)}: strconv.ParseBool: parsing ${JSON.stringify(o)}: invalid syntax`);
-    opts.orphanDependents = o === 'true';
-  }
+  const o = queryBool(query, 'orphanDependents');
+  if (o !== undefined) opts.orphanDependents = o;
   return opts;
 }
 
@@ -89,7 +85,7 @@ export function validateDeleteOptions(opts: DeleteOptions): void {
     errs.push({ field: 'propagationPolicy', type: 'Invalid value', detail: `${quote(pp)}: orphanDependents and deletionPropagation cannot be both set` });
   if (pp !== undefined && pp !== 'Foreground' && pp !== 'Background' && pp !== 'Orphan')
     errs.push({ field: 'propagationPolicy', type: 'Unsupported value', detail: `${quote(pp)}: supported values: "Foreground", "Background", "Orphan", "nil"` });
-  if (errs.length) throw invalid(DELETE_OPTIONS, '', errs);
+  if (errs.length) throw optionsInvalid('DeleteOptions', errs);
 }
 
 /** The request's DeleteOptions: its body if it has one, else its query parameters; validated. */

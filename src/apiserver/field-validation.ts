@@ -11,12 +11,12 @@ import { decoderOf } from './crd/decoders.ts';
 import type { KindSpec, KubeObject } from './kinds.ts';
 import { isRecord, sortKeys } from './kinds.ts';
 import type { Verb } from './request-info.ts';
-import { ApiError, badRequest, failure, invalid } from './status.ts';
+import { ApiError, badRequest, failure, optionsInvalid, type OptionsKind } from './status.ts';
 import { quote } from './validation.ts';
 
 export type { FieldValidation } from './builtin/decode.ts';
 
-const OPTIONS_KIND: Partial<Record<Verb, string>> = { create: 'CreateOptions', update: 'UpdateOptions', patch: 'PatchOptions' };
+const OPTIONS_KIND: Partial<Record<Verb, OptionsKind>> = { create: 'CreateOptions', update: 'UpdateOptions', patch: 'PatchOptions' };
 
 /**
  * The request's directive, validated as ValidateCreateOptions (and its update and patch
@@ -27,7 +27,7 @@ export function fieldValidation(query: URLSearchParams, verb: Verb | undefined):
   if (v === '') return 'Warn';
   if (v === 'Ignore' || v === 'Warn' || v === 'Strict') return v;
   const kind = (verb && OPTIONS_KIND[verb]) ?? 'CreateOptions';
-  throw invalid({ group: 'meta.k8s.io', plural: kind.toLowerCase(), kind }, '', [{ field: 'fieldValidation', type: 'Unsupported value', detail: `${quote(v)}: supported values: "", "Ignore", "Strict", "Warn"` }]);
+  throw optionsInvalid(kind, [{ field: 'fieldValidation', type: 'Unsupported value', detail: `${quote(v)}: supported values: "", "Ignore", "Strict", "Warn"` }]);
 }
 
 const decodePrefix = (spec: KindSpec): string => `${spec.kind} in version ${JSON.stringify(spec.version)} cannot be handled as a ${spec.kind}: `;

@@ -1,9 +1,10 @@
 // List and watch parameters (metav1.ListOptions) as the real server reads
 // and validates them (ValidateListOptions, validateWatchOptions): a 422 on
 // ListOptions.meta.k8s.io for combinations it forbids.
+import { queryBool } from './params.ts';
 import { parseCount, parseRv } from './query.ts';
 import type { FieldError } from './status.ts';
-import { badRequest, invalid } from './status.ts';
+import { optionsInvalid } from './status.ts';
 import { quote } from './validation.ts';
 
 export interface ListOptions {
@@ -15,16 +16,6 @@ export interface ListOptions {
   readonly sendInitialEvents: boolean | undefined;
   readonly allowWatchBookmarks: boolean;
   readonly timeoutSeconds: number | undefined;
-}
-
-const LIST_OPTIONS = { group: 'meta.k8s.io', plural: 'listoptions', kind: 'ListOptions' };
-
-function parseBool(query: URLSearchParams, name: string): boolean | undefined {
-  const v = query.get(name);
-  if (v === null || v === '') return undefined;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw badRequest(`${name}: Invalid value: ${quote(v)}: strconv.ParseBool: parsing ${quote(v)}: invalid syntax`);
 }
 
 function listErrors(o: ListOptions): FieldError[] {
@@ -64,11 +55,11 @@ export function parseListOptions(query: URLSearchParams, watch: boolean): ListOp
     resourceVersionMatch: query.get('resourceVersionMatch') ?? '',
     continueToken: query.get('continue') ?? '',
     limit: parseCount(query, 'limit'),
-    sendInitialEvents: parseBool(query, 'sendInitialEvents'),
-    allowWatchBookmarks: parseBool(query, 'allowWatchBookmarks') ?? false,
+    sendInitialEvents: queryBool(query, 'sendInitialEvents'),
+    allowWatchBookmarks: queryBool(query, 'allowWatchBookmarks') ?? false,
     timeoutSeconds: parseCount(query, 'timeoutSeconds'),
   };
   const errs = watch ? watchErrors(o) : listErrors(o);
-  if (errs.length) throw invalid(LIST_OPTIONS, '', errs);
+  if (errs.length) throw optionsInvalid('ListOptions', errs);
   return o;
 }

@@ -2,6 +2,8 @@
 // formats the real API server accepts for every kind. Failures carry the
 // HTTP code the real server uses: 400 for a malformed patch document, 422
 // when a well-formed patch cannot be applied (including a failed `test`).
+import { isRecord } from './kinds.ts';
+import { deepEqual } from './patch/values.ts';
 
 /** A patch that could not be decoded (400) or applied (422). */
 export class PatchError extends Error {
@@ -12,18 +14,16 @@ export class PatchError extends Error {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Sets an own property even for `__proto__`, which JSON.parse can produce as a plain key. */
-function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+export function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
   Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
 }
 
 /** RFC 7386: returns a new document; `target` is not modified. */
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObject(patch)) return structuredClone(patch);
+  if (!isRecord(patch)) return structuredClone(patch);
   const out: Record<string, unknown> = {};
-  if (isObject(target)) for (const [k, v] of Object.entries(target)) setOwn(out, k, v);
+  if (isRecord(target)) for (const [k, v] of Object.entries(target)) setOwn(out, k, v);
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else setOwn(out, k, applyMergePatch(Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined, v));
@@ -47,17 +47,6 @@ function parsePointer(pointer: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  if (isObject(a) && isObject(b)) {
-    const ka = Object.keys(a);
-    if (ka.length !== Object.keys(b).length) return false;
-    return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
-  }
-  return false;
-}
-
 function arrayIndex(seg: string, length: number, forInsert: boolean, op: string, path: string): number {
   if (forInsert && seg === '-') return length;
   if (!/^(0|[1-9]\d*)$/.test(seg)) throw new PatchError(422, `${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}: invalid index referenced: ${seg}`);
@@ -71,7 +60,7 @@ function parentOf(doc: unknown, segs: string[], op: string, path: string): unkno
   let cur = doc;
   for (const seg of segs.slice(0, -1)) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(seg, cur.length, false, op, path)];
-    else if (isObject(cur) && Object.prototype.hasOwnProperty.call(cur, seg)) cur = cur[seg];
+    else if (isRecord(cur) && Object.prototype.hasOwnProperty.call(cur, seg)) cur = cur[seg];
     else throw new PatchError(422, `${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}: missing value`);
   }
   return cur;
@@ -83,7 +72,7 @@ function getAt(doc: unknown, path: string, op: string): unknown {
   const parent = parentOf(doc, segs, op, path);
   const last = segs[segs.length - 1]!;
   if (Array.isArray(parent)) return parent[arrayIndex(last, parent.length, false, op, path)];
-  if (isObject(parent) && Object.prototype.hasOwnProperty.call(parent, last)) return parent[last];
+  if (isRecord(parent) && Object.prototype.hasOwnProperty.call(parent, last)) return parent[last];
   throw new PatchError(422, `${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}: missing value`);
 }
 
@@ -93,7 +82,7 @@ function removeAt(doc: unknown, path: string, op: string): unknown {
   const parent = parentOf(doc, segs, op, path);
   const last = segs[segs.length - 1]!;
   if (Array.isArray(parent)) return parent.splice(arrayIndex(last, parent.length, false, op, path), 1)[0];
-  if (isObject(parent) && Object.prototype.hasOwnProperty.call(parent, last)) {
+  if (isRecord(parent) && Object.prototype.hasOwnProperty.call(parent, last)) {
     const v = parent[last];
     delete parent[last];
     return v;
@@ -111,7 +100,7 @@ function addAt(doc: unknown, path: string, value: unknown, op: string, replace: 
     const i = arrayIndex(last, parent.length, !replace, op, path);
     if (replace) parent[i] = value;
     else parent.splice(i, 0, value);
-  } else if (isObject(parent)) {
+  } else if (isRecord(parent)) {
     if (replace && !Object.prototype.hasOwnProperty.call(parent, last))
       throw new PatchError(422, `replace operation does not apply: doc is missing key: ${path}: missing value`);
     setOwn(parent, last, value);
@@ -123,7 +112,7 @@ function addAt(doc: unknown, path: string, value: unknown, op: string, replace: 
 export function applyJsonPatch(target: unknown, patch: unknown): unknown {
   if (!Array.isArray(patch)) throw new PatchError(400, 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   const ops: Op[] = patch.map((raw) => {
-    if (!isObject(raw) || typeof raw['op'] !== 'string') throw new PatchError(400, 'Unexpected kind: unknown');
+    if (!isRecord(raw) || typeof raw['op'] !== 'string') throw new PatchError(400, 'Unexpected kind: unknown');
     if (typeof raw['path'] !== 'string') throw new PatchError(422, `${raw['op']} operation does not apply: missing path`);
     return raw as unknown as Op;
   });

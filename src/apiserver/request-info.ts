@@ -2,6 +2,7 @@
 // the real server's RequestInfoFactory reads it: whether it is a resource
 // request, its verb, API group and version, namespace, resource, name and
 // subresource. Authorization, filters and the router all decide from this.
+import { queryBool } from './params.ts';
 
 /** The request verbs, in Kubernetes audit and RBAC terms. */
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
@@ -25,7 +26,6 @@ export interface RequestInfo {
 /** Subresources of a namespace object, which `/namespaces/{ns}/{x}` means instead of a resource x in it. */
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
-const isWatchParam = (query: URLSearchParams): boolean => query.get('watch') === 'true' || query.get('watch') === '1';
 
 function resourceVerb(method: string, named: boolean, watch: boolean): Verb | undefined {
   switch (method) {
@@ -70,7 +70,7 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   return {
     path,
     isResourceRequest: true,
-    verb: resourceVerb(method, name !== undefined, watchPrefix || (method === 'GET' && isWatchParam(query))),
+    verb: resourceVerb(method, name !== undefined, watchPrefix || (method === 'GET' && queryBool(query, 'watch') === true)),
     apiGroup: group,
     apiVersion: version,
     namespace,

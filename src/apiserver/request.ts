@@ -20,6 +20,8 @@ export interface ApiRequest {
   readonly accept?: string;
   /** The Authorization header, for the authentication stage. */
   readonly authorization?: string;
+  /** The User-Agent header: names the field manager of writes that send no fieldManager. */
+  readonly userAgent?: string;
   readonly body?: RequestBody;
   /** A user the transport vouches for (an in-process client): authentication is skipped. */
   readonly user?: UserInfo;

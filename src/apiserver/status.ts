@@ -157,6 +157,14 @@ export function invalid(r: ResourceRef, name: string, errors: FieldError[]): Api
   return failure(422, 'Invalid', `${qualifiedKind(r)} "${name}" is invalid: ${summary}`, details);
 }
 
+/** The request options types (meta.k8s.io) whose invalid values are a 422. */
+export type OptionsKind = 'CreateOptions' | 'UpdateOptions' | 'PatchOptions' | 'ListOptions' | 'DeleteOptions';
+
+/** The 422 the real server answers invalid request options with: `PatchOptions.meta.k8s.io "" is invalid: ...`. */
+export function optionsInvalid(kind: OptionsKind, errors: FieldError[]): ApiError {
+  return invalid({ group: 'meta.k8s.io', plural: kind.toLowerCase(), kind }, '', errors);
+}
+
 /** The reason the real server pairs with a bare HTTP code, for injected faults. */
 export function reasonForCode(code: number): string | undefined {
   const reasons: Record<number, string> = {

@@ -13,7 +13,8 @@
 // valid snapshots.
 import { randomUUID, randomInt } from 'node:crypto';
 import type { KindSpec, KubeObject, FieldGetter } from './kinds.ts';
-import { apiVersionOf, sortKeys } from './kinds.ts';
+import { apiVersionOf, isRecord, sortKeys } from './kinds.ts';
+import type { WatchSink } from './request.ts';
 import type { LabelSelector, FieldRequirement } from './selectors.ts';
 import type { FieldError, StatusObject } from './status.ts';
 import { OBJECT_MODIFIED, alreadyExists, badRequest, conflict, expired, failure, forbidden, invalid, notFound } from './status.ts';
@@ -46,11 +47,6 @@ export interface Filter {
   namespace?: string;
   label?: LabelSelector;
   fields: FieldRequirement[];
-}
-
-/** Where a watch delivers its lines; the server owns the HTTP response behind it. */
-export interface WatchSink {
-  write(line: string): void;
 }
 
 /** A live watch registered on one kind. */
@@ -90,8 +86,6 @@ const MAX_GENERATED_BASE = 58;
 export function objectKey(spec: KindSpec, namespace: string | undefined, name: string): string {
   return spec.namespaced ? `${namespace ?? ''}/${name}` : name;
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Equality of two objects ignoring metadata.resourceVersion: a write that changes nothing else is a no-op. */
 function sameContent(a: KubeObject, b: KubeObject): boolean {
@@ -151,7 +145,8 @@ export class Store {
     return kind.objects.get(objectKey(kind.spec, namespace, name));
   }
 
-  private now(): Date {
+  /** The injected clock, also used for managedFields times. */
+  now(): Date {
     return this.opts.now();
   }
 

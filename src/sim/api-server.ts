@@ -117,7 +117,8 @@ function toQuery(query: Query | undefined): URLSearchParams {
 
 /** The request a KubeRest call makes, as the HTTP client would send it. */
 export function restRequest(verb: keyof typeof methods, path: string, opts: { query?: Query; body?: unknown; contentType?: string } = {}): ApiRequest {
-  const req: { -readonly [K in keyof ApiRequest]: ApiRequest[K] } = { method: methods[verb], path, query: toQuery(opts.query), contentType: '', user: SIM_USER };
+  // KubeRest's default User-Agent, which names the field manager of its writes.
+  const req: { -readonly [K in keyof ApiRequest]: ApiRequest[K] } = { method: methods[verb], path, query: toQuery(opts.query), contentType: '', user: SIM_USER, userAgent: 'tidepool' };
   if (opts.body !== undefined) {
     req.body = { value: opts.body };
     req.contentType = opts.contentType ?? 'application/json';

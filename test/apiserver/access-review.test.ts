@@ -4,11 +4,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { installChartRbac, type ChartKubeconfigs } from '../helpers/chart-rbac.ts';
+import { kubectlPath } from './kubectl.ts';
 import { createFakeApiServer, type FakeApiServer } from './server.ts';
 
 const run = promisify(execFile);
@@ -70,9 +71,9 @@ test('a SubjectAccessReview asks about another user, and only an allowed caller 
   server.takeDenials();
 });
 
-test('kubectl auth can-i, as the chart\'s accounts', { skip: existsSync('/usr/bin/kubectl') || existsSync('/usr/local/bin/kubectl') ? false : 'needs kubectl' }, async () => {
+test('kubectl auth can-i, as the chart\'s accounts', { skip: kubectlPath ? false : 'needs kubectl' }, async () => {
   const canI = async (who: 'agent' | 'controller', ...args: string[]): Promise<string> => {
-    const out = await run('kubectl', ['--kubeconfig', kubeconfigs[who], 'auth', 'can-i', ...args]).then(
+    const out = await run(kubectlPath!, ['--kubeconfig', kubeconfigs[who], 'auth', 'can-i', ...args]).then(
       (r) => r.stdout,
       (e: { stdout?: string }) => e.stdout ?? '',
     );

@@ -8,17 +8,14 @@
 // the published schema.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { kubectlFor, kubectlPath } from './kubectl.ts';
 import { createFakeApiServer, type FakeApiServer } from './server.ts';
 import { CRD_DIR } from './tidepool-crds.ts';
 import { widgetCrd } from './crd-fixtures.ts';
 
-const KUBECTL = '/usr/bin/kubectl';
-const run = promisify(execFile);
 
 interface Kubectl {
   (...args: string[]): Promise<string>;
@@ -31,20 +28,13 @@ interface Kubectl {
 async function withKubectl(opts: { tidepoolKinds: boolean }, body: (k: Kubectl) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-crd-kubectl-'));
   const server = await createFakeApiServer({ tls: true, tidepoolKinds: opts.tidepoolKinds });
-  const kubeconfig = join(dir, 'kubeconfig');
-  server.writeKubeconfig(kubeconfig);
-  // A cache of its own, so no discovery or OpenAPI document outlives this server.
-  const base = ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache')];
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
-  delete env['NODE_EXTRA_CA_CERTS'];
-  const k = (async (...args: string[]) => (await run(KUBECTL, [...base, ...args], { env, timeout: 60_000 })).stdout) as Kubectl;
+  // Its own kubeconfig and cache, so no discovery or OpenAPI document outlives this server.
+  const kubectl = kubectlFor(server);
+  const k = ((...args: string[]) => kubectl.ok(args)) as Kubectl;
   k.fails = async (...args) => {
-    try {
-      await run(KUBECTL, [...base, ...args], { env, timeout: 60_000 });
-    } catch (e) {
-      return (e as { stderr: string }).stderr;
-    }
-    throw new Error(`kubectl ${args.join(' ')} succeeded`);
+    const r = await kubectl.run(args);
+    if (r.code === 0) throw new Error(`kubectl ${args.join(' ')} succeeded`);
+    return r.stderr;
   };
   k.file = (name, obj) => {
     const path = join(dir, name);
@@ -55,12 +45,13 @@ async function withKubectl(opts: { tidepoolKinds: boolean }, body: (k: Kubectl) 
   try {
     await body(k);
   } finally {
+    kubectl.close();
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const skip = existsSync(KUBECTL) ? false : 'needs kubectl';
+const skip = kubectlPath ? false : 'needs kubectl';
 const pool = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'tidepool.dev/v1alpha1', kind: 'IPPool', metadata: { name }, spec });
 
 test('kubectl apply -f deploy/tidepool/crds/ registers the kinds; short names and the tidepool category resolve', { skip }, async () => {

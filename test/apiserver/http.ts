@@ -64,6 +64,7 @@ function toApiRequest(req: IncomingMessage, body: Buffer): ApiRequest {
   };
   if (req.headers.authorization !== undefined) r.authorization = req.headers.authorization;
   if (req.headers.accept !== undefined) r.accept = req.headers.accept;
+  if (req.headers['user-agent'] !== undefined) r.userAgent = req.headers['user-agent'];
   return r;
 }
 

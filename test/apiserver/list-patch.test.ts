@@ -138,7 +138,7 @@ test('merge patch (and strategic merge for built-ins) with resourceVersion preco
   }
 });
 
-test('JSON patch ops; failed test op is 422; apply patch is 415', async () => {
+test('JSON patch ops; failed test op is 422; apply patch without a field manager is 422', async () => {
   const h = await startHarness();
   try {
     await h.custom.createClusterCustomObject({ ...ALLOC, body: allocation('j', { state: 'released' }) });
@@ -167,8 +167,8 @@ test('JSON patch ops; failed test op is 422; apply patch is 415', async () => {
     const badDoc = await h.raw('PATCH', '/apis/tidepool.dev/v1alpha1/ipallocations/j', '[{"op":', 'application/json-patch+json');
     assert.equal(badDoc.status, 400);
     const apply = await h.raw('PATCH', '/apis/tidepool.dev/v1alpha1/ipallocations/j', 'metadata: {}', 'application/apply-patch+yaml');
-    assert.equal(apply.status, 415);
-    assert.equal(apply.body.reason, 'UnsupportedMediaType');
+    assert.equal(apply.status, 422, 'an apply must name its field manager');
+    assert.equal(apply.body.message, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
     const rename = await h.raw('PATCH', '/apis/tidepool.dev/v1alpha1/ipallocations/j', { metadata: { name: 'k' } }, 'application/merge-patch+json');
     assert.equal(rename.status, 400);
   } finally {

@@ -4,11 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as k8s from '@kubernetes/client-node';
+import { kubectlPath } from './kubectl.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 
@@ -19,7 +20,6 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-const kubectl = (process.env['PATH'] ?? '').split(delimiter).map((d) => join(d, 'kubectl')).find((f) => existsSync(f));
 
 async function withServer(args: string[], body: (kubeconfig: string, url: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-kube-apiserver-'));
@@ -64,10 +64,10 @@ test('--tidepool-crds serves tidepool.dev from the start; kubectl works against 
     kc.loadFromFile(kubeconfig);
     const pools = await kc.makeApiClient(k8s.CustomObjectsApi).listClusterCustomObject({ group: 'tidepool.dev', version: 'v1alpha1', plural: 'ippools' });
     assert.deepEqual((pools as { items: unknown[] }).items, []);
-    if (!kubectl) return;
-    const out = execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'get', 'namespaces', '-o', 'name'], { encoding: 'utf8', env: childEnv() });
+    if (!kubectlPath) return;
+    const out = execFileSync(kubectlPath, ['--kubeconfig', kubeconfig, 'get', 'namespaces', '-o', 'name'], { encoding: 'utf8', env: childEnv() });
     assert.deepEqual(out.trim().split('\n'), ['namespace/default', 'namespace/kube-node-lease', 'namespace/kube-public', 'namespace/kube-system']);
-    const resources = execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'api-resources', '--api-group=tidepool.dev', '-o', 'name'], { encoding: 'utf8', env: childEnv() });
+    const resources = execFileSync(kubectlPath, ['--kubeconfig', kubeconfig, 'api-resources', '--api-group=tidepool.dev', '-o', 'name'], { encoding: 'utf8', env: childEnv() });
     assert.deepEqual(resources.trim().split('\n').sort(), ['ipallocations.tidepool.dev', 'ippools.tidepool.dev', 'reservedips.tidepool.dev']);
   });
 });

@@ -42,6 +42,9 @@ test('the DELETE marks the namespace Terminating and deletes nothing; the contro
       NamespaceContentRemaining: 'False ContentRemoved',
       NamespaceFinalizersRemaining: 'False ContentHasNoFinalizers',
     });
+    // Written by the controller, they are kube-controller-manager's in managedFields, as on a cluster.
+    const managers = (w.events[2]!.object as any).metadata.managedFields.map((e: any) => `${e.manager} ${e.operation} ${e.subresource ?? ''}`.trim());
+    assert.deepEqual(managers.sort(), ['kube-controller-manager Update status', 'unknown Update']);
   } finally {
     s.stop();
   }

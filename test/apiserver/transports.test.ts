@@ -216,7 +216,8 @@ test('the HTTP front and the in-process link answer every request of the table a
 
 const raw = (method: string, path: string, body?: string, contentType = 'application/json'): ApiRequest => {
   const url = new URL(path, 'http://x');
-  return { method, path: url.pathname, query: url.searchParams, contentType: body === undefined ? '' : contentType, body: { bytes: Buffer.from(body ?? '') } };
+  // fetch's User-Agent, which names the field manager of the writes sent over HTTP.
+  return { method, path: url.pathname, query: url.searchParams, contentType: body === undefined ? '' : contentType, body: { bytes: Buffer.from(body ?? '') }, userAgent: 'node' };
 };
 
 const rawRequests: Array<[string, ApiRequest]> = [

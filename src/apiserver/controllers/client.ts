@@ -44,9 +44,12 @@ export interface ControllerClient {
   deleteCollection(path: string, options: Record<string, unknown>): Promise<void>;
 }
 
+/** kube-controller-manager's user agent, so its writes are recorded in managedFields under its manager, as on a real cluster. */
+const USER_AGENT = 'kube-controller-manager/v1.31.0 (linux/amd64) kubernetes/0000000';
+
 export function controllerClient(router: Router, user: UserInfo): ControllerClient {
   async function call(method: string, path: string, body?: unknown, contentType = 'application/json', query: Record<string, string> = {}): Promise<unknown> {
-    const req: { -readonly [K in keyof ApiRequest]: ApiRequest[K] } = { method, path, query: new URLSearchParams(query), contentType: body === undefined ? '' : contentType, user };
+    const req: { -readonly [K in keyof ApiRequest]: ApiRequest[K] } = { method, path, query: new URLSearchParams(query), contentType: body === undefined ? '' : contentType, user, userAgent: USER_AGENT };
     if (body !== undefined) req.body = { value: body };
     const handled = router.handle(req);
     const result = isPromise(handled) ? await handled : handled;
