@@ -118,7 +118,7 @@ test('a create records its fields; a status write is recorded with its subresour
     assert.deepEqual(owners(created.body), { 'tidepool-test Update': { 'f:spec': { '.': {}, 'f:subnet': {} } } });
     const status = await send(h, 'PATCH', `${POOLS}/p/status`, { status: { allocatedIPCount: 3 } }, 'application/merge-patch+json', 'tidepool-agent/n1');
     assert.deepEqual(owners(status.body)['tidepool-agent Update status'], { 'f:status': { '.': {}, 'f:allocatedIPCount': {} } });
-    const statusApply = await send(h, 'PATCH', `${POOLS}/p/status?fieldManager=agent`, 'apiVersion: tidepool.dev/v1alpha1\nkind: IPPool\nmetadata: {name: p}\nspec: {subnet: ignored}\nstatus: {allocatedIPCount: 3, totalIPCount: 10}\n', APPLY);
+    const statusApply = await send(h, 'PATCH', `${POOLS}/p/status?fieldManager=agent`, 'apiVersion: tidepool.dev/v1alpha1\nkind: IPPool\nmetadata: {name: p}\nspec: {subnet: ignored}\nstatus: {allocatedIPCount: 3, totalIPCount: "10"}\n', APPLY);
     assert.equal(statusApply.status, 200, JSON.stringify(statusApply.body));
     assert.deepEqual(owners(statusApply.body)['agent Apply status'], { 'f:status': { 'f:allocatedIPCount': {}, 'f:totalIPCount': {} } }, 'spec is reset through /status, so not owned');
     assert.equal(statusApply.body.spec.subnet, '10.0.0.0/24');

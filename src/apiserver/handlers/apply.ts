@@ -8,7 +8,7 @@
 import type { Awaitable } from '../awaitable.ts';
 import type { KubeObject } from '../kinds.ts';
 import { queryBool } from '../params.ts';
-import { trackApply, type Write } from '../patch/field-manager.ts';
+import { checkApplyConfiguration, trackApply, type Write } from '../patch/field-manager.ts';
 import type { ApiResponse } from '../request.ts';
 import { badRequest, notFound, optionsInvalid } from '../status.ts';
 import type { HandlerContext } from './context.ts';
@@ -23,6 +23,7 @@ export interface ApplyWrites {
 export function applyPatch(ctx: HandlerContext, sent: Record<string, unknown>, writes: ApplyWrites): Awaitable<ApiResponse> {
   const w = writeOf(ctx, 'PatchOptions');
   if (!ctx.req.query.get('fieldManager')) throw optionsInvalid('PatchOptions', [{ field: 'fieldManager', type: 'Required value', detail: 'is required for apply patch' }]);
+  checkApplyConfiguration(sent, w.spec);
   // Decoded before merging, so the applier never owns a field the decoder drops.
   const config = ctx.decode(sent) as Record<string, unknown>;
   const force = queryBool(ctx.req.query, 'force') === true;

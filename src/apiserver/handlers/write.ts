@@ -46,10 +46,11 @@ function writeLoop(ctx: HandlerContext, produce: (current: KubeObject) => unknow
   const current = store.get(kind, namespace, name!);
   if (!current) throw notFound(kind.spec, name!);
   const produced = produce(current);
-  const decoded = managed ? produced : ctx.decode(produced);
-  const { body, requested } = managed ? { body: decoded, requested: undefined } : withStartingManagedFields(decoded, current);
+  // The managedFields asked for are read before decoding, which drops an empty list (a reset).
+  const { body: started, requested } = managed ? { body: produced, requested: undefined } : withStartingManagedFields(produced, current);
+  const body = managed ? produced : ctx.decode(started);
   const prepared = store.prepareUpdate(kind, current, body, { subresource, urlName: name!, urlNamespace: namespace });
-  const next = withManagedFields(w, current, prepared, requested, managed ? (decoded as KubeObject) : undefined);
+  const next = withManagedFields(w, current, prepared, requested, managed ? (produced as KubeObject) : undefined);
   const admitted = ctx.admit({ operation: 'UPDATE', spec: kind.spec, subresource, name: name!, namespace, object: next, oldObject: current, options: { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' } });
   return then(admitted, () => {
     if (store.get(kind, namespace, name!) !== current) return writeLoop(ctx, produce, w, managed);

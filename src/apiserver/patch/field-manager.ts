@@ -104,21 +104,24 @@ function gvkString(config: Record<string, unknown>): string {
   return `${group}/${version}, Kind=${typeof config['kind'] === 'string' ? config['kind'] : ''}`;
 }
 
-/** What the real server checks of an apply configuration before merging it. */
-function checkConfiguration(config: Record<string, unknown>, spec: KindSpec): void {
+/**
+ * What the real server checks of an apply configuration as sent, before it is
+ * decoded (decoding drops an empty managedFields the real check still sees).
+ */
+export function checkApplyConfiguration(config: Record<string, unknown>, spec: KindSpec): void {
   if (config['apiVersion'] !== apiVersionOf(spec) || config['kind'] !== spec.kind) throw badRequest(`invalid object type: ${gvkString(config)}`);
   const meta = config['metadata'];
   if (isRecord(meta) && meta['managedFields'] !== undefined) throw badRequest('metadata.managedFields must be nil');
 }
 
 /**
- * Applies `config` for `w.manager` over `live` (undefined: the object does
- * not exist yet and is created from the kind's empty object). Returns the
+ * Applies `config` (checked by checkApplyConfiguration) for `w.manager` over
+ * `live` (undefined: the object does not exist yet and is created from the
+ * kind's empty object). Returns the
  * object to write, with its managed fields; throws the real server's 400,
  * 409 (conflicts, unless `force`) or 500 errors.
  */
 export function trackApply(live: KubeObject | undefined, empty: KubeObject, config: Record<string, unknown>, force: boolean, w: Write): KubeObject {
-  checkConfiguration(config, w.spec);
   const base = live ?? empty;
   let managed: Managed;
   try {
