@@ -92,9 +92,15 @@ describe('underlay data path in Kubernetes mode, real namespaces', () => {
     assert.equal(rec?.state, 'allocated');
     assert.deepEqual(rec?.owner?.['statefulSet'], { namespace: 'default', name: 'web', ordinal: 0 }, 'the IP stays with the ordinal, not a hold');
     assert.equal(rec?.owner?.['hold'], undefined);
-    const events = cluster.events('default').filter((e) => e.reason === 'IPConflict');
-    assert.ok(events.some((e) => e.involvedObject.name === 'web-0' && e.message.includes(holder.mac)), JSON.stringify(events));
-    assert.ok(events.some((e) => e.involvedObject.name === 'sts-v4' && e.message.includes('10.91.0.10')), JSON.stringify(events));
+    // Events are posted after the ADD has answered: wait for both, with a generous limit.
+    const posted = () => {
+      const events = cluster.events('default').filter((e) => e.reason === 'IPConflict');
+      const onPod = events.some((e) => e.involvedObject.name === 'web-0' && e.message.includes(holder.mac));
+      const onPool = events.some((e) => e.involvedObject.name === 'sts-v4' && e.message.includes('10.91.0.10'));
+      return { events, both: onPod && onPool };
+    };
+    for (let i = 0; i < 600 && !posted().both; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(posted().both, `IPConflict Events on the pod and the pool: ${JSON.stringify(posted().events)}`);
     // Once the host lets the address go, the pod's next try gets its IP back.
     ip('-n', holder.ns, 'addr', 'del', '10.91.0.10/24', 'dev', 'eth0');
     await execPlugin(`${CNI_BIN}/bridge`, podEnv('DEL', 'web0-b', ns2, 'web-0', uid2), conf({ ipv4Pools: ['sts-v4'] }));
