@@ -1,6 +1,7 @@
 // A CustomResourceDefinition for the API server's own tests: Widget, in
 // example.com/v1, namespaced, with a status subresource, printer columns and
 // a schema using every keyword the server enforces. Tests change copies of it.
+import type { Harness } from './test-helpers.ts';
 
 export const WIDGETS = '/apis/example.com/v1/namespaces/default/widgets';
 export const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
@@ -58,4 +59,18 @@ export function widgetCrd(): Record<string, any> {
 
 export function widget(name: string, spec: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name }, spec, ...extra };
+}
+
+/** A request's answer: status, parsed body and the Warning header. */
+export interface Reply {
+  status: number;
+  // Tests read Status and object fields freely.
+  body: any;
+  warnings: string | null;
+}
+
+/** Sends `body` as JSON (or as `contentType` says) to the harness's server. */
+export async function call(h: Harness, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+  const res = await fetch(h.server.url + path, { method, headers: { 'content-type': contentType }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return { status: res.status, body: await res.json(), warnings: res.headers.get('warning') };
 }

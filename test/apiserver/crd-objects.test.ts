@@ -5,18 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openWatch, startHarness, type Harness } from './test-helpers.ts';
-import { CRDS, WIDGETS, widget, widgetCrd } from './crd-fixtures.ts';
-
-interface Reply {
-  status: number;
-  body: any;
-  warnings: string | null;
-}
-
-async function call(h: Harness, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
-  const res = await fetch(h.server.url + path, { method, headers: { 'content-type': contentType }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  return { status: res.status, body: await res.json(), warnings: res.headers.get('warning') };
-}
+import { call, CRDS, type Reply, WIDGETS, widget, widgetCrd } from './crd-fixtures.ts';
 
 async function withServer(run: (h: Harness) => Promise<void>): Promise<void> {
   const h = await startHarness({ tidepoolKinds: false });

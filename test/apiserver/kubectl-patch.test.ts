@@ -7,20 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFakeApiServer, type FakeApiServer } from './server.ts';
-import { kubectlFor, kubectlPath, type Kubectl } from './kubectl.ts';
+import { kubectlPath, withKubectl } from './kubectl.ts';
 
 const skip = kubectlPath ? false : 'kubectl is not installed';
-
-async function withKubectl(body: (k: Kubectl, server: FakeApiServer) => Promise<void>): Promise<void> {
-  const server = await createFakeApiServer({ tls: true });
-  const k = kubectlFor(server);
-  try {
-    await body(k, server);
-  } finally {
-    k.close();
-    await server.close();
-  }
-}
 
 const POD = `apiVersion: v1
 kind: Pod

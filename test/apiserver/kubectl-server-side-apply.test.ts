@@ -6,21 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFakeApiServer, type FakeApiServer } from './server.ts';
-import { kubectlFor, kubectlPath, type Kubectl } from './kubectl.ts';
+import { kubectlPath, withKubectl } from './kubectl.ts';
 
 const skip = kubectlPath ? false : 'kubectl is not installed';
 const SSA = ['apply', '--server-side', '--validate=false', '-f', '-'];
-
-async function withKubectl(body: (k: Kubectl, server: FakeApiServer) => Promise<void>): Promise<void> {
-  const server = await createFakeApiServer({ tls: true });
-  const k = kubectlFor(server);
-  try {
-    await body(k, server);
-  } finally {
-    k.close();
-    await server.close();
-  }
-}
 
 const pool = (ips: string, extra = '') => `apiVersion: tidepool.dev/v1alpha1\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  subnet: 10.1.0.0/24\n  ips: [${ips}]\n${extra}`;
 

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { FakeApiServer } from './server.ts';
+import { createFakeApiServer, type FakeApiServer } from './server.ts';
 
 export const kubectlPath = (process.env['PATH'] ?? '').split(delimiter).map((d) => join(d, 'kubectl')).find((f) => existsSync(f));
 
@@ -54,4 +54,16 @@ export function kubectlFor(server: FakeApiServer): Kubectl {
     },
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** Runs `body` with a kubectl bound to a fresh TLS test server, and closes both. */
+export async function withKubectl(body: (k: Kubectl, server: FakeApiServer) => Promise<void>): Promise<void> {
+  const server = await createFakeApiServer({ tls: true });
+  const k = kubectlFor(server);
+  try {
+    await body(k, server);
+  } finally {
+    k.close();
+    await server.close();
+  }
 }
