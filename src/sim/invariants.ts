@@ -371,6 +371,8 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
     handout(sb, ips, startedAt) {
       const t = now();
       const out: Violation[] = [];
+      // IPs this pod's StatefulSet ordinal or VM held before this ADD: kept, not handed out anew.
+      const kept = new Set<string>();
       const pod = podAt(sb.namespace, sb.name) as (PodObject & { metadata: { ownerReferences?: Array<{ kind: string; name: string; uid: string }> } }) | undefined;
       const owner = pod?.metadata.uid === sb.uid ? pod.metadata.ownerReferences?.find((o) => o.kind === 'StatefulSet') : undefined;
       const m = owner ? new RegExp(`^${owner.name}-(\\d+)$`).exec(sb.name) : null;
@@ -378,6 +380,7 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
         const key = `${sb.namespace}/${owner.name}/${m[1]}`;
         const got = [...ips].sort().join(' ');
         const before = stableIps.get(key);
+        if (before && before.stsUid === owner.uid) for (const ip of before.ips.split(' ')) kept.add(ip);
         if (before && before.stsUid === owner.uid && before.ips !== got) {
           out.push({ invariant: 'sts-keeps-ip', at: t, message: `StatefulSet pod ${podKey(sb)} got ${got}; its ordinal held ${before.ips} and its StatefulSet never let it go`, subjects: [...ips, ...before.ips.split(' '), podKey(sb)] });
         }
@@ -392,11 +395,15 @@ export function createChecker(deps: { scenario: Scenario; api: SimApiServer; wor
         const key = `${sb.namespace}/${launcher.vm}`;
         const got = [...ips].sort().join(' ');
         const before = vmIps.get(key);
+        if (before && before.vmUid === vm.metadata.uid) for (const ip of before.ips.split(' ')) kept.add(ip);
         if (before && before.vmUid === vm.metadata.uid && before.ips !== got) {
           out.push({ invariant: 'vm-keeps-ip', at: t, message: `VM ${key}'s virt-launcher ${podKey(sb)} got ${got}; the VM had ${before.ips} since its first ADD (in ${before.pod}) and was never deleted`, subjects: [...ips, ...before.ips.split(' '), podKey(sb), key] });
         } else if (!before || before.vmUid !== vm.metadata.uid) vmIps.set(key, { vmUid: vm.metadata.uid ?? '', ips: got, pod: podKey(sb) });
       }
       for (const ip of ips) {
+        // An ordinal's or VM's own address stays its own when a pool edit or ReservedIP comes later
+        // (the webhook refuses excluding an allocated IP; a reservation racing the first ADD is judged there).
+        if (kept.has(ip)) continue;
         const [poolName, bare] = ip.split('/') as [string, string];
         const value = parseAddress(bare)?.value;
         const inPool = versions(poolHistory.get(poolName) ?? [], startedAt - lag, t).some((v) => v.pool && value !== undefined && rangesContain(v.pool.ranges, value));
