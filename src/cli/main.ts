@@ -190,9 +190,20 @@ async function runControllerCommand(argv: readonly string[], io: CliIo): Promise
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  // A stop must end the process even if a step of it, or a handle left behind, never finishes: a controller that stays
+  // up after SIGTERM keeps its pod Terminating until the kubelet kills it, and holds a test run forever.
+  let stopped = false;
+  setTimeout(() => {
+    io.err(stopped ? 'tidepool controller: stopped, but a handle still held the process; exiting\n' : `tidepool controller: the graceful stop did not finish within ${CONTROLLER_STOP_DEADLINE_MS / 1000} s; exiting\n`);
+    process.exit(stopped ? 0 : 1);
+  }, CONTROLLER_STOP_DEADLINE_MS).unref();
   await controller.stop();
+  stopped = true;
   return 0;
 }
+
+/** How long `tidepool controller` may take to stop after SIGTERM before it exits anyway. */
+const CONTROLLER_STOP_DEADLINE_MS = 10_000;
 
 function parseCommon(argv: readonly string[], io: CliIo, extra: Record<string, { type: 'boolean' | 'string' }>, positionals = 0) {
   const parsed = parseCommandFlags(argv, { socket: { type: 'string' }, json: { type: 'boolean' }, ...extra }, { allowPositionals: positionals > 0 });
