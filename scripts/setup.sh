@@ -17,6 +17,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/bin/arping ] && /usr/bin/arping -V 2>&1 | grep -q iputils || need+=(iputils-arping)
 command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# test/systemd-unit.test.ts checks deploy/systemd/tidepool-agent.service with systemd-analyze verify.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The monitoring tests judge the alert rules with promtool and load them, with the dashboard's queries, into a
 # real Prometheus (test/prometheus*.test.ts), run by the tests on free ports: the package's own service is not used.
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)

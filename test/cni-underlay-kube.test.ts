@@ -6,35 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli, startKubeAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
-import { CNI_BIN, cniEnv, execPlugin, ip, ipQuiet, netnsUnavailable } from './helpers/netns.ts';
-
-const tag = (process.pid % 10000).toString(36);
-const BRIDGE = `tpkb${tag}`;
-const nsName = (n: string) => `tpk-${tag}-${n}`;
+import { createTestLan, type TestLan } from './helpers/test-lan.ts';
+import { CNI_BIN, cniEnv, execPlugin, ip, netnsUnavailable } from './helpers/netns.ts';
 
 describe('underlay data path in Kubernetes mode, real namespaces', () => {
   let cluster: TestCluster;
   let agent: AgentProcess;
-  const namespaces = new Set<string>();
-  const links = new Set<string>();
-  const addNs = (n: string): string => {
-    const name = nsName(n);
-    ip('netns', 'add', name);
-    namespaces.add(name);
-    return name;
-  };
-  const lanHost = (n: string, addresses: string[]): { ns: string; mac: string } => {
-    const ns = addNs(n);
-    const host = `tpkh${tag}${n}`.slice(0, 15);
-    ip('link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    links.add(host);
-    ip('link', 'set', host, 'master', BRIDGE, 'up');
-    ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    for (const a of addresses) ip('-n', ns, 'addr', 'add', a, 'dev', 'eth0');
-    const mac = /link\/ether ([0-9a-f:]{17})/.exec(ip('-n', ns, 'link', 'show', 'eth0'))?.[1];
-    assert.ok(mac);
-    return { ns, mac };
-  };
+  let lan: TestLan;
+  const addNs = (n: string): string => lan.ns(n);
+  const lanHost = (n: string, addresses: string[]) => lan.host(n, addresses);
 
   before(async () => {
     const why = netnsUnavailable();
@@ -46,14 +26,11 @@ describe('underlay data path in Kubernetes mode, real namespaces', () => {
     await cluster.pool('rk-v4', { subnet: '10.92.0.0/24', ips: ['10.92.0.10-10.92.0.30'], gateway: '10.92.0.1' });
     await cluster.pool('vm-v4', { subnet: '10.93.0.0/24', ips: ['10.93.0.10-10.93.0.20'], gateway: '10.93.0.1' });
     agent = await startKubeAgent({ kubeconfig: cluster.kubeconfigs.agent, node: 'node-1' });
-    ip('link', 'add', BRIDGE, 'type', 'bridge');
-    links.add(BRIDGE);
-    ip('link', 'set', BRIDGE, 'up');
+    lan = createTestLan('tpk');
   });
 
   after(async () => {
-    for (const n of namespaces) ipQuiet('netns', 'del', n);
-    for (const l of links) ipQuiet('link', 'del', l);
+    lan?.close();
     await agent?.cleanup();
     await cluster?.close();
   });
@@ -62,7 +39,7 @@ describe('underlay data path in Kubernetes mode, real namespaces', () => {
     cniVersion: '1.0.0',
     name: 'lan',
     type: 'bridge',
-    bridge: BRIDGE,
+    bridge: lan.bridge,
     ipam: { type: 'tidepool', socket: agent.socket, ...ipam },
   });
   const podEnv = (command: string, id: string, ns: string, pod: string, uid: string) => ({

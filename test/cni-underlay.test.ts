@@ -6,12 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runCli, startAgent, poolYaml, type AgentProcess } from './helpers/agent-process.ts';
-import { CNI_BIN, cniEnv, execPlugin, ip, ipQuiet, netnsUnavailable } from './helpers/netns.ts';
+import { CNI_BIN, cniEnv, execPlugin, ip, netnsUnavailable } from './helpers/netns.ts';
+import { createTestLan, type TestLan } from './helpers/test-lan.ts';
 
-const tag = (process.pid % 10000).toString(36);
-const BRIDGE = `tpub${tag}`;
-const MASTER = `tpum${tag}`;
-const nsName = (n: string) => `tpu-${tag}-${n}`;
 const HOLD_MS = 1500;
 
 const POOLS = [
@@ -29,32 +26,18 @@ const POOLS = [
 
 describe('underlay data path in real network namespaces', () => {
   let agent: AgentProcess;
-  const namespaces = new Set<string>();
-  const links = new Set<string>();
-
-  const addNs = (n: string): string => {
-    const name = nsName(n);
-    ip('netns', 'add', name);
-    namespaces.add(name);
-    return name;
-  };
-  /** A namespace on the bridge (or behind the macvlan master) whose eth0 holds `addresses`: another host on the LAN. */
+  let lan: TestLan;
+  let master: string;
+  const addNs = (n: string): string => lan.ns(n);
+  /** Another host on the LAN: on the bridge, or the peer of the macvlan master. */
   const lanHost = (n: string, addresses: string[], on: 'bridge' | 'master' = 'bridge'): { ns: string; mac: string } => {
+    if (on === 'bridge') return lan.host(n, addresses);
     const ns = addNs(n);
-    if (on === 'bridge') {
-      const host = `tpuh${tag}${n}`.slice(0, 15);
-      ip('link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-      links.add(host);
-      ip('link', 'set', host, 'master', BRIDGE, 'up');
-    } else {
-      ip('link', 'set', `${MASTER}p`, 'netns', ns);
-      ip('-n', ns, 'link', 'set', `${MASTER}p`, 'name', 'eth0');
-    }
+    ip('link', 'set', `${master}p`, 'netns', ns);
+    ip('-n', ns, 'link', 'set', `${master}p`, 'name', 'eth0');
     ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    for (const a of addresses) ip('-n', ns, 'addr', 'add', a, 'dev', 'eth0', ...(a.includes(':') ? ['nodad'] : []));
-    const mac = /link\/ether ([0-9a-f:]{17})/.exec(ip('-n', ns, 'link', 'show', 'eth0'))?.[1];
-    assert.ok(mac, 'the LAN host has a MAC');
-    return { ns, mac };
+    for (const a of addresses) ip('-n', ns, 'addr', 'add', a, 'dev', 'eth0');
+    return { ns, mac: lan.macOf(ns) };
   };
 
   before(async () => {
@@ -62,17 +45,15 @@ describe('underlay data path in real network namespaces', () => {
     assert.equal(why, undefined, `real-namespace tests cannot run: ${why}`);
     agent = await startAgent({ pools: POOLS, args: ['--gc-interval', '200ms', '--ip-conflict-hold', `${HOLD_MS}ms`] });
     assert.ok(!agent.logs.some((l) => l.includes('addresses cannot be probed')), `the probing tools are installed (scripts/setup.sh):\n${agent.logs.join('\n')}`);
-    ip('link', 'add', BRIDGE, 'type', 'bridge');
-    links.add(BRIDGE);
-    ip('link', 'set', BRIDGE, 'up');
-    ip('link', 'add', MASTER, 'type', 'veth', 'peer', 'name', `${MASTER}p`);
-    links.add(MASTER);
-    ip('link', 'set', MASTER, 'up');
+    lan = createTestLan('tpu');
+    master = `tpum${lan.tag}`;
+    ip('link', 'add', master, 'type', 'veth', 'peer', 'name', `${master}p`);
+    lan.track(master);
+    ip('link', 'set', master, 'up');
   });
 
   after(async () => {
-    for (const n of namespaces) ipQuiet('netns', 'del', n);
-    for (const l of links) ipQuiet('link', 'del', l);
+    lan?.close();
     await agent?.cleanup();
   });
 
@@ -80,14 +61,14 @@ describe('underlay data path in real network namespaces', () => {
     cniVersion: '1.0.0',
     name: 'underlay-bridge',
     type: 'bridge',
-    bridge: BRIDGE,
+    bridge: lan.bridge,
     ipam: { type: 'tidepool', socket: agent.socket, ...ipam },
   });
   const macvlanConf = (ipam: Record<string, unknown>) => ({
     cniVersion: '1.0.0',
     name: 'underlay-macvlan',
     type: 'macvlan',
-    master: MASTER,
+    master,
     mode: 'bridge',
     ipam: { type: 'tidepool', socket: agent.socket, ...ipam },
   });

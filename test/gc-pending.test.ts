@@ -5,15 +5,13 @@
 // scans that take over after them, and disappear once it is released.
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BOUND_MS, expectReclaimed, startGcHarness, type GcHarness } from './helpers/gc-harness.ts';
+import { BOUND_MS, expectReclaimed, LAN_POOL, startLanGcHarness, type GcHarness } from './helpers/gc-harness.ts';
 
-const POOL = 'lan';
+const POOL = LAN_POOL;
 let h: GcHarness;
 
 beforeEach(async () => {
-  h = await startGcHarness();
-  await h.node('n1');
-  await h.pool(POOL, '10.20.0.0/24', ['10.20.0.10-10.20.0.99']);
+  h = await startLanGcHarness();
 });
 afterEach(async () => {
   await h.close();

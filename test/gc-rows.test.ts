@@ -5,16 +5,14 @@
 // the Events; the cases that must keep an IP are run long past every timer.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BOUND_MS, expectHeld, expectOnePerReclaim, expectReclaimed, startGcHarness, type GcHarness, type GcInstance } from './helpers/gc-harness.ts';
+import { BOUND_MS, expectHeld, expectOnePerReclaim, expectReclaimed, LAN_POOL, startLanGcHarness, type GcHarness, type GcInstance } from './helpers/gc-harness.ts';
 
-const POOL = 'lan';
+const POOL = LAN_POOL;
 const HOUR = 3_600_000;
 
 let h: GcHarness;
 beforeEach(async () => {
-  h = await startGcHarness();
-  await h.node('n1');
-  await h.pool(POOL, '10.20.0.0/24', ['10.20.0.10-10.20.0.99']);
+  h = await startLanGcHarness();
 });
 afterEach(async () => {
   await h.close();

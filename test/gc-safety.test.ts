@@ -10,16 +10,14 @@ import { planNextIp, planUsage } from '../src/ipam/allocate.ts';
 import { formatAddress } from '../src/ipam/address.ts';
 import { planPool } from '../src/ipam/pool.ts';
 import { createKubernetesStore } from '../src/store/kubernetes.ts';
-import { BOUND_MS, expectHeld, expectOnePerReclaim, expectReclaimed, PODS_PATH, startGcHarness, until, type GcHarness, type GcInstance } from './helpers/gc-harness.ts';
+import { BOUND_MS, expectHeld, expectOnePerReclaim, expectReclaimed, PODS_PATH, LAN_POOL, startLanGcHarness, until, type GcHarness, type GcInstance } from './helpers/gc-harness.ts';
 
-const POOL = 'lan';
+const POOL = LAN_POOL;
 const HOUR = 3_600_000;
 
 let h: GcHarness;
 beforeEach(async () => {
-  h = await startGcHarness();
-  await h.node('n1');
-  await h.pool(POOL, '10.20.0.0/24', ['10.20.0.10-10.20.0.99']);
+  h = await startLanGcHarness();
 });
 afterEach(async () => {
   await h.close();

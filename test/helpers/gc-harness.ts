@@ -765,3 +765,14 @@ export function expectOnePerReclaim(inst: GcInstance): void {
   assert.deepEqual(inst.metrics.reclaims.map((r) => r.at).sort(), poolEvents.map((e) => e.at).sort());
 }
 
+
+/** The pool the collector suites share: `lan`, 10.20.0.10-99. */
+export const LAN_POOL = 'lan';
+
+/** A harness with node `n1` and pool `lan`, the starting point of the collector suites. */
+export async function startLanGcHarness(): Promise<GcHarness> {
+  const h = await startGcHarness();
+  await h.node('n1');
+  await h.pool(LAN_POOL, '10.20.0.0/24', ['10.20.0.10-10.20.0.99']);
+  return h;
+}
