@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import { parseRangeSpec, rangesSize, subtractRanges, type IPRange } from '../ipam/range.ts';
 import { planPool, type Pool } from '../ipam/pool.ts';
 import { TidepoolError, toTidepoolError } from '../ipam/errors.ts';
@@ -186,7 +187,7 @@ export function createAgentClusterView(opts: { rest: KubeRest; nodeName: string;
         throw storeError(err, `read IPPool ${name}`);
       }
       // The API server has it: the watch brings it, normally within milliseconds.
-      const sleep = opts.delay ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+      const sleep = opts.delay ?? ((ms: number) => wait(ms));
       for (let waited = 0; waited < POOL_CATCH_UP_MS; waited += 20) {
         await sleep(20);
         if (poolObjects.get(name)) return true;
